@@ -1,0 +1,131 @@
+//! The exchanges and queues of contract §2, declared idempotently at start.
+//!
+//! Every name carries the configured prefix, so tests (and tenants of a shared
+//! broker) get their own topology on one vhost.
+
+use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions};
+use lapin::types::{AMQPValue, FieldTable, LongString};
+use lapin::{Channel, ExchangeKind};
+
+/// The routing key of a refund-approved event.
+pub const APPROVED_KEY: &str = "refund.approved";
+/// Deliveries of one message before the broker dead-letters it (a poison message
+/// that keeps killing its consumer).
+pub const DELIVERY_LIMIT: i32 = 5;
+
+/// The names of every exchange and queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Topology {
+    pub refunds_exchange: String,
+    pub approved_queue: String,
+    pub dead_letter_exchange: String,
+    pub dead_queue: String,
+    pub results_exchange: String,
+    /// `None` when the default results queue is disabled.
+    pub results_queue: Option<String>,
+}
+
+impl Topology {
+    pub fn new(prefix: &str, results_queue: bool) -> Self {
+        Self {
+            refunds_exchange: format!("{prefix}refunds"),
+            approved_queue: format!("{prefix}refunds.approved"),
+            dead_letter_exchange: format!("{prefix}refunds.dlx"),
+            dead_queue: format!("{prefix}refunds.dead"),
+            results_exchange: format!("{prefix}refunds.results"),
+            results_queue: results_queue.then(|| format!("{prefix}refunds.results")),
+        }
+    }
+
+    /// Declares everything; declaring again with the same arguments is a no-op.
+    pub async fn declare(&self, ch: &Channel) -> lapin::Result<()> {
+        for exchange in [
+            &self.refunds_exchange,
+            &self.dead_letter_exchange,
+            &self.results_exchange,
+        ] {
+            let opts = ExchangeDeclareOptions {
+                durable: true,
+                ..Default::default()
+            };
+            ch.exchange_declare(
+                exchange.as_str().into(),
+                ExchangeKind::Topic,
+                opts,
+                FieldTable::default(),
+            )
+            .await?;
+        }
+        let mut approved = quorum_args();
+        approved.insert(
+            "x-dead-letter-exchange".into(),
+            text(&self.dead_letter_exchange),
+        );
+        approved.insert(
+            "x-delivery-limit".into(),
+            AMQPValue::LongInt(DELIVERY_LIMIT),
+        );
+        approved.insert("x-dead-letter-strategy".into(), text("at-least-once"));
+        approved.insert("x-overflow".into(), text("reject-publish"));
+        self.queue(
+            ch,
+            &self.approved_queue,
+            approved,
+            &self.refunds_exchange,
+            APPROVED_KEY,
+        )
+        .await?;
+        self.queue(
+            ch,
+            &self.dead_queue,
+            quorum_args(),
+            &self.dead_letter_exchange,
+            "#",
+        )
+        .await?;
+        if let Some(results) = &self.results_queue {
+            self.queue(
+                ch,
+                results,
+                quorum_args(),
+                &self.results_exchange,
+                "refund.#",
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    async fn queue(
+        &self,
+        ch: &Channel,
+        name: &str,
+        args: FieldTable,
+        exchange: &str,
+        key: &str,
+    ) -> lapin::Result<()> {
+        let opts = QueueDeclareOptions {
+            durable: true,
+            ..Default::default()
+        };
+        ch.queue_declare(name.into(), opts, args).await?;
+        ch.queue_bind(
+            name.into(),
+            exchange.into(),
+            key.into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+    }
+}
+
+fn quorum_args() -> FieldTable {
+    let mut args = FieldTable::default();
+    args.insert("x-queue-type".into(), text("quorum"));
+    args
+}
+
+fn text(s: &str) -> AMQPValue {
+    AMQPValue::LongString(LongString::from(s.as_bytes().to_vec()))
+}

@@ -1,0 +1,104 @@
+//! `refund-worker publish [FILE|-]`: JSON lines to exchange `refunds`, routing
+//! key `refund.approved`, persistent, mandatory, with publisher confirms.
+//! Each line's bytes are sent as they are (invalid ones too: that is how a
+//! dead letter is provoked on purpose).
+
+use std::io::{BufRead, BufReader, Read};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
+use lapin::{BasicProperties, Channel, Confirmation, PublisherConfirm};
+
+use crate::amqp::{self, Topology, topology::APPROVED_KEY};
+use crate::config::Settings;
+
+/// Confirms awaited together; bounds memory for large files.
+const CONFIRM_WINDOW: usize = 1000;
+
+pub async fn publish(settings: &Settings, file: Option<&str>) -> anyhow::Result<ExitCode> {
+    let input: Box<dyn Read> = match file {
+        None | Some("-") => Box::new(std::io::stdin()),
+        Some(path) => {
+            Box::new(std::fs::File::open(path).with_context(|| format!("cannot open {path}"))?)
+        }
+    };
+    let conn = amqp::connect(&settings.amqp.url, "refund-worker publish")
+        .await
+        .context("while connecting to RabbitMQ (AMQP_URL)")?;
+    let channel = conn.create_channel().await?;
+    let topology = Topology::new(&settings.amqp.name_prefix, settings.amqp.results_queue);
+    topology
+        .declare(&channel)
+        .await
+        .context("while declaring the topology")?;
+    channel
+        .confirm_select(ConfirmSelectOptions::default())
+        .await?;
+
+    let (mut sent, mut confirmed) = (0usize, 0usize);
+    let mut pending = Vec::with_capacity(CONFIRM_WINDOW);
+    for line in BufReader::new(input).split(b'\n') {
+        let mut line = line.context("while reading the input")?;
+        if line.last() == Some(&b'\r') {
+            line.pop();
+        }
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        pending.push(publish_one(&channel, &topology, &line).await?);
+        sent += 1;
+        if pending.len() == CONFIRM_WINDOW {
+            confirmed += await_confirms(&mut pending).await?;
+        }
+    }
+    confirmed += await_confirms(&mut pending).await?;
+    conn.close(200, "done".into()).await.ok();
+    println!("published {sent} events; the broker confirmed {confirmed}");
+    Ok(if confirmed == sent {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// Publishes one event body with the properties upstream services are asked to use.
+pub async fn publish_one(
+    channel: &Channel,
+    topology: &Topology,
+    body: &[u8],
+) -> anyhow::Result<PublisherConfirm> {
+    let props = BasicProperties::default()
+        .with_delivery_mode(2)
+        .with_content_type("application/json".into())
+        .with_message_id(uuid::Uuid::new_v4().to_string().into());
+    channel
+        .basic_publish(
+            topology.refunds_exchange.as_str().into(),
+            APPROVED_KEY.into(),
+            BasicPublishOptions {
+                mandatory: true,
+                ..Default::default()
+            },
+            body,
+            props,
+        )
+        .await
+        .context("while publishing")
+}
+
+/// Awaits every pending confirm; returns how many the broker took and routed.
+pub async fn await_confirms(pending: &mut Vec<PublisherConfirm>) -> anyhow::Result<usize> {
+    let mut ok = 0;
+    for confirm in pending.drain(..) {
+        match confirm.await.context("while awaiting a confirm")? {
+            Confirmation::Ack(None) => ok += 1,
+            Confirmation::Ack(Some(returned)) => {
+                tracing::warn!(reply = %returned.reply_text, "an event was unroutable");
+            }
+            Confirmation::Nack(_) => tracing::warn!("the broker refused an event (queue full?)"),
+            Confirmation::NotRequested => {}
+        }
+    }
+    Ok(ok)
+}

@@ -1,0 +1,119 @@
+//! `refund-worker run [--roles …]`: migrate, declare the topology, run the
+//! roles until SIGTERM or Ctrl-C, then give in-flight work `SHUTDOWN_GRACE_MS`.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::amqp::{self, Topology};
+use crate::cli::Role;
+use crate::config::Settings;
+use crate::intake::Intake;
+use crate::storage;
+
+/// Roles this version has; the others are planned (see the README) and are
+/// reported, not silently pretended.
+const BUILT: &[Role] = &[Role::Intake];
+
+pub async fn run(settings: Settings, roles: &[Role]) -> anyhow::Result<ExitCode> {
+    let pool =
+        storage::connect_and_migrate(&settings.database_url, settings.database_pool_size).await?;
+    let topology = Topology::new(&settings.amqp.name_prefix, settings.amqp.results_queue);
+    declare(&settings, &topology).await?;
+
+    let shutdown = CancellationToken::new();
+    let mut tasks = JoinSet::new();
+    for role in dedup(roles) {
+        match role {
+            Role::Intake => {
+                let intake = Intake {
+                    pool: pool.clone(),
+                    settings: settings.clone(),
+                    topology: topology.clone(),
+                };
+                tasks.spawn(intake.run(shutdown.clone()));
+            }
+            other => {
+                tracing::warn!(role = %other, built = ?BUILT, "this role is not built yet in this version; not starting it")
+            }
+        }
+    }
+    tracing::info!(roles = ?roles, settings = ?settings, "refund-worker running");
+
+    let failed = tokio::select! {
+        _ = stop_signal() => None,
+        Some(result) = tasks.join_next() => Some(result),
+    };
+    shutdown.cancel();
+    if let Some(result) = failed {
+        let e = match result {
+            Ok(Ok(())) => anyhow::anyhow!("a role stopped by itself"),
+            Ok(Err(e)) => e,
+            Err(join) => anyhow::anyhow!("a role panicked: {join}"),
+        };
+        return Err(e.context("refund-worker stopped because a role failed"));
+    }
+    tracing::info!(
+        grace_ms = settings.shutdown_grace.as_millis() as u64,
+        "stopping: finishing in-flight work"
+    );
+    let drained = tokio::time::timeout(settings.shutdown_grace, async {
+        while let Some(r) = tasks.join_next().await {
+            if let Ok(Err(e)) = r {
+                tracing::warn!(error = %format!("{e:#}"), "a role ended with an error while stopping");
+            }
+        }
+    })
+    .await;
+    if drained.is_err() {
+        // Unacked deliveries return to the broker when the process exits.
+        tracing::warn!("grace period over; leaving what is still in flight to the broker");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn dedup(roles: &[Role]) -> Vec<Role> {
+    let mut out: Vec<Role> = Vec::new();
+    for r in roles {
+        if !out.contains(r) {
+            out.push(*r);
+        }
+    }
+    out
+}
+
+/// Declares the topology once, so every role starts against a complete one.
+async fn declare(settings: &Settings, topology: &Topology) -> anyhow::Result<()> {
+    let conn = amqp::connect(&settings.amqp.url, "refund-worker setup")
+        .await
+        .context("while connecting to RabbitMQ (AMQP_URL)")?;
+    let channel = conn.create_channel().await?;
+    topology
+        .declare(&channel)
+        .await
+        .context("while declaring the topology")?;
+    conn.close(200, "declared".into()).await.ok();
+    Ok(())
+}
+
+async fn stop_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {},
+                    _ = term.recv() => {},
+                }
+            }
+            Err(_) => {
+                ctrl_c.await.ok();
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    ctrl_c.await.ok();
+}

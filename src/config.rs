@@ -1,0 +1,272 @@
+//! Settings from the environment and an optional TOML file (contract §1).
+//!
+//! The environment overrides the file; a file key is the variable's name in lower
+//! case. Every problem is one [`ConfigError`] naming the variable, and no error
+//! or `Debug` output ever contains a secret (partner keys, the admin token, the
+//! passwords inside URLs).
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use secrecy::SecretString;
+
+mod source;
+mod types;
+
+pub use source::Source;
+pub use types::*;
+
+/// A setting that is missing or malformed: the variable and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{var}: {reason}")]
+pub struct ConfigError {
+    pub var: String,
+    pub reason: String,
+}
+
+impl ConfigError {
+    pub fn new(var: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self {
+            var: var.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Every variable of contract §1 plus this implementation's own, in table order.
+pub const VARIABLES: &[&str] = &[
+    "DATABASE_URL",
+    "DATABASE_POOL_SIZE",
+    "AMQP_URL",
+    "AMQP_NAME_PREFIX",
+    "AMQP_RESULTS_QUEUE",
+    "ALIPAY_GATEWAY",
+    "ALIPAY_PARTNER",
+    "ALIPAY_KEY",
+    "ALIPAY_KEY_FILE",
+    "ALIPAY_NOTIFY_URL",
+    "ALIPAY_DBACK_NOTIFY_URL",
+    "ALIPAY_VERIFY_NOTIFY_ID",
+    "ALIPAY_TIMEOUT_MS",
+    "BATCH_MAX_ITEMS",
+    "BATCH_LINGER_MS",
+    "ALIPAY_PWD_FALLBACK",
+    "RECONCILE_AFTER_MS",
+    "HTTP_LISTEN",
+    "ADMIN_LISTEN",
+    "ADMIN_TOKEN",
+    "SHUTDOWN_GRACE_MS",
+    "LOG_FORMAT",
+    "INTAKE_WINDOW",
+    "INTAKE_WINDOW_MS",
+];
+
+impl Settings {
+    /// Loads from the process environment and, if given, a TOML file.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let text = match file {
+            Some(path) => Some(std::fs::read_to_string(path).map_err(|e| {
+                ConfigError::new("--config", format!("cannot read {}: {e}", path.display()))
+            })?),
+            None => None,
+        };
+        let env: HashMap<String, String> = std::env::vars()
+            .filter(|(k, _)| VARIABLES.contains(&k.as_str()))
+            .collect();
+        Self::from_source(&Source::new(env, text.as_deref())?)
+    }
+
+    /// Builds and checks every setting; pure apart from reading key files.
+    pub fn from_source(src: &Source) -> Result<Self, ConfigError> {
+        let s = Settings {
+            database_url: src.string_or("DATABASE_URL", DEFAULT_DATABASE_URL)?,
+            database_pool_size: src.number_in("DATABASE_POOL_SIZE", 10, 1..=200)? as u32,
+            amqp: AmqpSettings {
+                url: src.string_or("AMQP_URL", DEFAULT_AMQP_URL)?,
+                name_prefix: src.string_or("AMQP_NAME_PREFIX", "")?,
+                results_queue: src.bool_or("AMQP_RESULTS_QUEUE", true)?,
+            },
+            alipay: AlipaySettings {
+                gateway: src.url_or("ALIPAY_GATEWAY", DEFAULT_GATEWAY)?,
+                partners: partners(src)?,
+                default_partner: src.get("ALIPAY_PARTNER")?,
+                notify_url: src.optional_url("ALIPAY_NOTIFY_URL")?,
+                dback_notify_url: src.optional_url("ALIPAY_DBACK_NOTIFY_URL")?,
+                verify_notify_id: src.bool_or("ALIPAY_VERIFY_NOTIFY_ID", true)?,
+                timeout: millis(src.number_in("ALIPAY_TIMEOUT_MS", 15_000, 1..=600_000)?),
+                pwd_fallback: src.bool_or("ALIPAY_PWD_FALLBACK", false)?,
+            },
+            batch: BatchSettings {
+                max_items: src.number_in("BATCH_MAX_ITEMS", 1000, 1..=1000)? as usize,
+                linger: millis(src.number_in("BATCH_LINGER_MS", 2000, 0..=86_400_000)?),
+            },
+            reconcile_after: millis(src.number_in(
+                "RECONCILE_AFTER_MS",
+                600_000,
+                1..=u32::MAX as u64,
+            )?),
+            http_listen: src.addr_or("HTTP_LISTEN", "0.0.0.0:8080")?,
+            admin: admin(src)?,
+            shutdown_grace: millis(src.number_in("SHUTDOWN_GRACE_MS", 10_000, 0..=3_600_000)?),
+            log_format: match src.string_or("LOG_FORMAT", "json")?.as_str() {
+                "json" => LogFormat::Json,
+                "pretty" => LogFormat::Pretty,
+                other => {
+                    return Err(ConfigError::new(
+                        "LOG_FORMAT",
+                        format!("must be json or pretty, not {other:?}"),
+                    ));
+                }
+            },
+            intake: IntakeSettings {
+                window: src.number_in("INTAKE_WINDOW", 500, 1..=5000)? as u16,
+                window_wait: millis(src.number_in("INTAKE_WINDOW_MS", 5, 0..=10_000)?),
+            },
+        };
+        if let Some(p) = &s.alipay.default_partner {
+            check_partner_id("ALIPAY_PARTNER", p)?;
+        }
+        Ok(s)
+    }
+}
+
+fn millis(ms: u64) -> Duration {
+    Duration::from_millis(ms)
+}
+
+fn check_partner_id(var: &str, id: &str) -> Result<(), ConfigError> {
+    if id.len() == 16 && id.starts_with("2088") && id.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(())
+    } else {
+        Err(ConfigError::new(
+            var,
+            format!("{id:?} is not a partner id (2088 followed by 12 digits)"),
+        ))
+    }
+}
+
+/// The default partner from the environment, then `[[partners]]` from the file.
+fn partners(src: &Source) -> Result<Vec<Partner>, ConfigError> {
+    let mut out = Vec::new();
+    if let Some(id) = src.get("ALIPAY_PARTNER")? {
+        check_partner_id("ALIPAY_PARTNER", &id)?;
+        let key = key_of(
+            src.get("ALIPAY_KEY")?,
+            src.get("ALIPAY_KEY_FILE")?,
+            "ALIPAY_KEY",
+        )?
+        .ok_or_else(|| {
+            ConfigError::new(
+                "ALIPAY_KEY",
+                "required when ALIPAY_PARTNER is set (or ALIPAY_KEY_FILE)",
+            )
+        })?;
+        out.push(Partner { id, key });
+    } else if src.get("ALIPAY_KEY")?.is_some() || src.get("ALIPAY_KEY_FILE")?.is_some() {
+        return Err(ConfigError::new(
+            "ALIPAY_PARTNER",
+            "required when ALIPAY_KEY or ALIPAY_KEY_FILE is set",
+        ));
+    }
+    for (i, table) in src.partner_tables().iter().enumerate() {
+        let var = format!("partners[{i}]");
+        let field = |name: &str| -> Result<Option<String>, ConfigError> {
+            match table.get(name) {
+                None => Ok(None),
+                Some(toml::Value::String(s)) => Ok(Some(s.clone())),
+                Some(_) => Err(ConfigError::new(
+                    format!("{var}.{name}"),
+                    "must be a string",
+                )),
+            }
+        };
+        if let Some(unknown) = table
+            .keys()
+            .find(|k| !["id", "key", "key_file"].contains(&k.as_str()))
+        {
+            return Err(ConfigError::new(
+                format!("{var}.{unknown}"),
+                "unknown key (expected id, key, key_file)",
+            ));
+        }
+        let id = field("id")?.ok_or_else(|| ConfigError::new(format!("{var}.id"), "missing"))?;
+        check_partner_id(&format!("{var}.id"), &id)?;
+        let key =
+            key_of(field("key")?, field("key_file")?, &format!("{var}.key"))?.ok_or_else(|| {
+                ConfigError::new(format!("{var}.key"), "missing (give key or key_file)")
+            })?;
+        out.push(Partner { id, key });
+    }
+    for (i, p) in out.iter().enumerate() {
+        check_partner_id("ALIPAY_PARTNER", &p.id)?;
+        if out[..i].iter().any(|q| q.id == p.id) {
+            return Err(ConfigError::new(
+                "partners",
+                format!("partner {} is configured twice", p.id),
+            ));
+        }
+    }
+    Ok(out)
+}
+
+/// A key given inline or in a file (whose trailing newline is not part of it).
+fn key_of(
+    inline: Option<String>,
+    file: Option<String>,
+    var: &str,
+) -> Result<Option<SecretString>, ConfigError> {
+    let key = match (inline, file) {
+        (Some(_), Some(_)) => {
+            return Err(ConfigError::new(var, "give the key or its file, not both"));
+        }
+        (Some(k), None) => k,
+        (None, Some(path)) => std::fs::read_to_string(&path)
+            .map_err(|e| {
+                ConfigError::new(
+                    format!("{var}_file"),
+                    format!("cannot read {path}: {}", e.kind()),
+                )
+            })?
+            .trim_end_matches(['\r', '\n'])
+            .to_owned(),
+        (None, None) => return Ok(None),
+    };
+    // The reason never quotes the key itself.
+    if key.is_empty() || key.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(ConfigError::new(
+            var,
+            "the key is empty or contains whitespace",
+        ));
+    }
+    Ok(Some(SecretString::from(key)))
+}
+
+fn admin(src: &Source) -> Result<Option<AdminSettings>, ConfigError> {
+    let Some(listen) = src.get("ADMIN_LISTEN")? else {
+        return Ok(None);
+    };
+    let listen: SocketAddr = listen.parse().map_err(|_| {
+        ConfigError::new(
+            "ADMIN_LISTEN",
+            format!("{listen:?} is not an address like 127.0.0.1:8081"),
+        )
+    })?;
+    let token = src
+        .get("ADMIN_TOKEN")?
+        .filter(|t| t.len() >= 16)
+        .ok_or_else(|| {
+            ConfigError::new(
+                "ADMIN_TOKEN",
+                "required, at least 16 characters, when ADMIN_LISTEN is set",
+            )
+        })?;
+    Ok(Some(AdminSettings {
+        listen,
+        token: SecretString::from(token),
+    }))
+}
+
+#[cfg(test)]
+mod tests;

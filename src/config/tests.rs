@@ -1,0 +1,140 @@
+use std::collections::HashMap;
+
+use secrecy::ExposeSecret;
+
+use super::*;
+
+fn load(env: &[(&str, &str)], file: Option<&str>) -> Result<Settings, ConfigError> {
+    let env: HashMap<String, String> = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    Settings::from_source(&Source::new(env, file)?)
+}
+
+#[test]
+fn defaults_match_the_contract() {
+    let s = load(&[], None).unwrap();
+    assert_eq!(s.database_url, DEFAULT_DATABASE_URL);
+    assert_eq!(s.amqp.url, DEFAULT_AMQP_URL);
+    assert_eq!(s.batch.max_items, 1000);
+    assert_eq!(s.batch.linger, Duration::from_millis(2000));
+    assert_eq!(s.alipay.timeout, Duration::from_millis(15000));
+    assert!(s.alipay.verify_notify_id);
+    assert!(!s.alipay.pwd_fallback);
+    assert_eq!(s.http_listen.to_string(), "0.0.0.0:8080");
+    assert_eq!(s.log_format, LogFormat::Json);
+    assert!(s.admin.is_none());
+}
+
+#[test]
+fn the_environment_overrides_the_file() {
+    let file = "batch_linger_ms = 500\nbatch_max_items = 50\n";
+    let s = load(&[("BATCH_MAX_ITEMS", "7")], Some(file)).unwrap();
+    assert_eq!(s.batch.linger, Duration::from_millis(500));
+    assert_eq!(s.batch.max_items, 7);
+}
+
+#[test]
+fn a_bad_setting_names_its_variable() {
+    let e = load(&[("BATCH_MAX_ITEMS", "1001")], None).unwrap_err();
+    assert_eq!(e.var, "BATCH_MAX_ITEMS");
+    assert_eq!(
+        load(&[("HTTP_LISTEN", "nope")], None).unwrap_err().var,
+        "HTTP_LISTEN"
+    );
+    assert_eq!(
+        load(&[("LOG_FORMAT", "xml")], None).unwrap_err().var,
+        "LOG_FORMAT"
+    );
+    assert_eq!(
+        load(&[("ALIPAY_VERIFY_NOTIFY_ID", "maybe")], None)
+            .unwrap_err()
+            .var,
+        "ALIPAY_VERIFY_NOTIFY_ID"
+    );
+    assert_eq!(
+        load(&[("ALIPAY_NOTIFY_URL", "http://x/n?a=1")], None)
+            .unwrap_err()
+            .var,
+        "ALIPAY_NOTIFY_URL"
+    );
+    assert_eq!(
+        load(&[("ALIPAY_PARTNER", "1234")], None).unwrap_err().var,
+        "ALIPAY_PARTNER"
+    );
+    assert_eq!(
+        load(&[("ALIPAY_PARTNER", "2088101122136241")], None)
+            .unwrap_err()
+            .var,
+        "ALIPAY_KEY"
+    );
+    assert_eq!(
+        load(&[], Some("batch_linger = 5")).unwrap_err().var,
+        "batch_linger"
+    );
+    assert_eq!(
+        load(&[("ADMIN_LISTEN", "127.0.0.1:9")], None)
+            .unwrap_err()
+            .var,
+        "ADMIN_TOKEN"
+    );
+}
+
+#[test]
+fn errors_never_contain_the_key() {
+    let e = load(
+        &[
+            ("ALIPAY_PARTNER", "2088101122136241"),
+            ("ALIPAY_KEY", "sec ret"),
+        ],
+        None,
+    )
+    .unwrap_err();
+    assert!(!e.to_string().contains("sec ret"), "{e}");
+    let s = load(
+        &[
+            ("ALIPAY_PARTNER", "2088101122136241"),
+            ("ALIPAY_KEY", "secretkey1"),
+        ],
+        None,
+    )
+    .unwrap();
+    assert!(!format!("{s:?}").contains("secretkey1"));
+}
+
+#[test]
+fn partners_come_from_the_environment_and_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = dir.path().join("k");
+    std::fs::write(&key_file, "filekey\n").unwrap();
+    let file = format!(
+        "[[partners]]\nid = \"2088000000000002\"\nkey = \"k2\"\n\n[[partners]]\nid = \"2088000000000003\"\nkey_file = \"{}\"\n",
+        key_file.display()
+    );
+    let s = load(
+        &[("ALIPAY_PARTNER", "2088101122136241"), ("ALIPAY_KEY", "k1")],
+        Some(&file),
+    )
+    .unwrap();
+    let ids: Vec<_> = s.alipay.partners.iter().map(|p| p.id.as_str()).collect();
+    assert_eq!(
+        ids,
+        ["2088101122136241", "2088000000000002", "2088000000000003"]
+    );
+    assert_eq!(s.alipay.partners[2].key.expose_secret(), "filekey");
+    let twice = format!("{file}\n[[partners]]\nid = \"2088000000000002\"\nkey = \"k\"\n");
+    assert_eq!(load(&[], Some(&twice)).unwrap_err().var, "partners");
+}
+
+#[test]
+fn urls_lose_their_password_in_debug_output() {
+    assert_eq!(
+        redact_url("amqp://guest:pw@h:5672/%2f"),
+        "amqp://guest:***@h:5672/%2f"
+    );
+    assert_eq!(
+        redact_url("postgres://postgres@h/db"),
+        "postgres://postgres@h/db"
+    );
+}

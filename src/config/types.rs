@@ -1,0 +1,128 @@
+//! The settings, one struct per part of the service.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use secrecy::SecretString;
+
+pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/refund_worker";
+pub const DEFAULT_AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+pub const DEFAULT_GATEWAY: &str = "https://mapi.alipay.com/gateway.do";
+
+/// Everything the service reads at start.
+#[derive(Clone)]
+pub struct Settings {
+    pub database_url: String,
+    pub database_pool_size: u32,
+    pub amqp: AmqpSettings,
+    pub alipay: AlipaySettings,
+    pub batch: BatchSettings,
+    pub reconcile_after: Duration,
+    pub http_listen: SocketAddr,
+    pub admin: Option<AdminSettings>,
+    pub shutdown_grace: Duration,
+    pub log_format: LogFormat,
+    pub intake: IntakeSettings,
+}
+
+#[derive(Clone)]
+pub struct AmqpSettings {
+    pub url: String,
+    /// Put before every exchange and queue name (tests and shared brokers).
+    pub name_prefix: String,
+    /// Whether the default `refunds.results` queue is declared.
+    pub results_queue: bool,
+}
+
+#[derive(Clone)]
+pub struct AlipaySettings {
+    pub gateway: String,
+    pub partners: Vec<Partner>,
+    pub default_partner: Option<String>,
+    pub notify_url: Option<String>,
+    pub dback_notify_url: Option<String>,
+    pub verify_notify_id: bool,
+    pub timeout: Duration,
+    pub pwd_fallback: bool,
+}
+
+/// A merchant account (partner id) and its MD5 key.
+#[derive(Clone)]
+pub struct Partner {
+    pub id: String,
+    pub key: SecretString,
+}
+
+#[derive(Clone, Debug)]
+pub struct BatchSettings {
+    pub max_items: usize,
+    pub linger: Duration,
+}
+
+#[derive(Clone)]
+pub struct AdminSettings {
+    pub listen: SocketAddr,
+    pub token: SecretString,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Json,
+    Pretty,
+}
+
+/// How intake gathers deliveries into one database transaction.
+#[derive(Clone, Debug)]
+pub struct IntakeSettings {
+    /// Deliveries per window at most; the prefetch is twice this.
+    pub window: u16,
+    /// How long a window waits for more deliveries after its first.
+    pub window_wait: Duration,
+}
+
+impl crate::domain::Partners for AlipaySettings {
+    fn default_partner(&self) -> Option<&str> {
+        self.default_partner.as_deref()
+    }
+    fn is_configured(&self, partner: &str) -> bool {
+        self.partners.iter().any(|p| p.id == partner)
+    }
+}
+
+/// A URL with its password replaced by `***`, for logs and `--help`.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+impl fmt::Debug for Settings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Settings")
+            .field("database_url", &redact_url(&self.database_url))
+            .field("amqp_url", &redact_url(&self.amqp.url))
+            .field("amqp_name_prefix", &self.amqp.name_prefix)
+            .field("gateway", &self.alipay.gateway)
+            .field(
+                "partners",
+                &self
+                    .alipay
+                    .partners
+                    .iter()
+                    .map(|p| &p.id)
+                    .collect::<Vec<_>>(),
+            )
+            .field("batch", &self.batch)
+            .field("http_listen", &self.http_listen)
+            .field("intake", &self.intake)
+            .finish_non_exhaustive()
+    }
+}

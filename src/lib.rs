@@ -1,0 +1,19 @@
+//! refund-worker: pays approved Alipay refunds in batches, exactly once.
+//!
+//! - `cli`: the command line.
+//! - `config`: settings from the environment and a TOML file.
+//! - `telemetry`: logging.
+//! - `domain`: pure values and rules (amounts in fen, the inbound event).
+//! - `storage`: PostgreSQL, the single source of truth.
+//! - `amqp`: RabbitMQ connection and topology.
+//! - `intake`: the consumer of refund-approved events.
+//! - `commands`: one module per subcommand.
+
+pub mod amqp;
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod domain;
+pub mod intake;
+pub mod storage;
+pub mod telemetry;

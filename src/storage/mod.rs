@@ -1,0 +1,73 @@
+//! PostgreSQL: the single source of truth. SQL lives here only, grouped by
+//! table; functions that change state take a transaction so a state change and
+//! its history (and later its outbox row) commit together.
+
+pub mod intake;
+pub mod refunds;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use anyhow::Context;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{AssertSqlSafe, Connection, PgConnection, PgPool};
+
+/// The migrations in `migrations/`, compiled in.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
+
+/// Creates the database if missing, connects a pool and applies the migrations.
+pub async fn connect_and_migrate(url: &str, pool_size: u32) -> anyhow::Result<PgPool> {
+    create_database_if_missing(url).await?;
+    let pool = connect(url, pool_size).await?;
+    MIGRATOR
+        .run(&pool)
+        .await
+        .context("while applying the migrations")?;
+    Ok(pool)
+}
+
+/// A pool that waits at most 5 s for a connection, so a database outage turns
+/// into errors the roles can back off from instead of hanging.
+pub async fn connect(url: &str, pool_size: u32) -> anyhow::Result<PgPool> {
+    let opts = options(url)?;
+    PgPoolOptions::new()
+        .max_connections(pool_size)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect_with(opts)
+        .await
+        .context("while connecting to PostgreSQL (DATABASE_URL)")
+}
+
+fn options(url: &str) -> anyhow::Result<PgConnectOptions> {
+    // The error text of a bad URL could repeat its password: say only that it is bad.
+    PgConnectOptions::from_str(url)
+        .map_err(|_| anyhow::anyhow!("DATABASE_URL is not a valid PostgreSQL URL"))
+}
+
+/// `CREATE DATABASE` through the `postgres` maintenance database; a concurrent
+/// creator winning the race is fine.
+pub async fn create_database_if_missing(url: &str) -> anyhow::Result<()> {
+    let opts = options(url)?;
+    let Some(name) = opts.get_database().map(str::to_owned) else {
+        return Ok(());
+    };
+    let mut conn = PgConnection::connect_with(&opts.clone().database("postgres"))
+        .await
+        .context("while connecting to PostgreSQL to create the database")?;
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+            .bind(&name)
+            .fetch_one(&mut conn)
+            .await?;
+    if !exists {
+        let sql = format!("CREATE DATABASE \"{}\"", name.replace('"', "\"\""));
+        match sqlx::query(AssertSqlSafe(sql)).execute(&mut conn).await {
+            Ok(_) => tracing::info!(database = %name, "created the database"),
+            Err(sqlx::Error::Database(e))
+                if matches!(e.code().as_deref(), Some("42P04" | "23505")) => {}
+            Err(e) => return Err(e).context(format!("while creating database {name}")),
+        }
+    }
+    conn.close().await.ok();
+    Ok(())
+}

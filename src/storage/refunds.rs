@@ -1,0 +1,125 @@
+//! Reading one refund with its history and events, for `refund show`.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::{PgPool, Row};
+
+use crate::domain::format_fen;
+
+/// Everything the worker knows of one refund.
+#[derive(Debug, Serialize)]
+pub struct RefundView {
+    pub refund_id: String,
+    pub status: String,
+    pub partner: String,
+    pub trade_no: String,
+    pub amount: String,
+    pub reason: String,
+    pub currency: String,
+    pub trade_amount: Option<String>,
+    pub metadata: serde_json::Value,
+    pub batch_no: Option<String>,
+    pub result_code: Option<String>,
+    pub result_message: Option<String>,
+    pub result_source: Option<String>,
+    pub received_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub history: Vec<HistoryEntry>,
+    pub events: Vec<EventEntry>,
+}
+
+/// One state change.
+#[derive(Debug, Serialize)]
+pub struct HistoryEntry {
+    pub at: DateTime<Utc>,
+    pub from_status: Option<String>,
+    pub to_status: String,
+    pub batch_no: Option<String>,
+    pub code: Option<String>,
+    pub actor: String,
+    pub note: Option<String>,
+}
+
+/// A result event in the outbox and whether the broker confirmed it.
+#[derive(Debug, Serialize)]
+pub struct EventEntry {
+    pub event_id: uuid::Uuid,
+    pub routing_key: String,
+    pub created_at: DateTime<Utc>,
+    pub published_at: Option<DateTime<Utc>>,
+}
+
+/// The refund, or `None` when the id is unknown.
+pub async fn find(pool: &PgPool, refund_id: &str) -> Result<Option<RefundView>, sqlx::Error> {
+    let Some(row) = sqlx::query(
+        "SELECT refund_id, status, partner, trade_no, amount_fen, reason, currency, trade_amount_fen,
+                metadata, batch_no, result_code, result_message, result_source, received_at,
+                updated_at, finished_at
+         FROM refunds WHERE refund_id = $1",
+    )
+    .bind(refund_id)
+    .fetch_optional(pool)
+    .await?
+    else {
+        return Ok(None);
+    };
+    let history = sqlx::query(
+        "SELECT at, from_status, to_status, batch_no, code, actor, note
+         FROM refund_history WHERE refund_id = $1 ORDER BY id",
+    )
+    .bind(refund_id)
+    .fetch_all(pool)
+    .await?
+    .into_iter()
+    .map(|h| {
+        Ok(HistoryEntry {
+            at: h.try_get("at")?,
+            from_status: h.try_get("from_status")?,
+            to_status: h.try_get("to_status")?,
+            batch_no: h.try_get("batch_no")?,
+            code: h.try_get("code")?,
+            actor: h.try_get("actor")?,
+            note: h.try_get("note")?,
+        })
+    })
+    .collect::<Result<Vec<_>, sqlx::Error>>()?;
+    let events = sqlx::query(
+        "SELECT event_id, routing_key, created_at, published_at FROM outbox WHERE refund_id = $1 ORDER BY created_at",
+    )
+    .bind(refund_id)
+    .fetch_all(pool)
+    .await?
+    .into_iter()
+    .map(|e| {
+        Ok(EventEntry {
+            event_id: e.try_get("event_id")?,
+            routing_key: e.try_get("routing_key")?,
+            created_at: e.try_get("created_at")?,
+            published_at: e.try_get("published_at")?,
+        })
+    })
+    .collect::<Result<Vec<_>, sqlx::Error>>()?;
+    Ok(Some(RefundView {
+        refund_id: row.try_get("refund_id")?,
+        status: row.try_get("status")?,
+        partner: row.try_get("partner")?,
+        trade_no: row.try_get("trade_no")?,
+        amount: format_fen(row.try_get("amount_fen")?),
+        reason: row.try_get("reason")?,
+        currency: row.try_get("currency")?,
+        trade_amount: row
+            .try_get::<Option<i64>, _>("trade_amount_fen")?
+            .map(format_fen),
+        metadata: row.try_get("metadata")?,
+        batch_no: row.try_get("batch_no")?,
+        result_code: row.try_get("result_code")?,
+        result_message: row.try_get("result_message")?,
+        result_source: row.try_get("result_source")?,
+        received_at: row.try_get("received_at")?,
+        updated_at: row.try_get("updated_at")?,
+        finished_at: row.try_get("finished_at")?,
+        history,
+        events,
+    }))
+}
