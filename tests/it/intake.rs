@@ -1,0 +1,279 @@
+use std::time::Duration;
+
+use refund_worker::intake::dead_letter::*;
+
+use crate::helpers::*;
+
+const LONG: Duration = Duration::from_secs(60);
+
+fn body(s: &str) -> Vec<u8> {
+    s.as_bytes().to_vec()
+}
+
+#[tokio::test]
+async fn every_error_code_is_dead_lettered_with_its_headers_and_the_body_intact() {
+    let app = TestApp::spawn().await;
+    // Stored first, so the later ones can conflict with them or exceed them.
+    app.publish(&[
+        body(&format!(
+            r#"{{"refund_id":"R-c","trade_no":"{}","amount":"1.00"}}"#,
+            trade(1)
+        )),
+        body(&format!(
+            r#"{{"refund_id":"R-t1","trade_no":"{}","amount":"60","trade_amount":"100"}}"#,
+            trade(2)
+        )),
+    ])
+    .await;
+    wait_for_count("the first two", 2, LONG, || app.refund_count()).await;
+
+    let t = TRADE;
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("invalid_json", body("{not json")),
+        (
+            "message_too_large",
+            body(&format!(
+                r#"{{"refund_id":"R","pad":"{}"}}"#,
+                "x".repeat(65 * 1024)
+            )),
+        ),
+        ("missing_field", body(r#"{"refund_id":"R-m"}"#)),
+        (
+            "invalid_refund_id",
+            body(&format!(
+                r#"{{"refund_id":"R 1","trade_no":"{t}","amount":"1"}}"#
+            )),
+        ),
+        (
+            "invalid_trade_no",
+            body(r#"{"refund_id":"R-2","trade_no":"12ab","amount":"1"}"#),
+        ),
+        (
+            "invalid_amount",
+            body(&format!(
+                r#"{{"refund_id":"R-3","trade_no":"{t}","amount":"1.001"}}"#
+            )),
+        ),
+        (
+            "invalid_reason",
+            body(&format!(
+                r#"{{"refund_id":"R-4","trade_no":"{t}","amount":"1","reason":"a#b"}}"#
+            )),
+        ),
+        (
+            "unknown_partner",
+            body(&format!(
+                r#"{{"refund_id":"R-5","trade_no":"{t}","amount":"1","partner":"2088000000000009"}}"#
+            )),
+        ),
+        (
+            "unsupported_currency",
+            body(&format!(
+                r#"{{"refund_id":"R-6","trade_no":"{t}","amount":"1","currency":"USD"}}"#
+            )),
+        ),
+        (
+            "invalid_metadata",
+            body(&format!(
+                r#"{{"refund_id":"R-7","trade_no":"{t}","amount":"1","metadata":"x"}}"#
+            )),
+        ),
+        (
+            "exceeds_trade_amount",
+            body(&format!(
+                r#"{{"refund_id":"R-t2","trade_no":"{}","amount":"40.01","trade_amount":"100"}}"#,
+                trade(2)
+            )),
+        ),
+        (
+            "conflicting_duplicate",
+            body(&format!(
+                r#"{{"refund_id":"R-c","trade_no":"{}","amount":"2.00"}}"#,
+                trade(1)
+            )),
+        ),
+    ];
+    app.publish(&cases.iter().map(|(_, b)| b.clone()).collect::<Vec<_>>())
+        .await;
+
+    let letters = app.take_dead_letters(cases.len()).await;
+    for (code, sent) in &cases {
+        let letter = letters
+            .iter()
+            .find(|l| l.header(CODE_HEADER).as_deref() == Some(*code))
+            .unwrap_or_else(|| panic!("no dead letter with code {code}"));
+        assert_eq!(
+            &letter.body, sent,
+            "{code}: the body is not byte for byte the original"
+        );
+        assert!(
+            letter.header(REASON_HEADER).is_some_and(|r| r.len() > 10),
+            "{code}: no reason"
+        );
+        assert_eq!(
+            letter.header(ORIGINAL_EXCHANGE_HEADER),
+            Some(app.topology.refunds_exchange.clone())
+        );
+        assert_eq!(
+            letter.header(ORIGINAL_ROUTING_KEY_HEADER).as_deref(),
+            Some("refund.approved")
+        );
+        let at = letter
+            .header(DEAD_LETTERED_AT_HEADER)
+            .expect("x-dead-lettered-at");
+        assert!(chrono::DateTime::parse_from_rfc3339(&at).is_ok(), "{at}");
+    }
+    // Nothing else was stored, and the conflicting one did not change the original.
+    assert_eq!(app.refund_count().await, 2);
+    assert_eq!(app.amount_of("R-c").await, Some(100));
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_duplicate_is_acked_and_stored_once_however_its_amount_is_spelled() {
+    let mut app = TestApp::spawn().await;
+    app.publish(&[
+        event("R-d", TRADE, r#""10.50""#),
+        event("R-d", TRADE, "10.5"),
+        event("R-d", TRADE, r#""10.5""#),
+    ])
+    .await;
+    wait_for_count("the refund", 1, LONG, || app.refund_count()).await;
+    app.stop_intake().await;
+    // Every delivery was acked: none went back to the queue when intake stopped.
+    assert_eq!(app.ready(&app.topology.approved_queue).await, 0);
+    assert_eq!(app.ready(&app.topology.dead_queue).await, 0);
+    let history: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM refund_history WHERE refund_id = 'R-d'")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(history, 1);
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn odd_bodies_and_edge_amounts_get_the_right_outcome() {
+    let app = TestApp::spawn().await;
+    let chinese_256 = format!("{}a", "退".repeat(85));
+    let chinese_257 = format!("{}ab", "退".repeat(85));
+    let reason = |id: &str, r: &str| {
+        body(&format!(
+            r#"{{"refund_id":"{id}","trade_no":"{TRADE}","amount":"1","reason":"{r}"}}"#
+        ))
+    };
+    let rejected: Vec<(&str, Vec<u8>)> = vec![
+        ("invalid_json", vec![0xff, 0xfe, 0x00, b'{']),
+        ("invalid_json", Vec::new()),
+        ("message_too_large", vec![b' '; 65 * 1024]),
+        ("invalid_json", body(r#"[{"refund_id":"R"}]"#)),
+        ("invalid_amount", event("A-0", TRADE, r#""0""#)),
+        ("invalid_amount", event("A-1", TRADE, r#""-1""#)),
+        ("invalid_amount", event("A-2", TRADE, r#""1.001""#)),
+        ("invalid_amount", event("A-3", TRADE, r#""1e2""#)),
+        ("invalid_amount", event("A-4", TRADE, r#""100000000.00""#)),
+        ("invalid_reason", reason("C-257", &chinese_257)),
+    ];
+    let accepted = [
+        event("N-110", &trade(1), "1.10"),
+        event("N-max", &trade(2), r#""99999999.99""#),
+        reason("C-256", &chinese_256),
+    ];
+    let mut all: Vec<Vec<u8>> = rejected.iter().map(|(_, b)| b.clone()).collect();
+    all.extend(accepted.iter().cloned());
+    app.publish(&all).await;
+
+    let letters = app.take_dead_letters(rejected.len()).await;
+    for (code, sent) in &rejected {
+        assert!(
+            letters
+                .iter()
+                .any(|l| &l.body == sent && l.header(CODE_HEADER).as_deref() == Some(*code)),
+            "expected {code} for {:?}",
+            String::from_utf8_lossy(&sent[..sent.len().min(60)])
+        );
+    }
+    wait_for_count("the accepted ones", 3, LONG, || app.refund_count()).await;
+    assert_eq!(app.amount_of("N-110").await, Some(110));
+    assert_eq!(app.amount_of("N-max").await, Some(9_999_999_999));
+    let stored_reason: String =
+        sqlx::query_scalar("SELECT reason FROM refunds WHERE refund_id = 'C-256'")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(stored_reason, chinese_256);
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn refunds_of_one_trade_may_not_exceed_its_total_even_within_one_window() {
+    let app = TestApp::spawn().await;
+    let t = trade(7);
+    let ev = |id: &str, amount: &str| {
+        body(&format!(
+            r#"{{"refund_id":"{id}","trade_no":"{t}","amount":"{amount}","trade_amount":"10.00"}}"#
+        ))
+    };
+    app.publish(&[
+        ev("P-1", "4.00"),
+        ev("P-2", "4.00"),
+        ev("P-3", "2.01"),
+        ev("P-4", "2.00"),
+    ])
+    .await;
+    let letters = app.take_dead_letters(1).await;
+    assert_eq!(letters[0].body, ev("P-3", "2.01"));
+    assert_eq!(
+        letters[0].header(CODE_HEADER).as_deref(),
+        Some("exceeds_trade_amount")
+    );
+    wait_for_count("the three that fit", 3, LONG, || app.refund_count()).await;
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn while_the_database_refuses_connections_nothing_is_acked_or_lost() {
+    let mut app = TestApp::spawn().await;
+    let admin = admin_pool().await;
+    let db = app.db_name();
+    set_connections(&admin, &db, false).await;
+
+    let bodies: Vec<Vec<u8>> = (0..200)
+        .map(|i| event(&format!("O-{i}"), &trade(i), "1.00"))
+        .collect();
+    app.publish(&bodies).await;
+    // Intake takes them all (none left ready) but can store none.
+    let queue = app.topology.approved_queue.clone();
+    wait_until("intake to hold every delivery", LONG, || async {
+        app.ready(&queue).await == 0
+    })
+    .await;
+    app.stop_intake().await;
+    // Nothing was acked: every delivery went back to the queue.
+    assert_eq!(app.ready(&queue).await, 200);
+
+    set_connections(&admin, &db, true).await;
+    app.start_intake();
+    wait_for_count("every refund", 200, LONG, || app.refund_count()).await;
+    app.stop_intake().await;
+    assert_eq!(app.ready(&queue).await, 0);
+    assert_eq!(app.ready(&app.topology.dead_queue).await, 0);
+    app.cleanup().await;
+}
+
+/// Makes a database refuse (or accept again) new connections and ends the
+/// ones it has, the way an outage looks to the worker.
+async fn set_connections(admin: &sqlx::PgPool, db: &str, allow: bool) {
+    let sql = format!("ALTER DATABASE \"{db}\" ALLOW_CONNECTIONS {allow}");
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .execute(admin)
+        .await
+        .unwrap();
+    if !allow {
+        sqlx::query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1")
+            .bind(db)
+            .execute(admin)
+            .await
+            .unwrap();
+    }
+}
