@@ -1,8 +1,15 @@
 //! The intake role: consumes `refunds.approved` in windows and stores them.
 //!
 //! Owns the broker session (reconnecting with backoff when it is lost) and the
-//! windowing; what a window does lives in [`window`]. Prefetch is twice the
-//! window, so the next window arrives while the current one commits.
+//! windowing; what a window does lives in [`window`]. Up to [`IN_FLIGHT`]
+//! windows are stored at once (each its own transaction) while the next one
+//! fills; they are settled with the broker strictly in delivery order, since a
+//! `multiple` ack covers every earlier delivery. The prefetch fits exactly the
+//! windows in flight plus the one filling.
+//!
+//! Cancel safety: deliveries are buffered outside the `select!`, so cutting a
+//! window never drops one (a dropped delivery would later be acked, by a
+//! `multiple` ack, without having been stored).
 
 pub mod dead_letter;
 pub mod window;
@@ -12,16 +19,22 @@ use std::time::Duration;
 use anyhow::Context;
 use backon::{BackoffBuilder, ExponentialBuilder};
 use futures_util::StreamExt;
+use futures_util::stream::FuturesOrdered;
+use lapin::Connection;
 use lapin::message::Delivery;
 use lapin::options::{BasicConsumeOptions, BasicQosOptions, ConfirmSelectOptions};
 use lapin::types::FieldTable;
-use lapin::{Connection, Consumer};
 use sqlx::PgPool;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::amqp::{self, Topology};
 use crate::config::Settings;
+use window::AckPlan;
 pub use window::WindowReport;
+
+/// Windows being stored at once.
+pub const IN_FLIGHT: usize = 3;
 
 /// Everything the intake role needs; cheap to clone.
 #[derive(Clone)]
@@ -41,7 +54,11 @@ impl Intake {
                 Ok(()) => break,
                 Err(e) => {
                     let delay = delays.next().unwrap_or(Duration::from_secs(10));
-                    tracing::warn!(error = %format!("{e:#}"), retry_in_ms = delay.as_millis() as u64, "intake lost its broker session; reconnecting");
+                    tracing::warn!(
+                        error = %format!("{e:#}"),
+                        retry_in_ms = delay.as_millis() as u64,
+                        "intake lost its broker session; reconnecting"
+                    );
                     tokio::select! {
                         _ = shutdown.cancelled() => break,
                         _ = tokio::time::sleep(delay) => {}
@@ -68,9 +85,10 @@ impl Intake {
             .declare(&channel)
             .await
             .context("while declaring the topology")?;
-        let window = self.settings.intake.window;
+        let window = usize::from(self.settings.intake.window);
+        let prefetch = u16::try_from(window * (IN_FLIGHT + 1)).unwrap_or(u16::MAX);
         channel
-            .basic_qos(window.saturating_mul(2), BasicQosOptions::default())
+            .basic_qos(prefetch, BasicQosOptions::default())
             .await?;
         let publisher = conn.create_channel().await?;
         publisher
@@ -85,7 +103,7 @@ impl Intake {
             )
             .await
             .context("while starting to consume")?;
-        tracing::info!(queue = %self.topology.approved_queue, window, "intake consuming");
+        tracing::info!(queue = %self.topology.approved_queue, window, prefetch, "intake consuming");
         let cx = window::WindowContext {
             pool: &self.pool,
             publisher: &publisher,
@@ -93,39 +111,57 @@ impl Intake {
             alipay: &self.settings.alipay,
             shutdown,
         };
+        let mut filling: Vec<Delivery> = Vec::with_capacity(window);
+        let mut cut_at = Instant::now();
+        let mut in_flight = FuturesOrdered::new();
         loop {
-            let deliveries = tokio::select! {
-                _ = shutdown.cancelled() => return Ok(()),
-                d = collect(&mut consumer, window.into(), self.settings.intake.window_wait) => d?,
-            };
-            if deliveries.is_empty() {
-                anyhow::bail!("the broker cancelled the consumer");
+            let room = in_flight.len() < IN_FLIGHT;
+            tokio::select! {
+                biased;
+                _ = shutdown.cancelled() => break,
+                Some(done) = in_flight.next(), if !in_flight.is_empty() => {
+                    if !settle(done?).await? {
+                        return Ok(());
+                    }
+                }
+                next = consumer.next(), if room && filling.len() < window => match next {
+                    Some(d) => {
+                        if filling.is_empty() {
+                            cut_at = Instant::now() + self.settings.intake.window_wait;
+                        }
+                        filling.push(d?);
+                    }
+                    None => anyhow::bail!("the broker cancelled the consumer"),
+                },
+                _ = tokio::time::sleep_until(cut_at), if room && !filling.is_empty() => {
+                    in_flight.push_back(window::process_owned(&cx, std::mem::take(&mut filling)));
+                }
             }
-            let report = window::process(&cx, &deliveries).await?;
-            tracing::debug!(?report, "window done");
+            if in_flight.len() < IN_FLIGHT && filling.len() >= window {
+                in_flight.push_back(window::process_owned(&cx, std::mem::take(&mut filling)));
+            }
         }
+        // Stopping: windows already being stored finish and are settled, in
+        // order; the one still filling stays unacked and goes back to the
+        // broker when the channel closes.
+        while let Some(done) = in_flight.next().await {
+            if !settle(done?).await? {
+                break;
+            }
+        }
+        Ok(())
     }
 }
 
-/// Waits for one delivery, then gathers more until the window is full or
-/// `wait` has passed. An empty result means the consumer ended.
-async fn collect(
-    consumer: &mut Consumer,
-    max: usize,
-    wait: Duration,
-) -> lapin::Result<Vec<Delivery>> {
-    let Some(first) = consumer.next().await else {
-        return Ok(Vec::new());
-    };
-    let mut out = vec![first?];
-    let deadline = tokio::time::Instant::now() + wait;
-    while out.len() < max {
-        match tokio::time::timeout_at(deadline, consumer.next()).await {
-            Ok(Some(d)) => out.push(d?),
-            Ok(None) | Err(_) => break,
-        }
+/// Settles one window; `false` when it must stay unacked, which ends the
+/// session (acking anything later would cover it too).
+async fn settle(done: window::Settled) -> anyhow::Result<bool> {
+    tracing::debug!(report = ?done.report, "window done");
+    if matches!(done.ack, AckPlan::LeaveUnacked) {
+        return Ok(false);
     }
-    Ok(out)
+    done.ack.apply().await?;
+    Ok(true)
 }
 
 fn reconnect_delays() -> impl Iterator<Item = Duration> {

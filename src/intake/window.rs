@@ -1,5 +1,7 @@
 //! One window of deliveries: parse each, store the valid ones in one
-//! transaction, dead-letter the rest with confirms, then one `multiple` ack.
+//! transaction, dead-letter the rest with confirms, and say how to settle the
+//! window with the broker ([`AckPlan`]). The caller settles windows strictly in
+//! delivery order, because a `multiple` ack covers every earlier delivery.
 //!
 //! Invariant: nothing is acked before its outcome is durable. The store commits
 //! first; dead letters are confirmed next; only then the ack. A crash anywhere
@@ -11,6 +13,7 @@ use std::time::Duration;
 use anyhow::Context;
 use backon::{BackoffBuilder, ExponentialBuilder};
 use chrono::Utc;
+use lapin::Acker;
 use lapin::message::Delivery;
 use lapin::options::{BasicAckOptions, BasicNackOptions, BasicPublishOptions};
 use lapin::{Channel, Confirmation};
@@ -35,6 +38,65 @@ pub struct WindowReport {
     pub returned: usize,
 }
 
+/// How to settle a processed window with the broker.
+#[derive(Debug)]
+pub enum AckPlan {
+    /// Everything up to and including this delivery: one `multiple` ack.
+    UpTo(Acker),
+    /// Delivery by delivery: `true` acks, `false` hands back (requeue, which
+    /// counts against the queue's delivery limit).
+    Each(Vec<(Acker, bool)>),
+    /// Leave the window unacked (shutdown during an outage); the session must
+    /// end without acking anything later, and the broker redelivers it.
+    LeaveUnacked,
+}
+
+/// A processed window: what happened and how to settle it.
+#[derive(Debug)]
+pub struct Settled {
+    pub report: WindowReport,
+    pub ack: AckPlan,
+}
+
+impl AckPlan {
+    /// Settles with the broker. Must be called in delivery order.
+    pub async fn apply(self) -> anyhow::Result<()> {
+        match self {
+            AckPlan::UpTo(acker) => {
+                acker
+                    .ack(BasicAckOptions { multiple: true })
+                    .await
+                    .context("while acking a stored window")?;
+            }
+            AckPlan::Each(items) => {
+                for (acker, ok) in items {
+                    if ok {
+                        acker.ack(BasicAckOptions { multiple: false }).await?;
+                    } else {
+                        acker
+                            .nack(BasicNackOptions {
+                                multiple: false,
+                                requeue: true,
+                            })
+                            .await?;
+                    }
+                }
+            }
+            AckPlan::LeaveUnacked => {}
+        }
+        Ok(())
+    }
+
+    /// The plan as individual verdicts (for windows split one by one).
+    fn into_each(self) -> Vec<(Acker, bool)> {
+        match self {
+            AckPlan::UpTo(acker) => vec![(acker, true)],
+            AckPlan::Each(items) => items,
+            AckPlan::LeaveUnacked => Vec::new(),
+        }
+    }
+}
+
 /// What a window needs besides its deliveries.
 pub struct WindowContext<'a> {
     pub pool: &'a PgPool,
@@ -44,13 +106,21 @@ pub struct WindowContext<'a> {
     pub shutdown: &'a CancellationToken,
 }
 
-/// Handles a window whose deliveries are consecutive on one channel.
-pub async fn process(
+/// [`process`] for a window it owns (what the pipeline keeps in flight).
+pub async fn process_owned(
     cx: &WindowContext<'_>,
-    deliveries: &[Delivery],
-) -> anyhow::Result<WindowReport> {
+    deliveries: Vec<Delivery>,
+) -> anyhow::Result<Settled> {
+    process(cx, &deliveries).await
+}
+
+/// Handles a window whose deliveries are consecutive on one channel.
+pub async fn process(cx: &WindowContext<'_>, deliveries: &[Delivery]) -> anyhow::Result<Settled> {
     let Some(last) = deliveries.last() else {
-        return Ok(WindowReport::default());
+        return Ok(Settled {
+            report: WindowReport::default(),
+            ack: AckPlan::Each(Vec::new()),
+        });
     };
     let parsed: Vec<Result<_, Rejection>> = deliveries
         .iter()
@@ -78,26 +148,56 @@ pub async fn process(
 
     let outcomes = match store_with_retry(cx, &news).await {
         Stored::Done(outcomes) => outcomes,
-        Stored::ShuttingDown => return Ok(hand_back(deliveries, last, false).await),
+        Stored::ShuttingDown => {
+            let report = WindowReport {
+                returned: deliveries.len(),
+                ..Default::default()
+            };
+            return Ok(Settled {
+                report,
+                ack: AckPlan::LeaveUnacked,
+            });
+        }
         Stored::Refused(e) if deliveries.len() > 1 => {
             // One row the database will not take must not block the others:
             // go one by one, so only that delivery is handed back.
             tracing::error!(error = %e, "the database refused a window; storing its deliveries one by one");
             let mut report = WindowReport::default();
+            let mut each = Vec::new();
             for d in deliveries {
                 let one = Box::pin(process(cx, std::slice::from_ref(d))).await?;
-                report.stored += one.stored;
-                report.duplicates += one.duplicates;
-                report.dead_lettered.extend(one.dead_lettered);
-                report.returned += one.returned;
+                if matches!(one.ack, AckPlan::LeaveUnacked) {
+                    return Ok(Settled {
+                        report: WindowReport {
+                            returned: deliveries.len(),
+                            ..Default::default()
+                        },
+                        ack: AckPlan::LeaveUnacked,
+                    });
+                }
+                report.stored += one.report.stored;
+                report.duplicates += one.report.duplicates;
+                report.dead_lettered.extend(one.report.dead_lettered);
+                report.returned += one.report.returned;
+                each.extend(one.ack.into_each());
             }
-            return Ok(report);
+            return Ok(Settled {
+                report,
+                ack: AckPlan::Each(each),
+            });
         }
         Stored::Refused(e) => {
             // Requeued, the broker counts the delivery and dead-letters it after
             // the queue's delivery limit: a bug cannot loop forever.
             tracing::error!(error = %e, "the database refused a delivery; handing it back to the broker");
-            return Ok(hand_back(deliveries, last, true).await);
+            let report = WindowReport {
+                returned: 1,
+                ..Default::default()
+            };
+            return Ok(Settled {
+                report,
+                ack: AckPlan::Each(vec![(last.acker.clone(), false)]),
+            });
         }
     };
 
@@ -181,12 +281,11 @@ pub async fn process(
             ),
         }
     }
-    last.acker
-        .ack(BasicAckOptions { multiple: true })
-        .await
-        .context("while acking a stored window")?;
     record_metrics(&report);
-    Ok(report)
+    Ok(Settled {
+        report,
+        ack: AckPlan::UpTo(last.acker.clone()),
+    })
 }
 
 enum Stored {
@@ -236,24 +335,6 @@ fn is_transient(e: &sqlx::Error) -> bool {
         | sqlx::Error::Decode(_)
         | sqlx::Error::TypeNotFound { .. } => false,
         _ => true,
-    }
-}
-
-/// Returns the window's deliveries to the broker; `requeue` counts against the
-/// delivery limit, so it is used only for a delivery that failed on its own.
-async fn hand_back(deliveries: &[Delivery], last: &Delivery, count_it: bool) -> WindowReport {
-    let nack = BasicNackOptions {
-        multiple: true,
-        requeue: true,
-    };
-    if count_it && let Err(e) = last.acker.nack(nack).await {
-        tracing::warn!(error = %e, "could not hand a delivery back; the broker will on disconnect");
-    }
-    // Without an explicit nack the deliveries stay unacked and return to the
-    // queue when the channel closes, without counting as a failed delivery.
-    WindowReport {
-        returned: deliveries.len(),
-        ..Default::default()
     }
 }
 

@@ -1,7 +1,6 @@
 //! Storing a window of refund-approved events in one transaction.
 //!
-//! The common window (no `trade_amount`) is one `INSERT … ON CONFLICT DO NOTHING`
-//! with its history rows in the same statement; only refund_ids already stored
+//! The common window (no `trade_amount`) is one `INSERT … ON CONFLICT DO NOTHING`; only refund_ids already stored
 //! cost a second look-up. A window that carries `trade_amount` first locks its
 //! trades (advisory locks, in key order so two workers cannot deadlock) and sums
 //! what is already stored for them, so the check counts every committed refund.
@@ -239,8 +238,10 @@ async fn lock_and_sum_trades<'r>(
     Ok(rows.into_iter().map(|(p, t, sum)| ((p, t), sum)).collect())
 }
 
-/// One statement: the refunds, `ON CONFLICT DO NOTHING`, and a history row for
-/// each one inserted. Returns the refund_ids it inserted.
+/// One statement: the refunds, `ON CONFLICT DO NOTHING`. Arrival is not written
+/// to `refund_history` (the row's `received_at` is that record; history holds
+/// the changes after it), which halves the rows intake writes. Returns the
+/// refund_ids it inserted.
 async fn insert(
     tx: &mut Transaction<'_, Postgres>,
     items: &[NewRefund<'_>],
@@ -276,12 +277,11 @@ async fn insert(
                                   metadata, message_id)
              SELECT refund_id, partner, trade_no, amount_fen, reason, trade_amount_fen,
                     COALESCE(metadata::jsonb, '{}'::jsonb), message_id
-             FROM input
+             -- One order for every writer, so two windows holding the same
+             -- ids wait for each other instead of deadlocking.
+             FROM input ORDER BY refund_id
              ON CONFLICT (refund_id) DO NOTHING
              RETURNING refund_id
-         ), history AS (
-             INSERT INTO refund_history (refund_id, to_status, actor)
-             SELECT refund_id, 'pending', 'intake' FROM ins
          )
          SELECT refund_id FROM ins",
     )

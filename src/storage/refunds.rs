@@ -84,6 +84,17 @@ pub async fn find(pool: &PgPool, refund_id: &str) -> Result<Option<RefundView>, 
         })
     })
     .collect::<Result<Vec<_>, sqlx::Error>>()?;
+    // Arrival is the refund row itself; history holds the changes after it.
+    let arrival = HistoryEntry {
+        at: row.try_get("received_at")?,
+        from_status: None,
+        to_status: "pending".into(),
+        batch_no: None,
+        code: None,
+        actor: "intake".into(),
+        note: Some("stored".into()),
+    };
+    let history = std::iter::once(arrival).chain(history).collect();
     let events = sqlx::query(
         "SELECT event_id, routing_key, created_at, published_at FROM outbox WHERE refund_id = $1 ORDER BY created_at",
     )

@@ -143,12 +143,12 @@ async fn a_duplicate_is_acked_and_stored_once_however_its_amount_is_spelled() {
     // Every delivery was acked: none went back to the queue when intake stopped.
     assert_eq!(app.ready(&app.topology.approved_queue).await, 0);
     assert_eq!(app.ready(&app.topology.dead_queue).await, 0);
-    let history: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM refund_history WHERE refund_id = 'R-d'")
-            .fetch_one(&app.pool)
-            .await
-            .unwrap();
-    assert_eq!(history, 1);
+    let view = refund_worker::storage::refunds::find(&app.pool, "R-d")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(view.history.len(), 1);
+    assert_eq!(view.amount, "10.50");
     app.cleanup().await;
 }
 

@@ -1,0 +1,114 @@
+//! The load side of the benchmark: a pipelined publisher with confirms, and
+//! the arithmetic of the report (percentiles, process memory and CPU).
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use lapin::options::BasicPublishOptions;
+use lapin::{BasicProperties, Channel, Confirmation, PublisherConfirm};
+
+/// Confirms in flight before the publisher waits for the oldest.
+const IN_FLIGHT: usize = 4000;
+
+/// Publishes `bodies` persistently with confirms, keeping up to `IN_FLIGHT`
+/// unconfirmed; returns when every one is confirmed.
+pub async fn publish_all(
+    channel: &Channel,
+    exchange: &str,
+    routing_key: &str,
+    bodies: impl Iterator<Item = Vec<u8>>,
+) -> anyhow::Result<usize> {
+    let mut pending: VecDeque<PublisherConfirm> = VecDeque::with_capacity(IN_FLIGHT);
+    let mut confirmed = 0;
+    for body in bodies {
+        if pending.len() >= IN_FLIGHT {
+            confirmed += check(pending.pop_front()).await?;
+        }
+        let props = BasicProperties::default()
+            .with_delivery_mode(2)
+            .with_content_type("application/json".into());
+        let opts = BasicPublishOptions {
+            mandatory: true,
+            ..Default::default()
+        };
+        let confirm = channel
+            .basic_publish(exchange.into(), routing_key.into(), opts, &body, props)
+            .await
+            .context("while publishing")?;
+        pending.push_back(confirm);
+    }
+    while let Some(c) = pending.pop_front() {
+        confirmed += check(Some(c)).await?;
+    }
+    Ok(confirmed)
+}
+
+async fn check(confirm: Option<PublisherConfirm>) -> anyhow::Result<usize> {
+    match confirm {
+        None => Ok(0),
+        Some(c) => match c.await? {
+            Confirmation::Ack(None) => Ok(1),
+            other => anyhow::bail!("the broker did not take a benchmark message: {other:?}"),
+        },
+    }
+}
+
+/// p50, p99 and max of a set of latencies, in microseconds.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct Percentiles {
+    pub p50_us: u64,
+    pub p99_us: u64,
+    pub max_us: u64,
+}
+
+pub fn percentiles(mut samples: Vec<Duration>) -> Option<Percentiles> {
+    if samples.is_empty() {
+        return None;
+    }
+    samples.sort_unstable();
+    // Nearest rank: the sample at or above the q-th share of the sorted list.
+    let at = |per_mille: usize| {
+        let i = (samples.len() * per_mille).div_ceil(1000).saturating_sub(1);
+        samples[i.min(samples.len() - 1)].as_micros() as u64
+    };
+    Some(Percentiles {
+        p50_us: at(500),
+        p99_us: at(990),
+        max_us: at(1000),
+    })
+}
+
+/// Microseconds as milliseconds with three decimals, for the table.
+pub fn ms(us: u64) -> String {
+    format!("{}.{:03}", us / 1000, us % 1000)
+}
+
+/// Peak resident memory (VmHWM, bytes) and CPU time (user + system, ms) of a process.
+pub fn process_usage(pid: u32) -> Option<(u64, u64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let hwm_kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()?;
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    // USER_HZ is 100 on every Linux this runs on: a tick is 10 ms.
+    Some((hwm_kib * 1024, ticks * 10))
+}
+
+/// Events per second over a duration.
+pub fn rate(n: usize, took: Duration) -> f64 {
+    n as f64 / took.as_secs_f64().max(1e-9)
+}
+
+/// Microseconds since `start`, written into benchmark bodies for latency.
+pub fn micros_since(start: Instant) -> u64 {
+    start.elapsed().as_micros() as u64
+}
