@@ -249,8 +249,12 @@ async fn while_the_database_refuses_connections_nothing_is_acked_or_lost() {
     })
     .await;
     app.stop_intake().await;
-    // Nothing was acked: every delivery went back to the queue.
-    assert_eq!(app.ready(&queue).await, 200);
+    // Nothing was acked: every delivery goes back to the queue (the broker
+    // requeues them as it handles the closed channel).
+    wait_until("all 200 back in the queue", LONG, || async {
+        app.ready(&queue).await == 200
+    })
+    .await;
 
     set_connections(&admin, &db, true).await;
     app.start_intake();
