@@ -1,5 +1,6 @@
 //! refund-worker: pays approved Alipay refunds in batches, exactly once.
 //!
+//! - `alipay`: the mapi wire: signing, requests, answers, notifications, dispositions.
 //! - `cli`: the command line.
 //! - `config`: settings from the environment and a TOML file.
 //! - `telemetry`: logging.
@@ -9,6 +10,7 @@
 //! - `intake`: the consumer of refund-approved events.
 //! - `commands`: one module per subcommand.
 
+pub mod alipay;
 pub mod amqp;
 pub mod cli;
 pub mod commands;

@@ -1,0 +1,14 @@
+//! The pure Alipay mapi layer: signing, wire formats and the retry table.
+//!
+//! Owns everything about talking to `mapi.alipay.com` that needs no I/O, so
+//! the HTTP client and the callback handler only move bytes. Invariants: no
+//! float touches money (amounts are integer fen) and no clock is read here
+//! (callers pass `now`).
+//!
+//! - `sign`: MD5 signing string, sign and constant-time verify
+//! - `wire`: requests, answers and notifications on the wire
+//! - `disposition`: what each synchronous answer means for the batch
+
+pub mod disposition;
+pub mod sign;
+pub mod wire;
