@@ -8,7 +8,11 @@
 //! - `sign`: MD5 signing string, sign and constant-time verify
 //! - `wire`: requests, answers and notifications on the wire
 //! - `disposition`: what each synchronous answer means for the batch
+//! - `exchange`: every answer and transport error of a call, judged in one place
+//! - `client`: the HTTP client (the only I/O here)
 
+pub mod client;
 pub mod disposition;
+pub mod exchange;
 pub mod sign;
 pub mod wire;

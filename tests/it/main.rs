@@ -1,6 +1,7 @@
 //! One integration binary against the real PostgreSQL and RabbitMQ.
 
 mod cli;
+mod client;
 mod helpers;
 mod intake;
 mod process;
