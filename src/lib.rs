@@ -8,10 +8,12 @@
 //! - `storage`: PostgreSQL, the single source of truth.
 //! - `amqp`: RabbitMQ connection and topology.
 //! - `intake`: the consumer of refund-approved events.
+//! - `batching`: the batcher: pending refunds into batches.
 //! - `commands`: one module per subcommand.
 
 pub mod alipay;
 pub mod amqp;
+pub mod batching;
 pub mod cli;
 pub mod commands;
 pub mod config;

@@ -8,6 +8,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::amqp::{self, Topology};
+use crate::batching::Batcher;
 use crate::cli::Role;
 use crate::config::Settings;
 use crate::intake::Intake;
@@ -15,7 +16,7 @@ use crate::storage;
 
 /// Roles this version has; the others are planned (see the README) and are
 /// reported, not silently pretended.
-const BUILT: &[Role] = &[Role::Intake];
+const BUILT: &[Role] = &[Role::Intake, Role::Batch];
 
 pub async fn run(settings: Settings, roles: &[Role]) -> anyhow::Result<ExitCode> {
     let pool =
@@ -34,6 +35,13 @@ pub async fn run(settings: Settings, roles: &[Role]) -> anyhow::Result<ExitCode>
                     topology: topology.clone(),
                 };
                 tasks.spawn(intake.run(shutdown.clone()));
+            }
+            Role::Batch => {
+                let batcher = Batcher {
+                    pool: pool.clone(),
+                    settings: settings.batch.clone(),
+                };
+                tasks.spawn(batcher.run(shutdown.clone()));
             }
             other => {
                 tracing::warn!(role = %other, built = ?BUILT, "this role is not built yet in this version; not starting it")

@@ -2,6 +2,7 @@
 //! table; functions that change state take a transaction so a state change and
 //! its history (and later its outbox row) commit together.
 
+pub mod batches;
 pub mod intake;
 pub mod refunds;
 

@@ -152,6 +152,36 @@ impl TestApp {
         assert_eq!(await_confirms(&mut pending).await.unwrap(), bodies.len());
     }
 
+    /// Stores valid events straight through intake's storage (no broker).
+    pub async fn store_events(&self, events: &[Vec<u8>]) {
+        for chunk in events.chunks(500) {
+            let parsed: Vec<_> = chunk
+                .iter()
+                .map(|b| {
+                    refund_worker::domain::refund_request::parse(b, &self.settings.alipay).unwrap()
+                })
+                .collect();
+            let news: Vec<_> = parsed
+                .iter()
+                .map(|request| refund_worker::storage::intake::NewRefund {
+                    request,
+                    message_id: None,
+                })
+                .collect();
+            refund_worker::storage::intake::store_window(&self.pool, &news)
+                .await
+                .unwrap();
+        }
+    }
+
+    pub async fn status_of(&self, refund_id: &str) -> String {
+        sqlx::query_scalar("SELECT status FROM refunds WHERE refund_id = $1")
+            .bind(refund_id)
+            .fetch_one(&self.pool)
+            .await
+            .unwrap()
+    }
+
     pub async fn refund_count(&self) -> i64 {
         sqlx::query_scalar("SELECT count(*) FROM refunds")
             .fetch_one(&self.pool)

@@ -1,5 +1,6 @@
 //! One integration binary against the real PostgreSQL and RabbitMQ.
 
+mod batching;
 mod cli;
 mod client;
 mod helpers;

@@ -1,0 +1,159 @@
+//! The batcher role: forms batches from pending refunds.
+//!
+//! One step is one short transaction: lock the oldest partner's pending
+//! refunds (`FOR UPDATE SKIP LOCKED`, so batchers in other processes take
+//! other rows), pick a trade at most once, cut the batch when it is full or its
+//! oldest refund has lingered, fail a trade's 100th refund instead of sending
+//! it, number the batch and write it. The bytes Alipay will see (`batch_no`,
+//! `refund_date`, `detail_data`) are fixed here, so every retry sends the same.
+
+pub mod former;
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
+
+use crate::alipay::wire::batch_no::{beijing_now, format_refund_date};
+use crate::alipay::wire::detail::{BatchItem, detail_data};
+use crate::config::BatchSettings;
+use crate::storage::batches::{self as store, NewBatch};
+use former::{MAX_REFUNDS_PER_TRADE, due, pick};
+
+/// The worker's own code for a trade's 100th refund.
+pub const REFUND_COUNT_EXCEEDED: &str = "REFUND_COUNT_EXCEEDED";
+/// How long an idle batcher waits before looking again.
+const IDLE_POLL: Duration = Duration::from_millis(250);
+
+/// What one step did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// A batch was written.
+    Formed {
+        batch_no: String,
+        items: usize,
+        failed: usize,
+    },
+    /// Only refunds over the trade limit were found; they failed.
+    FailedOnly { failed: usize },
+    /// Refunds wait, but no batch is due before this time.
+    NotDue(DateTime<Utc>),
+    /// No pending refund can go into a batch now.
+    Idle,
+}
+
+#[derive(Clone)]
+pub struct Batcher {
+    pub pool: PgPool,
+    pub settings: BatchSettings,
+}
+
+impl Batcher {
+    /// Forms at most one batch, judged at `now`.
+    pub async fn step(&self, now: DateTime<Utc>) -> anyhow::Result<Step> {
+        let max = self.settings.max_items;
+        let mut tx = self.pool.begin().await?;
+        // Every early return rolls back explicitly: a dropped transaction is
+        // only rolled back when its connection is next used, and until then its
+        // row locks would hide these refunds from every batcher (SKIP LOCKED).
+        let Some(partner) = store::oldest_ready_partner(&mut tx).await? else {
+            tx.rollback().await?;
+            return Ok(Step::Idle);
+        };
+        // Twice the batch, so refunds of a busy trade do not crowd others out.
+        let candidates = store::lock_candidates(&mut tx, &partner, (2 * max) as i64).await?;
+        let picked = pick(candidates, max);
+        if let Err(at) = due(&picked, max, self.settings.linger, now) {
+            tx.rollback().await?;
+            return Ok(Step::NotDue(at));
+        }
+        let trades: Vec<&str> = picked.iter().map(|c| c.trade_no.as_str()).collect();
+        let counts = store::accepted_refund_counts(&mut tx, &partner, &trades).await?;
+        let (over, keep): (Vec<_>, Vec<_>) = picked
+            .iter()
+            .partition(|c| counts.get(&c.trade_no).copied().unwrap_or(0) >= MAX_REFUNDS_PER_TRADE);
+        let over_ids: Vec<&str> = over.iter().map(|c| c.refund_id.as_str()).collect();
+        if !over_ids.is_empty() {
+            let message = "the trade already has 99 refunds accepted by Alipay, which would neither pay nor notify a 100th";
+            store::fail_pending(
+                &mut tx,
+                &over_ids,
+                REFUND_COUNT_EXCEEDED,
+                message,
+                "batcher",
+            )
+            .await?;
+            tracing::warn!(partner, refunds = ?over_ids, "failed refunds over Alipay's 99 per trade");
+        }
+        if keep.is_empty() {
+            tx.commit().await?;
+            return Ok(Step::FailedOnly {
+                failed: over_ids.len(),
+            });
+        }
+        let serial = store::next_serial(&mut tx).await?;
+        let beijing = beijing_now(now);
+        let batch_no = former::batch_no(beijing.date(), serial);
+        let items: Vec<BatchItem> = keep
+            .iter()
+            .map(|c| BatchItem {
+                trade_no: c.trade_no.clone(),
+                amount_fen: c.amount_fen,
+                reason: c.reason.clone(),
+            })
+            .collect();
+        let refund_ids: Vec<&str> = keep.iter().map(|c| c.refund_id.as_str()).collect();
+        store::insert_batch(
+            &mut tx,
+            &NewBatch {
+                batch_no: &batch_no,
+                partner: &partner,
+                refund_date: &format_refund_date(beijing),
+                detail_data: &detail_data(&items),
+                refund_ids: &refund_ids,
+                items: &items,
+                split_from: None,
+                from_status: "pending",
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        metrics::histogram!("refund_worker_batch_size").record(items.len() as f64);
+        tracing::info!(batch_no, partner, items = items.len(), "batch formed");
+        Ok(Step::Formed {
+            batch_no,
+            items: items.len(),
+            failed: over_ids.len(),
+        })
+    }
+
+    /// Steps until shutdown: at once after a batch, until the next one is due
+    /// otherwise, backing off after errors (a database outage).
+    pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let mut error_delay = Duration::from_millis(100);
+        loop {
+            let step = self.step(Utc::now()).await;
+            if step.is_ok() {
+                error_delay = Duration::from_millis(100);
+            }
+            let wait = match step {
+                Ok(Step::Formed { .. } | Step::FailedOnly { .. }) => Duration::ZERO,
+                Ok(Step::NotDue(at)) => (at - Utc::now())
+                    .to_std()
+                    .unwrap_or_default()
+                    .min(IDLE_POLL),
+                Ok(Step::Idle) => IDLE_POLL,
+                Err(e) => {
+                    tracing::warn!(error = %format!("{e:#}"), "batcher step failed; backing off");
+                    error_delay = (error_delay * 2).min(Duration::from_secs(5));
+                    error_delay
+                }
+            };
+            tokio::select! {
+                _ = shutdown.cancelled() => return Ok(()),
+                _ = tokio::time::sleep(wait) => {}
+            }
+        }
+    }
+}

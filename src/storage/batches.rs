@@ -1,0 +1,182 @@
+//! SQL of batch formation: claiming pending refunds, the per-trade refund
+//! count, failing a trade's 100th refund, and writing a batch with its items.
+//! Every function runs inside the caller's transaction.
+
+use std::collections::HashMap;
+
+use sqlx::PgConnection;
+
+use crate::alipay::wire::detail::BatchItem;
+use crate::batching::former::Candidate;
+
+/// The partner of the oldest pending refund whose trade is free (no refund of
+/// it batched or submitted), skipping rows other batchers hold.
+pub async fn oldest_ready_partner(conn: &mut PgConnection) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT r.partner FROM refunds r
+         WHERE r.status = 'pending'
+           AND NOT EXISTS (SELECT 1 FROM refunds u WHERE u.trade_no = r.trade_no AND u.partner = r.partner
+                           AND u.status IN ('batched', 'submitted'))
+         ORDER BY r.received_at LIMIT 1
+         FOR UPDATE OF r SKIP LOCKED",
+    )
+    .fetch_optional(conn)
+    .await
+}
+
+/// Locks up to `limit` pending refunds of one partner whose trades are free,
+/// oldest first. `SKIP LOCKED`: two batchers never take the same refund.
+pub async fn lock_candidates(
+    conn: &mut PgConnection,
+    partner: &str,
+    limit: i64,
+) -> Result<Vec<Candidate>, sqlx::Error> {
+    let rows: Vec<(String, String, i64, String, chrono::DateTime<chrono::Utc>)> = sqlx::query_as(
+        "SELECT r.refund_id, r.trade_no, r.amount_fen, r.reason, r.received_at FROM refunds r
+         WHERE r.status = 'pending' AND r.partner = $1
+           AND NOT EXISTS (SELECT 1 FROM refunds u WHERE u.trade_no = r.trade_no AND u.partner = r.partner
+                           AND u.status IN ('batched', 'submitted'))
+         ORDER BY r.received_at LIMIT $2
+         FOR UPDATE OF r SKIP LOCKED",
+    )
+    .bind(partner)
+    .bind(limit)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(refund_id, trade_no, amount_fen, reason, received_at)| Candidate {
+                refund_id,
+                trade_no,
+                amount_fen,
+                reason,
+                received_at,
+            },
+        )
+        .collect())
+}
+
+/// Per trade, how many of its refunds were in batches Alipay accepted,
+/// whatever their item result (invariant 5b).
+pub async fn accepted_refund_counts(
+    conn: &mut PgConnection,
+    partner: &str,
+    trades: &[&str],
+) -> Result<HashMap<String, i64>, sqlx::Error> {
+    let rows: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT bi.trade_no, count(*) FROM batch_items bi JOIN batches b ON b.batch_no = bi.batch_no
+         WHERE b.partner = $1 AND b.accepted_at IS NOT NULL AND bi.trade_no = ANY($2::text[])
+         GROUP BY bi.trade_no",
+    )
+    .bind(partner)
+    .bind(trades)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows.into_iter().collect())
+}
+
+/// Fails pending refunds without asking Alipay, with their history and result
+/// events, in one statement.
+pub async fn fail_pending(
+    conn: &mut PgConnection,
+    refund_ids: &[&str],
+    code: &str,
+    message: &str,
+    actor: &str,
+) -> Result<u64, sqlx::Error> {
+    let rows = sqlx::query(
+        "WITH failed AS (
+             UPDATE refunds SET status = 'failed', result_code = $2, result_message = $3,
+                    result_source = 'worker', finished_at = now(), updated_at = now()
+             WHERE refund_id = ANY($1::text[]) AND status = 'pending'
+             RETURNING *
+         ), history AS (
+             INSERT INTO refund_history (refund_id, from_status, to_status, code, actor, note)
+             SELECT refund_id, 'pending', 'failed', $2, $4, $3 FROM failed
+         )
+         INSERT INTO outbox (event_id, refund_id, routing_key, body)
+         SELECT e.id, f.refund_id, 'refund.failed',
+                refund_event_body(f, e.id, 'refund.failed', 'failed', $2, $3, 'worker')
+         FROM failed f CROSS JOIN LATERAL (SELECT gen_random_uuid() AS id) e",
+    )
+    .bind(refund_ids)
+    .bind(code)
+    .bind(message)
+    .bind(actor)
+    .execute(conn)
+    .await?;
+    Ok(rows.rows_affected())
+}
+
+/// The next serial of the one `batch_no` sequence.
+pub async fn next_serial(conn: &mut PgConnection) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT nextval('batch_serial')")
+        .fetch_one(conn)
+        .await
+}
+
+/// A batch about to be written: its bytes are fixed here for every retry.
+pub struct NewBatch<'a> {
+    pub batch_no: &'a str,
+    pub partner: &'a str,
+    pub refund_date: &'a str,
+    pub detail_data: &'a str,
+    pub refund_ids: &'a [&'a str],
+    pub items: &'a [BatchItem],
+    pub split_from: Option<&'a str>,
+    /// `pending` for a new batch, `batched` for the halves of a split one.
+    pub from_status: &'a str,
+}
+
+/// Writes the batch and its items and moves its refunds to `batched` (from
+/// `pending`, or from an earlier batch when it is split), with history rows.
+/// The partial unique index on unfinished refunds per trade backs the rule
+/// that a trade is in one live batch only.
+pub async fn insert_batch(conn: &mut PgConnection, b: &NewBatch<'_>) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO batches (batch_no, partner, refund_date, batch_num, detail_data, split_from)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(b.batch_no)
+    .bind(b.partner)
+    .bind(b.refund_date)
+    .bind(b.items.len() as i32)
+    .bind(b.detail_data)
+    .bind(b.split_from)
+    .execute(&mut *conn)
+    .await?;
+    let trades: Vec<&str> = b.items.iter().map(|i| i.trade_no.as_str()).collect();
+    let amounts: Vec<i64> = b.items.iter().map(|i| i.amount_fen).collect();
+    let reasons: Vec<&str> = b.items.iter().map(|i| i.reason.as_str()).collect();
+    let moved = sqlx::query(
+        "WITH items AS (
+             INSERT INTO batch_items (batch_no, refund_id, trade_no, amount_fen, reason)
+             SELECT $1, * FROM unnest($2::text[], $3::text[], $4::int8[], $5::text[])
+             RETURNING refund_id
+         ), moved AS (
+             UPDATE refunds r SET status = 'batched', batch_no = $1, updated_at = now()
+             FROM items WHERE r.refund_id = items.refund_id
+             RETURNING r.refund_id
+         )
+         INSERT INTO refund_history (refund_id, from_status, to_status, batch_no, actor)
+         SELECT refund_id, $6, 'batched', $1, 'batcher' FROM moved",
+    )
+    .bind(b.batch_no)
+    .bind(b.refund_ids)
+    .bind(&trades)
+    .bind(&amounts)
+    .bind(&reasons)
+    .bind(b.from_status)
+    .execute(&mut *conn)
+    .await?;
+    if moved.rows_affected() != b.items.len() as u64 {
+        return Err(sqlx::Error::Protocol(format!(
+            "batch {}: {} of {} refunds moved",
+            b.batch_no,
+            moved.rows_affected(),
+            b.items.len()
+        )));
+    }
+    Ok(())
+}
