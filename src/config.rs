@@ -53,6 +53,11 @@ pub const VARIABLES: &[&str] = &[
     "BATCH_MAX_ITEMS",
     "BATCH_LINGER_MS",
     "ALIPAY_PWD_FALLBACK",
+    "SUBMIT_RETRY_BASE_MS",
+    "SUBMIT_RETRY_CAP_MS",
+    "SUBMIT_GIVE_UP_MS",
+    "PARTNER_PAUSE_MS",
+    "PARTNER_PAUSE_MAX_MS",
     "RECONCILE_AFTER_MS",
     "HTTP_LISTEN",
     "ADMIN_LISTEN",
@@ -101,6 +106,17 @@ impl Settings {
             batch: BatchSettings {
                 max_items: src.number_in("BATCH_MAX_ITEMS", 1000, 1..=1000)? as usize,
                 linger: millis(src.number_in("BATCH_LINGER_MS", 2000, 0..=86_400_000)?),
+            },
+            submit: SubmitSettings {
+                retry_base: millis(src.number_in("SUBMIT_RETRY_BASE_MS", 1000, 1..=3_600_000)?),
+                retry_cap: millis(src.number_in("SUBMIT_RETRY_CAP_MS", 60_000, 1..=86_400_000)?),
+                give_up: millis(src.number_in("SUBMIT_GIVE_UP_MS", 600_000, 1..=86_400_000)?),
+                pause_base: millis(src.number_in("PARTNER_PAUSE_MS", 60_000, 1..=86_400_000)?),
+                pause_cap: millis(src.number_in(
+                    "PARTNER_PAUSE_MAX_MS",
+                    3_600_000,
+                    1..=604_800_000,
+                )?),
             },
             reconcile_after: millis(src.number_in(
                 "RECONCILE_AFTER_MS",

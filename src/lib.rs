@@ -9,6 +9,7 @@
 //! - `amqp`: RabbitMQ connection and topology.
 //! - `intake`: the consumer of refund-approved events.
 //! - `batching`: the batcher: pending refunds into batches.
+//! - `submit`: the submitter: batches to Alipay, and what follows each answer.
 //! - `commands`: one module per subcommand.
 
 pub mod alipay;
@@ -20,4 +21,5 @@ pub mod config;
 pub mod domain;
 pub mod intake;
 pub mod storage;
+pub mod submit;
 pub mod telemetry;

@@ -7,18 +7,27 @@ use anyhow::Context;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use crate::alipay::client::AlipayClient;
 use crate::amqp::{self, Topology};
 use crate::batching::Batcher;
 use crate::cli::Role;
 use crate::config::Settings;
 use crate::intake::Intake;
 use crate::storage;
+use crate::submit::Submitter;
 
 /// Roles this version has; the others are planned (see the README) and are
 /// reported, not silently pretended.
-const BUILT: &[Role] = &[Role::Intake, Role::Batch];
+const BUILT: &[Role] = &[Role::Intake, Role::Batch, Role::Submit];
 
 pub async fn run(settings: Settings, roles: &[Role]) -> anyhow::Result<ExitCode> {
+    let notify_url = settings.alipay.notify_url.clone();
+    if roles.contains(&Role::Submit) && notify_url.is_none() {
+        eprintln!(
+            "refund-worker: configuration error: ALIPAY_NOTIFY_URL: required by the submit role"
+        );
+        return Ok(ExitCode::from(super::EXIT_USAGE));
+    }
     let pool =
         storage::connect_and_migrate(&settings.database_url, settings.database_pool_size).await?;
     let topology = Topology::new(&settings.amqp.name_prefix, settings.amqp.results_queue);
@@ -35,6 +44,20 @@ pub async fn run(settings: Settings, roles: &[Role]) -> anyhow::Result<ExitCode>
                     topology: topology.clone(),
                 };
                 tasks.spawn(intake.run(shutdown.clone()));
+            }
+            Role::Submit => {
+                let submitter = Submitter {
+                    pool: pool.clone(),
+                    client: AlipayClient::new(&settings.alipay.gateway, settings.alipay.timeout)
+                        .context("while building the HTTP client")?,
+                    partners: settings.alipay.partners.clone(),
+                    notify_url: notify_url.clone().unwrap_or_default(),
+                    dback_notify_url: settings.alipay.dback_notify_url.clone(),
+                    pwd_fallback: settings.alipay.pwd_fallback,
+                    settings: settings.submit.clone(),
+                    timeout: settings.alipay.timeout,
+                };
+                tasks.spawn(submitter.run(shutdown.clone()));
             }
             Role::Batch => {
                 let batcher = Batcher {

@@ -18,6 +18,7 @@ pub struct Settings {
     pub amqp: AmqpSettings,
     pub alipay: AlipaySettings,
     pub batch: BatchSettings,
+    pub submit: SubmitSettings,
     pub reconcile_after: Duration,
     pub http_listen: SocketAddr,
     pub admin: Option<AdminSettings>,
@@ -58,6 +59,19 @@ pub struct Partner {
 pub struct BatchSettings {
     pub max_items: usize,
     pub linger: Duration,
+}
+
+/// How the submitter retries and pauses.
+#[derive(Clone, Debug)]
+pub struct SubmitSettings {
+    /// First delay after an unknown outcome; doubles per attempt.
+    pub retry_base: Duration,
+    pub retry_cap: Duration,
+    /// After this age an unknown outcome is settled by `refund_fastpay_query`.
+    pub give_up: Duration,
+    /// First pause of a partner Alipay refused for its configuration; doubles.
+    pub pause_base: Duration,
+    pub pause_cap: Duration,
 }
 
 #[derive(Clone)]

@@ -5,6 +5,7 @@
 pub mod batches;
 pub mod intake;
 pub mod refunds;
+pub mod submissions;
 
 use std::str::FromStr;
 use std::time::Duration;

@@ -1,0 +1,289 @@
+//! SQL of submission: claiming a due batch under a lease, and recording what
+//! followed its answer. Each function is one short transaction or runs in the
+//! caller's; none holds a lock across a gateway call.
+
+use std::time::Duration;
+
+use sqlx::{PgConnection, PgPool, Row};
+
+use crate::alipay::wire::detail::BatchItem;
+use crate::submit::decide::ClaimedBatch;
+
+/// Claims the most overdue batch of an unpaused partner: marks it
+/// `submitting`, counts the attempt, and leases it until `lease` from now, so
+/// another process takes it over only if this one dies. An attempt that was
+/// started and never recorded turns into `outcome_unknown` here.
+pub async fn claim_due(
+    pool: &PgPool,
+    lease: Duration,
+) -> Result<Option<ClaimedBatch>, sqlx::Error> {
+    let row = sqlx::query(
+        "WITH due AS (
+             SELECT batch_no FROM batches b
+             WHERE status IN ('created', 'submitting') AND next_attempt_at <= now()
+               AND NOT EXISTS (SELECT 1 FROM partner_pauses p
+                               WHERE p.partner = b.partner AND p.paused_until > now())
+             ORDER BY next_attempt_at LIMIT 1
+             FOR UPDATE SKIP LOCKED
+         )
+         UPDATE batches b SET status = 'submitting', attempts = attempts + 1,
+                outcome_unknown = outcome_unknown OR attempt_started_at IS NOT NULL,
+                attempt_started_at = now(),
+                next_attempt_at = now() + make_interval(secs => $1),
+                updated_at = now()
+         FROM due WHERE b.batch_no = due.batch_no
+         RETURNING b.batch_no, b.partner, b.refund_date, b.detail_data, b.attempts,
+                   b.outcome_unknown, b.needs_query, b.created_at",
+    )
+    .bind(lease.as_secs_f64())
+    .fetch_optional(pool)
+    .await?;
+    row.map(|r| {
+        Ok(ClaimedBatch {
+            batch_no: r.try_get("batch_no")?,
+            partner: r.try_get("partner")?,
+            refund_date: r.try_get("refund_date")?,
+            detail_data: r.try_get("detail_data")?,
+            attempts: r.try_get("attempts")?,
+            outcome_unknown: r.try_get("outcome_unknown")?,
+            needs_query: r.try_get("needs_query")?,
+            created_at: r.try_get("created_at")?,
+        })
+    })
+    .transpose()
+}
+
+/// Alipay holds the batch: `submitted`, and its refunds with it.
+pub async fn mark_submitted(
+    conn: &mut PgConnection,
+    batch_no: &str,
+    code: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE batches SET status = 'submitted', accepted_at = COALESCE(accepted_at, now()),
+                submitted_at = COALESCE(submitted_at, now()), attempt_started_at = NULL,
+                needs_query = false, last_code = $2, updated_at = now()
+         WHERE batch_no = $1",
+    )
+    .bind(batch_no)
+    .bind(code)
+    .execute(&mut *conn)
+    .await?;
+    move_refunds(
+        conn,
+        batch_no,
+        "batched",
+        "submitted",
+        code,
+        "submitter",
+        None,
+    )
+    .await
+}
+
+/// Try again later: the same batch, or its query.
+pub async fn retry_later(
+    conn: &mut PgConnection,
+    batch_no: &str,
+    delay: Duration,
+    code: Option<&str>,
+    unknown: bool,
+    query: bool,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE batches SET attempt_started_at = NULL, next_attempt_at = now() + make_interval(secs => $2),
+                outcome_unknown = outcome_unknown OR $3, needs_query = needs_query OR $4,
+                last_code = COALESCE($5, last_code), updated_at = now()
+         WHERE batch_no = $1",
+    )
+    .bind(batch_no)
+    .bind(delay.as_secs_f64())
+    .bind(unknown)
+    .bind(query)
+    .bind(code)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Provably not accepted: the batch is `rejected` and its refunds go back to
+/// pending, for a new batch with a new `batch_no`.
+pub async fn reject(
+    conn: &mut PgConnection,
+    batch_no: &str,
+    code: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    set_batch_status(conn, batch_no, "rejected", code).await?;
+    let note = "batch not accepted by Alipay; back to pending for a new batch";
+    move_refunds(
+        conn,
+        batch_no,
+        "batched",
+        "pending",
+        code,
+        "submitter",
+        Some(note),
+    )
+    .await
+}
+
+/// The batch waits, as it is, for an operator and the password form.
+pub async fn await_operator(
+    conn: &mut PgConnection,
+    batch_no: &str,
+    code: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    set_batch_status(conn, batch_no, "awaiting_operator", code).await
+}
+
+/// Keeps the batch and its refunds as they are and looks again in `delay`.
+pub async fn hold(
+    conn: &mut PgConnection,
+    batch_no: &str,
+    code: Option<&str>,
+    delay: Duration,
+) -> Result<(), sqlx::Error> {
+    retry_later(conn, batch_no, delay, code, false, false).await
+}
+
+/// A batch of one refused for its trade: the batch is `rejected` and the
+/// refund `failed` with Alipay's code (source `submit`), with its result event.
+pub async fn fail_single(
+    conn: &mut PgConnection,
+    batch_no: &str,
+    code: &str,
+) -> Result<(), sqlx::Error> {
+    set_batch_status(conn, batch_no, "rejected", Some(code)).await?;
+    sqlx::query(
+        "WITH failed AS (
+             UPDATE refunds SET status = 'failed', result_code = $2, result_message = $3,
+                    result_source = 'submit', finished_at = now(), updated_at = now()
+             WHERE batch_no = $1 AND status = 'batched'
+             RETURNING *
+         ), history AS (
+             INSERT INTO refund_history (refund_id, from_status, to_status, batch_no, code, actor)
+             SELECT refund_id, 'batched', 'failed', $1, $2, 'submitter' FROM failed
+         )
+         INSERT INTO outbox (event_id, refund_id, routing_key, body)
+         SELECT e.id, f.refund_id, 'refund.failed',
+                refund_event_body(f, e.id, 'refund.failed', 'failed', $2, $3, 'submit')
+         FROM failed f CROSS JOIN LATERAL (SELECT gen_random_uuid() AS id) e",
+    )
+    .bind(batch_no)
+    .bind(code)
+    .bind("Alipay refused the refund's batch for its trade")
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The refunds and items of a batch (for a split), in no particular order.
+pub async fn items_of(
+    conn: &mut PgConnection,
+    batch_no: &str,
+) -> Result<Vec<(String, BatchItem)>, sqlx::Error> {
+    let rows: Vec<(String, String, i64, String)> = sqlx::query_as(
+        "SELECT refund_id, trade_no, amount_fen, reason FROM batch_items WHERE batch_no = $1",
+    )
+    .bind(batch_no)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, trade_no, amount_fen, reason)| {
+            (
+                id,
+                BatchItem {
+                    trade_no,
+                    amount_fen,
+                    reason,
+                },
+            )
+        })
+        .collect())
+}
+
+/// Pauses a partner's submissions with an interval that doubles with each
+/// refusal, from `base` up to `cap`.
+pub async fn pause_partner(
+    conn: &mut PgConnection,
+    partner: &str,
+    code: &str,
+    base: Duration,
+    cap: Duration,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO partner_pauses (partner, paused_until, code)
+         VALUES ($1, now() + make_interval(secs => $3), $2)
+         ON CONFLICT (partner) DO UPDATE SET
+             refusals = partner_pauses.refusals + 1, code = $2, updated_at = now(),
+             paused_until = now() + make_interval(secs =>
+                 least($4, $3 * power(2, least(partner_pauses.refusals, 20))))",
+    )
+    .bind(partner)
+    .bind(code)
+    .bind(base.as_secs_f64())
+    .bind(cap.as_secs_f64())
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+async fn set_batch_status(
+    conn: &mut PgConnection,
+    batch_no: &str,
+    status: &str,
+    code: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE batches SET status = $2, attempt_started_at = NULL, last_code = COALESCE($3, last_code),
+                completed_at = CASE WHEN $2 = 'rejected' THEN now() ELSE completed_at END, updated_at = now()
+         WHERE batch_no = $1",
+    )
+    .bind(batch_no)
+    .bind(status)
+    .bind(code)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Moves the batch's refunds in state `from` to `to`, with history, in one statement.
+async fn move_refunds(
+    conn: &mut PgConnection,
+    batch_no: &str,
+    from: &str,
+    to: &str,
+    code: Option<&str>,
+    actor: &str,
+    note: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "WITH moved AS (
+             UPDATE refunds SET status = $3, updated_at = now()
+             WHERE batch_no = $1 AND status = $2
+             RETURNING refund_id
+         )
+         INSERT INTO refund_history (refund_id, from_status, to_status, batch_no, code, actor, note)
+         SELECT refund_id, $2, $3, $1, $4, $5, $6 FROM moved",
+    )
+    .bind(batch_no)
+    .bind(from)
+    .bind(to)
+    .bind(code)
+    .bind(actor)
+    .bind(note)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Retires a batch whose refunds move on to other batches (a split): it is
+/// `rejected`, its refunds stay `batched` for their new batches.
+pub async fn retire(
+    conn: &mut PgConnection,
+    batch_no: &str,
+    code: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    set_batch_status(conn, batch_no, "rejected", code).await
+}

@@ -1,0 +1,302 @@
+//! The submitter role: sends due batches to Alipay and acts on the answer.
+//!
+//! A step claims one batch under a lease (a short transaction, `SKIP LOCKED`),
+//! calls the gateway outside any transaction, and records what follows in
+//! another. The request is rebuilt from the stored `batch_no`, `refund_date`
+//! and `detail_data`, and checked to give the same bytes, so a retry is the
+//! same batch. Decisions are [`decide`]'s; this file only does I/O.
+
+pub mod decide;
+
+use std::time::Duration;
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use secrecy::ExposeSecret;
+use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use crate::alipay::client::AlipayClient;
+use crate::alipay::wire::batch_no::{beijing_now, format_refund_date, parse_refund_date};
+use crate::alipay::wire::detail::{BatchItem, detail_data, parse_detail_data};
+use crate::alipay::wire::request::{NopwdRequest, QueryBy};
+use crate::batching::former;
+use crate::config::{Partner, SubmitSettings};
+use crate::storage::batches::{self as batch_store, NewBatch};
+use crate::storage::submissions as store;
+use decide::{Action, Backoff, ClaimedBatch, Next, action, after_query, after_send};
+
+/// How long a held batch (our bug) waits before it is looked at again.
+const HOLD: Duration = Duration::from_secs(3600);
+const IDLE_POLL: Duration = Duration::from_millis(200);
+
+/// What one step did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    Idle,
+    Sent {
+        batch_no: String,
+        code: Option<String>,
+        next: Next,
+    },
+    Queried {
+        batch_no: String,
+        next: Next,
+    },
+}
+
+#[derive(Clone)]
+pub struct Submitter {
+    pub pool: PgPool,
+    pub client: AlipayClient,
+    pub partners: Vec<Partner>,
+    pub notify_url: String,
+    pub dback_notify_url: Option<String>,
+    pub pwd_fallback: bool,
+    pub settings: SubmitSettings,
+    /// The gateway's whole-request time-out: the lease must outlast it.
+    pub timeout: Duration,
+}
+
+impl Submitter {
+    fn backoff(&self) -> Backoff {
+        Backoff {
+            base: self.settings.retry_base,
+            cap: self.settings.retry_cap,
+            give_up: self.settings.give_up,
+        }
+    }
+
+    /// Claims and handles at most one due batch, judged at `now`.
+    pub async fn step(&self, now: DateTime<Utc>) -> anyhow::Result<Step> {
+        let lease = self.timeout + Duration::from_secs(30);
+        let Some(b) = store::claim_due(&self.pool, lease)
+            .await
+            .context("while claiming a batch")?
+        else {
+            return Ok(Step::Idle);
+        };
+        let span = tracing::info_span!("batch", batch_no = %b.batch_no, partner = %b.partner, attempt = b.attempts);
+        self.handle(b, now).instrument(span).await
+    }
+
+    async fn handle(&self, b: ClaimedBatch, now: DateTime<Utc>) -> anyhow::Result<Step> {
+        let Some(key) = self
+            .partners
+            .iter()
+            .find(|p| p.id == b.partner)
+            .map(|p| p.key.expose_secret().to_owned())
+        else {
+            tracing::error!("the batch's partner is not configured; holding the batch");
+            self.apply(&b, &Next::Hold, Some("PARTNER_NOT_CONFIGURED"), now)
+                .await?;
+            return Ok(Step::Sent {
+                batch_no: b.batch_no,
+                code: None,
+                next: Next::Hold,
+            });
+        };
+        let jitter = rand::random::<u32>() % 1001;
+        match action(&b, now, &self.backoff()) {
+            Action::Send => {
+                let request = match self.request(&b) {
+                    Ok(r) => r,
+                    Err(why) => {
+                        tracing::error!(
+                            why,
+                            "the stored batch does not rebuild to a valid request; holding it"
+                        );
+                        self.apply(&b, &Next::Hold, Some("INVALID_STORED_BATCH"), now)
+                            .await?;
+                        return Ok(Step::Sent {
+                            batch_no: b.batch_no,
+                            code: None,
+                            next: Next::Hold,
+                        });
+                    }
+                };
+                let submission = self.client.submit(&request, &key).await;
+                let v = &submission.verdict;
+                let disposition = format!("{:?}", v.disposition);
+                metrics::counter!("refund_worker_gateway_requests_total",
+                    "service" => "refund_fastpay_by_platform_nopwd", "disposition" => disposition,
+                    "code" => v.code.clone().unwrap_or_else(|| "T".into()))
+                .increment(1);
+                let next = after_send(&b, v, self.pwd_fallback, &self.backoff(), jitter);
+                tracing::info!(code = ?v.code, disposition = ?v.disposition, ?next, "batch sent");
+                self.apply(&b, &next, v.code.as_deref(), now).await?;
+                Ok(Step::Sent {
+                    batch_no: b.batch_no,
+                    code: v.code.clone(),
+                    next,
+                })
+            }
+            Action::Query => {
+                let reply = self
+                    .client
+                    .query(&b.partner, &key, &QueryBy::Batch(b.batch_no.clone()))
+                    .await;
+                metrics::counter!("refund_worker_gateway_requests_total",
+                    "service" => "refund_fastpay_query", "disposition" => if reply.is_ok() { "answered" } else { "failed" })
+                .increment(1);
+                if let Err(e) = &reply {
+                    tracing::warn!(error = %e, "refund_fastpay_query failed; asking again later");
+                }
+                let next = after_query(
+                    &b,
+                    reply.as_ref().ok().map(|r| &r.answer),
+                    &self.backoff(),
+                    jitter,
+                );
+                tracing::info!(?next, "batch queried");
+                let code = match &next {
+                    Next::Reject { .. } => Some("REFUND_NOT_EXIST"),
+                    _ => None,
+                };
+                self.apply(&b, &next, code, now).await?;
+                Ok(Step::Queried {
+                    batch_no: b.batch_no,
+                    next,
+                })
+            }
+        }
+    }
+
+    /// The request of a stored batch, byte for byte what was fixed at creation.
+    fn request(&self, b: &ClaimedBatch) -> Result<NopwdRequest, String> {
+        let refund_date = parse_refund_date(&b.refund_date).ok_or("unreadable refund_date")?;
+        let items = parse_detail_data(&b.detail_data).map_err(|e| e.to_string())?;
+        if detail_data(&items) != b.detail_data {
+            return Err("detail_data does not rebuild to the same bytes".into());
+        }
+        let request = NopwdRequest {
+            partner: b.partner.clone(),
+            notify_url: self.notify_url.clone(),
+            dback_notify_url: self.dback_notify_url.clone(),
+            batch_no: b.batch_no.clone(),
+            refund_date,
+            items,
+        };
+        request.validate().map_err(|e| e.to_string())?;
+        Ok(request)
+    }
+
+    /// Records what follows, in one transaction.
+    async fn apply(
+        &self,
+        b: &ClaimedBatch,
+        next: &Next,
+        code: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<()> {
+        let mut tx = self.pool.begin().await?;
+        match next {
+            Next::Submitted => store::mark_submitted(&mut tx, &b.batch_no, code).await?,
+            Next::RetryLater {
+                delay,
+                unknown,
+                query,
+            } => store::retry_later(&mut tx, &b.batch_no, *delay, code, *unknown, *query).await?,
+            Next::Reject { pause_partner } => {
+                store::reject(&mut tx, &b.batch_no, code).await?;
+                if *pause_partner {
+                    let code = code.unwrap_or("UNKNOWN");
+                    store::pause_partner(
+                        &mut tx,
+                        &b.partner,
+                        code,
+                        self.settings.pause_base,
+                        self.settings.pause_cap,
+                    )
+                    .await?;
+                    metrics::counter!("refund_worker_partner_paused_total", "code" => code.to_owned()).increment(1);
+                    tracing::error!(
+                        code,
+                        "Alipay refused the partner's configuration or contract; pausing its submissions"
+                    );
+                }
+            }
+            Next::AwaitOperator => store::await_operator(&mut tx, &b.batch_no, code).await?,
+            Next::FailItem => {
+                store::fail_single(&mut tx, &b.batch_no, code.unwrap_or("UNKNOWN")).await?
+            }
+            Next::Split => self.split(&mut tx, b, code, now).await?,
+            Next::Hold => {
+                store::hold(&mut tx, &b.batch_no, code, HOLD).await?;
+                metrics::counter!("refund_worker_batches_held_total").increment(1);
+                tracing::error!(
+                    code,
+                    "holding the batch: Alipay cannot read what we built (a bug); refunds kept as they are"
+                );
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Retires a batch sunk by one trade and puts its items, in order, into two
+    /// new batches, so the bad items end up alone (and then fail alone).
+    async fn split(
+        &self,
+        tx: &mut sqlx::PgConnection,
+        b: &ClaimedBatch,
+        code: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<()> {
+        let order: Vec<String> = parse_detail_data(&b.detail_data)?
+            .into_iter()
+            .map(|i| i.trade_no)
+            .collect();
+        let mut items = store::items_of(tx, &b.batch_no).await?;
+        items.sort_by_key(|(_, i)| order.iter().position(|t| *t == i.trade_no));
+        store::retire(tx, &b.batch_no, code).await?;
+        let beijing = beijing_now(now);
+        let half = items.len().div_ceil(2);
+        for part in items.chunks(half) {
+            let serial = batch_store::next_serial(tx).await?;
+            let batch_no = former::batch_no(beijing.date(), serial);
+            let batch_items: Vec<BatchItem> = part.iter().map(|(_, i)| i.clone()).collect();
+            let ids: Vec<&str> = part.iter().map(|(id, _)| id.as_str()).collect();
+            batch_store::insert_batch(
+                tx,
+                &NewBatch {
+                    batch_no: &batch_no,
+                    partner: &b.partner,
+                    refund_date: &format_refund_date(beijing),
+                    detail_data: &detail_data(&batch_items),
+                    refund_ids: &ids,
+                    items: &batch_items,
+                    split_from: Some(&b.batch_no),
+                    from_status: "batched",
+                },
+            )
+            .await?;
+            tracing::info!(new_batch = %batch_no, items = ids.len(), "split part");
+        }
+        Ok(())
+    }
+
+    /// Steps until shutdown; at once while there is work.
+    pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let mut error_delay = Duration::from_millis(100);
+        loop {
+            let wait = match self.step(Utc::now()).await {
+                Ok(Step::Idle) => IDLE_POLL,
+                Ok(_) => {
+                    error_delay = Duration::from_millis(100);
+                    Duration::ZERO
+                }
+                Err(e) => {
+                    tracing::warn!(error = %format!("{e:#}"), "submitter step failed; backing off");
+                    error_delay = (error_delay * 2).min(Duration::from_secs(5));
+                    error_delay
+                }
+            };
+            tokio::select! {
+                _ = shutdown.cancelled() => return Ok(()),
+                _ = tokio::time::sleep(wait) => {}
+            }
+        }
+    }
+}
