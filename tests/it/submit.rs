@@ -1,0 +1,294 @@
+//! The batcher and submitter against the in-process sandbox (and, for answers
+//! the sandbox never gives synchronously, a stub gateway): every disposition
+//! ends where architecture.md says, and the sandbox's ledger shows nothing paid twice.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use refund_worker::alipay::client::AlipayClient;
+use refund_worker::batching::{Batcher, Step as BatchStep};
+use refund_worker::config::{BatchSettings, SubmitSettings};
+use refund_worker::sandbox::{self, PartnerKey, Sandbox, SandboxConfig};
+use refund_worker::submit::decide::Next;
+use refund_worker::submit::{Step, Submitter};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::helpers::*;
+
+struct Gateway {
+    url: String,
+    sandbox: Option<Sandbox>,
+    stop: CancellationToken,
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+async fn start_sandbox(tune: impl FnOnce(&mut SandboxConfig)) -> Gateway {
+    let mut config = SandboxConfig::new(vec![PartnerKey { id: PARTNER.into(), key: KEY.into() }], 7);
+    config.time_scale = "0.001".parse().unwrap();
+    tune(&mut config);
+    let sandbox = Sandbox::new(config).unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/gateway.do", listener.local_addr().unwrap());
+    let stop = CancellationToken::new();
+    tokio::spawn(sandbox::serve(listener, sandbox.clone(), stop.clone()));
+    Gateway { url, sandbox: Some(sandbox), stop }
+}
+
+fn submitter(app: &TestApp, gateway: &str, timeout: Duration) -> Submitter {
+    Submitter {
+        pool: app.pool.clone(),
+        client: AlipayClient::new(gateway, timeout).unwrap(),
+        partners: app.settings.alipay.partners.clone(),
+        notify_url: "http://127.0.0.1:9/alipay/notify".into(),
+        dback_notify_url: None,
+        pwd_fallback: false,
+        settings: SubmitSettings {
+            retry_base: Duration::from_millis(1),
+            retry_cap: Duration::from_millis(5),
+            give_up: Duration::from_secs(600),
+            pause_base: Duration::from_secs(60),
+            pause_cap: Duration::from_secs(3600),
+        },
+        timeout,
+    }
+}
+
+async fn form_batch(app: &TestApp) -> String {
+    let b = Batcher { pool: app.pool.clone(), settings: BatchSettings { max_items: 1000, linger: Duration::ZERO } };
+    match b.step(Utc::now()).await.unwrap() {
+        BatchStep::Formed { batch_no, .. } => batch_no,
+        other => panic!("no batch: {other:?}"),
+    }
+}
+
+/// Steps until the submitter does something (a retry waits for its delay).
+async fn next_step(s: &Submitter) -> Step {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let step = s.step(Utc::now()).await.unwrap();
+        if step != Step::Idle {
+            return step;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the submitter found nothing to do");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+async fn batch_status(app: &TestApp, batch_no: &str) -> String {
+    sqlx::query_scalar("SELECT status FROM batches WHERE batch_no = $1").bind(batch_no).fetch_one(&app.pool).await.unwrap()
+}
+
+#[tokio::test]
+async fn an_accepted_batch_is_submitted_with_its_refunds() {
+    let app = TestApp::without_intake(&[]).await;
+    let gw = start_sandbox(|_| {}).await;
+    app.store_events(&[event("A-1", &trade(1), r#""1.00""#), event("A-2", &trade(2), r#""2.00""#)]).await;
+    let batch_no = form_batch(&app).await;
+    let s = submitter(&app, &gw.url, Duration::from_secs(10));
+    assert_eq!(s.step(Utc::now()).await.unwrap(), Step::Sent { batch_no: batch_no.clone(), code: None, next: Next::Submitted });
+    assert_eq!(batch_status(&app, &batch_no).await, "submitted");
+    assert_eq!(app.status_of("A-1").await, "submitted");
+    assert_eq!(s.step(Utc::now()).await.unwrap(), Step::Idle, "a submitted batch is not sent again");
+    let ledger = gw.sandbox.as_ref().unwrap().ledger();
+    assert!(ledger.batches.iter().any(|b| b.batch_no == batch_no));
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_time_out_after_acceptance_is_resent_as_the_same_batch_and_paid_once() {
+    let app = TestApp::without_intake(&[]).await;
+    let gw = start_sandbox(|c| {
+        c.faults.timeout_after_accept_rate = "1".parse().unwrap();
+        c.faults.timeout_hold = Duration::from_secs(5);
+    })
+    .await;
+    app.store_events(&[event("T-1", &trade(1), r#""3.00""#)]).await;
+    let batch_no = form_batch(&app).await;
+    let s = submitter(&app, &gw.url, Duration::from_millis(300));
+    let first = next_step(&s).await;
+    assert!(matches!(first, Step::Sent { next: Next::RetryLater { unknown: true, query: false, .. }, .. }), "{first:?}");
+    assert_eq!(app.status_of("T-1").await, "batched");
+    // The resend is the same batch: whether the sandbox answers it with
+    // DUPLICATE_BATCH_NO or times out again, it never holds the batch twice.
+    let second = next_step(&s).await;
+    match &second {
+        Step::Sent { batch_no: b, next: Next::Submitted, code } if *b == batch_no => {
+            assert_eq!(code.as_deref(), Some("DUPLICATE_BATCH_NO"))
+        }
+        Step::Sent { batch_no: b, next: Next::RetryLater { unknown: true, .. }, .. } if *b == batch_no => {}
+        other => panic!("{other:?}"),
+    }
+    let ledger = gw.sandbox.as_ref().unwrap().ledger();
+    assert_eq!(ledger.batches.iter().filter(|b| b.batch_no == batch_no).count(), 1);
+    assert!(ledger.trades.iter().map(|t| t.refunds.len()).sum::<usize>() <= 1);
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_resend_after_an_unknown_outcome_gets_duplicate_batch_no_and_counts_as_accepted() {
+    let app = TestApp::without_intake(&[]).await;
+    let gw = start_sandbox(|_| {}).await;
+    app.store_events(&[event("D-1", &trade(1), r#""3.00""#)]).await;
+    let batch_no = form_batch(&app).await;
+    // The first attempt reached Alipay but its answer was lost: simulate by
+    // sending it once by hand, then letting the submitter believe it unknown.
+    let client = AlipayClient::new(&gw.url, Duration::from_secs(10)).unwrap();
+    let s = submitter(&app, &gw.url, Duration::from_secs(10));
+    let claimed = refund_worker::storage::submissions::claim_due(&app.pool, Duration::ZERO).await.unwrap().unwrap();
+    let request = sandbox_request(&app, &claimed).await;
+    assert!(client.submit(&request, KEY).await.verdict.code.is_none());
+    // The claim above was never recorded: the next claim sees an unknown outcome.
+    let step = next_step(&s).await;
+    assert_eq!(step, Step::Sent { batch_no: batch_no.clone(), code: Some("DUPLICATE_BATCH_NO".into()), next: Next::Submitted });
+    let outcome_unknown: bool = sqlx::query_scalar("SELECT outcome_unknown FROM batches WHERE batch_no = $1")
+        .bind(&batch_no)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert!(outcome_unknown);
+    let ledger = gw.sandbox.as_ref().unwrap().ledger();
+    let refunds: usize = ledger.trades.iter().map(|t| t.refunds.len()).sum();
+    assert_eq!(refunds, 1, "paid once");
+    app.cleanup().await;
+}
+
+async fn sandbox_request(
+    app: &TestApp,
+    b: &refund_worker::submit::decide::ClaimedBatch,
+) -> refund_worker::alipay::wire::request::NopwdRequest {
+    let _ = app;
+    refund_worker::alipay::wire::request::NopwdRequest {
+        partner: b.partner.clone(),
+        notify_url: "http://127.0.0.1:9/alipay/notify".into(),
+        dback_notify_url: None,
+        batch_no: b.batch_no.clone(),
+        refund_date: refund_worker::alipay::wire::batch_no::parse_refund_date(&b.refund_date).unwrap(),
+        items: refund_worker::alipay::wire::detail::parse_detail_data(&b.detail_data).unwrap(),
+    }
+}
+
+#[tokio::test]
+async fn after_the_give_up_age_the_query_proves_absence_and_the_refunds_go_back_to_pending() {
+    let app = TestApp::without_intake(&[]).await;
+    let gw = start_sandbox(|c| c.faults.system_error_rate = "1".parse().unwrap()).await;
+    app.store_events(&[event("Q-1", &trade(1), r#""3.00""#)]).await;
+    let batch_no = form_batch(&app).await;
+    let mut s = submitter(&app, &gw.url, Duration::from_secs(10));
+    let first = next_step(&s).await;
+    assert!(matches!(first, Step::Sent { next: Next::RetryLater { unknown: true, .. }, .. }), "{first:?}");
+    s.settings.give_up = Duration::ZERO;
+    let queried = next_step(&s).await;
+    assert_eq!(queried, Step::Queried { batch_no: batch_no.clone(), next: Next::Reject { pause_partner: false } });
+    assert_eq!(batch_status(&app, &batch_no).await, "rejected");
+    assert_eq!(app.status_of("Q-1").await, "pending");
+    // A new batch, with a new batch_no, takes it.
+    let again = form_batch(&app).await;
+    assert_ne!(again, batch_no);
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_partner_without_the_nopwd_contract_is_paused_or_waits_for_an_operator() {
+    for fallback in [false, true] {
+        let app = TestApp::without_intake(&[]).await;
+        let gw = start_sandbox(|c| c.no_nopwd_partners = vec![PARTNER.into()]).await;
+        app.store_events(&[event("N-1", &trade(1), r#""1.00""#)]).await;
+        let batch_no = form_batch(&app).await;
+        let mut s = submitter(&app, &gw.url, Duration::from_secs(10));
+        s.pwd_fallback = fallback;
+        let step = next_step(&s).await;
+        if fallback {
+            assert_eq!(step, Step::Sent { batch_no: batch_no.clone(), code: Some("ILLEGAL_PARTNER_EXTERFACE".into()), next: Next::AwaitOperator });
+            assert_eq!(batch_status(&app, &batch_no).await, "awaiting_operator");
+            assert_eq!(app.status_of("N-1").await, "batched");
+        } else {
+            assert_eq!(step, Step::Sent { batch_no: batch_no.clone(), code: Some("ILLEGAL_PARTNER_EXTERFACE".into()), next: Next::Reject { pause_partner: true } });
+            assert_eq!(app.status_of("N-1").await, "pending");
+            // Paused: the refund's next batch is not sent while the pause lasts.
+            form_batch(&app).await;
+            assert_eq!(s.step(Utc::now()).await.unwrap(), Step::Idle);
+        }
+        app.cleanup().await;
+    }
+}
+
+#[tokio::test]
+async fn a_batch_numbered_yesterday_is_rebuilt_under_a_new_batch_no() {
+    let app = TestApp::without_intake(&[]).await;
+    let gw = start_sandbox(|_| {}).await;
+    app.store_events(&[event("Y-1", &trade(1), r#""1.00""#)]).await;
+    let b = Batcher { pool: app.pool.clone(), settings: BatchSettings { max_items: 1000, linger: Duration::ZERO } };
+    let BatchStep::Formed { batch_no: old, .. } = b.step(Utc::now() - chrono::Duration::days(1)).await.unwrap() else {
+        panic!("no batch")
+    };
+    let s = submitter(&app, &gw.url, Duration::from_secs(10));
+    let step = next_step(&s).await;
+    assert_eq!(step, Step::Sent { batch_no: old.clone(), code: Some("REFUND_DATE_ERROR".into()), next: Next::Reject { pause_partner: false } });
+    let new = form_batch(&app).await;
+    assert_ne!(new, old);
+    assert!(matches!(next_step(&s).await, Step::Sent { next: Next::Submitted, .. }));
+    app.cleanup().await;
+}
+
+/// A gateway that sinks any batch holding trade(13) with TRADE_HAS_CLOSED and
+/// accepts every other.
+async fn start_picky_gateway() -> (String, CancellationToken) {
+    use axum::body::Bytes;
+    let bad = trade(13);
+    let app = axum::Router::new().fallback(move |body: Bytes| {
+        let bad = bad.clone();
+        async move {
+            let form = refund_worker::alipay::wire::form::decode(&body).unwrap_or_default();
+            let detail = form.iter().find(|(k, _)| k == "detail_data").map(|(_, v)| v.clone()).unwrap_or_default();
+            let inner = if detail.contains(&bad) {
+                "<is_success>F</is_success><error>TRADE_HAS_CLOSED</error>"
+            } else {
+                "<is_success>T</is_success>"
+            };
+            format!(r#"<?xml version="1.0" encoding="utf-8"?><alipay>{inner}</alipay>"#)
+        }
+    });
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/gateway.do", listener.local_addr().unwrap());
+    let stop = CancellationToken::new();
+    let s = stop.clone();
+    tokio::spawn(async move { axum::serve(listener, app).with_graceful_shutdown(s.cancelled_owned()).await });
+    (url, stop)
+}
+
+#[tokio::test]
+async fn one_bad_trade_is_split_out_until_it_fails_alone() {
+    let app = TestApp::without_intake(&[]).await;
+    let (url, stop) = start_picky_gateway().await;
+    let events: Vec<_> = (10..14).map(|i| event(&format!("S-{i}"), &trade(i), r#""1.00""#)).collect();
+    app.store_events(&events).await;
+    form_batch(&app).await;
+    let s = submitter(&app, &url, Duration::from_secs(10));
+    let mut steps = Vec::new();
+    while let Step::Sent { next, .. } = s.step(Utc::now()).await.unwrap() {
+        steps.push(next);
+        assert!(steps.len() < 10, "{steps:?}");
+    }
+    // 4 -> split 2+2; the good half accepted, the bad half split 1+1; the good one
+    // accepted, the bad one failed alone.
+    assert_eq!(steps.iter().filter(|n| **n == Next::Split).count(), 2, "{steps:?}");
+    assert_eq!(steps.iter().filter(|n| **n == Next::FailItem).count(), 1, "{steps:?}");
+    for i in [10, 11, 12] {
+        assert_eq!(app.status_of(&format!("S-{i}")).await, "submitted");
+    }
+    assert_eq!(app.status_of("S-13").await, "failed");
+    let body: serde_json::Value = sqlx::query_scalar("SELECT body FROM outbox WHERE refund_id = 'S-13'")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!((body["code"].as_str(), body["source"].as_str()), (Some("TRADE_HAS_CLOSED"), Some("submit")));
+    assert!(body["batch_no"].as_str().is_some());
+    stop.cancel();
+    app.cleanup().await;
+}
