@@ -8,6 +8,7 @@
 //! - `storage`: PostgreSQL, the single source of truth.
 //! - `amqp`: RabbitMQ connection and topology.
 //! - `intake`: the consumer of refund-approved events.
+//! - `sandbox`: the Alipay gateway simulator (`refund-worker sandbox`).
 //! - `commands`: one module per subcommand.
 
 pub mod alipay;
@@ -17,5 +18,6 @@ pub mod commands;
 pub mod config;
 pub mod domain;
 pub mod intake;
+pub mod sandbox;
 pub mod storage;
 pub mod telemetry;
