@@ -6,15 +6,13 @@ const P: &str = "2088101122136241";
 const KEY: &str = "k";
 
 fn config() -> SandboxConfig {
-    let mut c = SandboxConfig::new(
+    SandboxConfig::new(
         vec![PartnerKey {
             id: P.into(),
             key: KEY.into(),
         }],
         1,
-    );
-    c.no_nopwd_partners = vec![];
-    c
+    )
 }
 
 fn today() -> NaiveDate {

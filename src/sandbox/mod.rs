@@ -45,6 +45,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use config::{ConfigValueError, Faults, PartnerKey, Rate, SandboxConfig, TimeScale};
 pub use gateway::router;
+pub use notifier::RESEND_INTERVALS;
 pub use view::LedgerView;
 
 use ledger::Ledger;
