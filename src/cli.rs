@@ -1,9 +1,12 @@
 //! The command line (contract §1). Secrets are never flags, so `--help` cannot show one.
 
 use std::fmt;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::sandbox::{Rate, TimeScale};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -56,6 +59,93 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run the Alipay gateway simulator for development, demos and tests.
+    Sandbox(Box<SandboxArgs>),
+}
+
+/// `refund-worker sandbox`: the flags of the gateway simulator.
+///
+/// Delays are in real milliseconds unless said otherwise; rates are decimal
+/// probabilities in [0, 1].
+#[derive(Debug, Args)]
+pub struct SandboxArgs {
+    /// Where to listen; port 0 picks a free port (printed at start).
+    #[arg(long, default_value = "127.0.0.1:9000")]
+    pub listen: SocketAddr,
+    /// Partner ids (repeatable or comma-separated); default: ALIPAY_PARTNER and the config file's partners.
+    #[arg(long, value_delimiter = ',')]
+    pub partner: Vec<String>,
+    /// The partners' MD5 keys, in the same order (test keys only: a flag shows in `ps`); default: ALIPAY_KEY.
+    #[arg(long, value_delimiter = ',')]
+    pub key: Vec<String>,
+    /// Partners without the nopwd contract: they get ILLEGAL_PARTNER_EXTERFACE.
+    #[arg(long, value_delimiter = ',')]
+    pub no_nopwd_partner: Vec<String>,
+    /// What a trade seen for the first time was paid, in yuan.
+    #[arg(long, default_value = "1000.00", value_parser = parse_yuan_fen)]
+    pub trade_paid: i64,
+    /// Multiplies the notification resend schedule and --notify-delay-ms (0.001: minutes become tenths of seconds).
+    #[arg(long, default_value = "1")]
+    pub time_scale: TimeScale,
+    /// Seed of every injected fault; printed at start so a run can be replayed. Default: random.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Approve password-form batches at once instead of waiting for POST /sandbox/approve.
+    #[arg(long)]
+    pub auto_approve_pwd: bool,
+    /// Extra latency before a gateway answer.
+    #[arg(long, default_value_t = 0)]
+    pub latency_ms: u64,
+    /// How often --latency-ms is added.
+    #[arg(long, default_value = "0")]
+    pub latency_rate: Rate,
+    /// Answer HTTP 503 without accepting anything.
+    #[arg(long = "http-5xx-rate", default_value = "0")]
+    pub http_5xx_rate: Rate,
+    /// Accept and record the batch, then hold the answer for --timeout-hold-ms.
+    #[arg(long, default_value = "0")]
+    pub timeout_after_accept_rate: Rate,
+    /// How long a held answer is held.
+    #[arg(long, default_value_t = 60_000)]
+    pub timeout_hold_ms: u64,
+    /// Answer F SYSTEM_ERROR without accepting.
+    #[arg(long, default_value = "0")]
+    pub system_error_rate: Rate,
+    /// Accept the batch but answer P.
+    #[arg(long, default_value = "0")]
+    pub processing_rate: Rate,
+    /// Per item: fail it with one of --item-failure-codes.
+    #[arg(long, default_value = "0")]
+    pub item_failure_rate: Rate,
+    /// Codes for injected item failures (comma-separated).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "TXN_RESULT_ACCOUNT_BALANCE_NOT_ENOUGH,BATCH_REFUND_LOCK_ERROR,TRADE_HAS_CLOSED"
+    )]
+    pub item_failure_codes: Vec<String>,
+    /// Per send: lose the notification on the way.
+    #[arg(long, default_value = "0")]
+    pub notify_drop_rate: Rate,
+    /// Per send: deliver the notification twice.
+    #[arg(long, default_value = "0")]
+    pub notify_duplicate_rate: Rate,
+    /// Delay of a delayed notification's first send (scaled by --time-scale).
+    #[arg(long, default_value_t = 0)]
+    pub notify_delay_ms: u64,
+    /// How often a notification is delayed by --notify-delay-ms.
+    #[arg(long, default_value = "0")]
+    pub notify_delay_rate: Rate,
+    /// How often a notification is held back until a later batch's has gone out.
+    #[arg(long, default_value = "0")]
+    pub notify_reorder_rate: Rate,
+}
+
+/// Yuan text to fen, through the domain's own parser (never a float).
+fn parse_yuan_fen(text: &str) -> Result<i64, String> {
+    crate::domain::Amount::parse_yuan(text)
+        .map(|a| a.fen())
+        .map_err(|e| format!("{text:?} {e}"))
 }
 
 #[derive(Debug, Subcommand)]

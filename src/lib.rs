@@ -10,6 +10,7 @@
 //! - `intake`: the consumer of refund-approved events.
 //! - `batching`: the batcher: pending refunds into batches.
 //! - `submit`: the submitter: batches to Alipay, and what follows each answer.
+//! - `sandbox`: the Alipay gateway simulator (`refund-worker sandbox`).
 //! - `commands`: one module per subcommand.
 
 pub mod alipay;
@@ -20,6 +21,7 @@ pub mod commands;
 pub mod config;
 pub mod domain;
 pub mod intake;
+pub mod sandbox;
 pub mod storage;
 pub mod submit;
 pub mod telemetry;

@@ -14,7 +14,8 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let quiet = !matches!(cli.command, Command::Run { .. });
+    // The sandbox logs why it refused a request: that is what it is for.
+    let quiet = !matches!(cli.command, Command::Run { .. } | Command::Sandbox(_));
     telemetry::init(settings.log_format, if quiet { "warn" } else { "info" });
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,

@@ -4,6 +4,7 @@ pub mod bench;
 pub mod publish;
 pub mod refund;
 pub mod run;
+pub mod sandbox;
 
 use std::process::ExitCode;
 
@@ -31,5 +32,6 @@ pub async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<Ex
             profile,
             json,
         } => bench::bench(&settings, refunds, profile, json).await,
+        Command::Sandbox(args) => sandbox::sandbox(&settings, *args).await,
     }
 }

@@ -129,7 +129,8 @@ async fn declare(settings: &Settings, topology: &Topology) -> anyhow::Result<()>
     Ok(())
 }
 
-async fn stop_signal() {
+/// Resolves on Ctrl-C or SIGTERM.
+pub(crate) async fn stop_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {

@@ -6,3 +6,5 @@ mod client;
 mod helpers;
 mod intake;
 mod process;
+mod sandbox;
+mod submit;

@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use chrono::Utc;
 use refund_worker::alipay::client::AlipayClient;
+use refund_worker::alipay::wire::batch_no::{beijing_now, format_refund_date};
+use refund_worker::alipay::wire::detail::{BatchItem, detail_data};
 use refund_worker::batching::{Batcher, Step as BatchStep};
 use refund_worker::config::{BatchSettings, SubmitSettings};
 use refund_worker::sandbox::{self, PartnerKey, Sandbox, SandboxConfig};
@@ -29,7 +31,13 @@ impl Drop for Gateway {
 }
 
 async fn start_sandbox(tune: impl FnOnce(&mut SandboxConfig)) -> Gateway {
-    let mut config = SandboxConfig::new(vec![PartnerKey { id: PARTNER.into(), key: KEY.into() }], 7);
+    let mut config = SandboxConfig::new(
+        vec![PartnerKey {
+            id: PARTNER.into(),
+            key: KEY.into(),
+        }],
+        7,
+    );
     config.time_scale = "0.001".parse().unwrap();
     tune(&mut config);
     let sandbox = Sandbox::new(config).unwrap();
@@ -37,7 +45,11 @@ async fn start_sandbox(tune: impl FnOnce(&mut SandboxConfig)) -> Gateway {
     let url = format!("http://{}/gateway.do", listener.local_addr().unwrap());
     let stop = CancellationToken::new();
     tokio::spawn(sandbox::serve(listener, sandbox.clone(), stop.clone()));
-    Gateway { url, sandbox: Some(sandbox), stop }
+    Gateway {
+        url,
+        sandbox: Some(sandbox),
+        stop,
+    }
 }
 
 fn submitter(app: &TestApp, gateway: &str, timeout: Duration) -> Submitter {
@@ -60,7 +72,13 @@ fn submitter(app: &TestApp, gateway: &str, timeout: Duration) -> Submitter {
 }
 
 async fn form_batch(app: &TestApp) -> String {
-    let b = Batcher { pool: app.pool.clone(), settings: BatchSettings { max_items: 1000, linger: Duration::ZERO } };
+    let b = Batcher {
+        pool: app.pool.clone(),
+        settings: BatchSettings {
+            max_items: 1000,
+            linger: Duration::ZERO,
+        },
+    };
     match b.step(Utc::now()).await.unwrap() {
         BatchStep::Formed { batch_no, .. } => batch_no,
         other => panic!("no batch: {other:?}"),
@@ -75,26 +93,48 @@ async fn next_step(s: &Submitter) -> Step {
         if step != Step::Idle {
             return step;
         }
-        assert!(tokio::time::Instant::now() < deadline, "the submitter found nothing to do");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the submitter found nothing to do"
+        );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
 
 async fn batch_status(app: &TestApp, batch_no: &str) -> String {
-    sqlx::query_scalar("SELECT status FROM batches WHERE batch_no = $1").bind(batch_no).fetch_one(&app.pool).await.unwrap()
+    sqlx::query_scalar("SELECT status FROM batches WHERE batch_no = $1")
+        .bind(batch_no)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap()
 }
 
 #[tokio::test]
 async fn an_accepted_batch_is_submitted_with_its_refunds() {
     let app = TestApp::without_intake(&[]).await;
     let gw = start_sandbox(|_| {}).await;
-    app.store_events(&[event("A-1", &trade(1), r#""1.00""#), event("A-2", &trade(2), r#""2.00""#)]).await;
+    app.store_events(&[
+        event("A-1", &trade(1), r#""1.00""#),
+        event("A-2", &trade(2), r#""2.00""#),
+    ])
+    .await;
     let batch_no = form_batch(&app).await;
     let s = submitter(&app, &gw.url, Duration::from_secs(10));
-    assert_eq!(s.step(Utc::now()).await.unwrap(), Step::Sent { batch_no: batch_no.clone(), code: None, next: Next::Submitted });
+    assert_eq!(
+        s.step(Utc::now()).await.unwrap(),
+        Step::Sent {
+            batch_no: batch_no.clone(),
+            code: None,
+            next: Next::Submitted
+        }
+    );
     assert_eq!(batch_status(&app, &batch_no).await, "submitted");
     assert_eq!(app.status_of("A-1").await, "submitted");
-    assert_eq!(s.step(Utc::now()).await.unwrap(), Step::Idle, "a submitted batch is not sent again");
+    assert_eq!(
+        s.step(Utc::now()).await.unwrap(),
+        Step::Idle,
+        "a submitted batch is not sent again"
+    );
     let ledger = gw.sandbox.as_ref().unwrap().ledger();
     assert!(ledger.batches.iter().any(|b| b.batch_no == batch_no));
     app.cleanup().await;
@@ -108,24 +148,53 @@ async fn a_time_out_after_acceptance_is_resent_as_the_same_batch_and_paid_once()
         c.faults.timeout_hold = Duration::from_secs(5);
     })
     .await;
-    app.store_events(&[event("T-1", &trade(1), r#""3.00""#)]).await;
+    app.store_events(&[event("T-1", &trade(1), r#""3.00""#)])
+        .await;
     let batch_no = form_batch(&app).await;
     let s = submitter(&app, &gw.url, Duration::from_millis(300));
     let first = next_step(&s).await;
-    assert!(matches!(first, Step::Sent { next: Next::RetryLater { unknown: true, query: false, .. }, .. }), "{first:?}");
+    assert!(
+        matches!(
+            first,
+            Step::Sent {
+                next: Next::RetryLater {
+                    unknown: true,
+                    query: false,
+                    ..
+                },
+                ..
+            }
+        ),
+        "{first:?}"
+    );
     assert_eq!(app.status_of("T-1").await, "batched");
     // The resend is the same batch: whether the sandbox answers it with
     // DUPLICATE_BATCH_NO or times out again, it never holds the batch twice.
     let second = next_step(&s).await;
     match &second {
-        Step::Sent { batch_no: b, next: Next::Submitted, code } if *b == batch_no => {
+        Step::Sent {
+            batch_no: b,
+            next: Next::Submitted,
+            code,
+        } if *b == batch_no => {
             assert_eq!(code.as_deref(), Some("DUPLICATE_BATCH_NO"))
         }
-        Step::Sent { batch_no: b, next: Next::RetryLater { unknown: true, .. }, .. } if *b == batch_no => {}
+        Step::Sent {
+            batch_no: b,
+            next: Next::RetryLater { unknown: true, .. },
+            ..
+        } if *b == batch_no => {}
         other => panic!("{other:?}"),
     }
     let ledger = gw.sandbox.as_ref().unwrap().ledger();
-    assert_eq!(ledger.batches.iter().filter(|b| b.batch_no == batch_no).count(), 1);
+    assert_eq!(
+        ledger
+            .batches
+            .iter()
+            .filter(|b| b.batch_no == batch_no)
+            .count(),
+        1
+    );
     assert!(ledger.trades.iter().map(|t| t.refunds.len()).sum::<usize>() <= 1);
     app.cleanup().await;
 }
@@ -134,23 +203,35 @@ async fn a_time_out_after_acceptance_is_resent_as_the_same_batch_and_paid_once()
 async fn a_resend_after_an_unknown_outcome_gets_duplicate_batch_no_and_counts_as_accepted() {
     let app = TestApp::without_intake(&[]).await;
     let gw = start_sandbox(|_| {}).await;
-    app.store_events(&[event("D-1", &trade(1), r#""3.00""#)]).await;
+    app.store_events(&[event("D-1", &trade(1), r#""3.00""#)])
+        .await;
     let batch_no = form_batch(&app).await;
     // The first attempt reached Alipay but its answer was lost: simulate by
     // sending it once by hand, then letting the submitter believe it unknown.
     let client = AlipayClient::new(&gw.url, Duration::from_secs(10)).unwrap();
     let s = submitter(&app, &gw.url, Duration::from_secs(10));
-    let claimed = refund_worker::storage::submissions::claim_due(&app.pool, Duration::ZERO).await.unwrap().unwrap();
+    let claimed = refund_worker::storage::submissions::claim_due(&app.pool, Duration::ZERO)
+        .await
+        .unwrap()
+        .unwrap();
     let request = sandbox_request(&app, &claimed).await;
     assert!(client.submit(&request, KEY).await.verdict.code.is_none());
     // The claim above was never recorded: the next claim sees an unknown outcome.
     let step = next_step(&s).await;
-    assert_eq!(step, Step::Sent { batch_no: batch_no.clone(), code: Some("DUPLICATE_BATCH_NO".into()), next: Next::Submitted });
-    let outcome_unknown: bool = sqlx::query_scalar("SELECT outcome_unknown FROM batches WHERE batch_no = $1")
-        .bind(&batch_no)
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
+    assert_eq!(
+        step,
+        Step::Sent {
+            batch_no: batch_no.clone(),
+            code: Some("DUPLICATE_BATCH_NO".into()),
+            next: Next::Submitted
+        }
+    );
+    let outcome_unknown: bool =
+        sqlx::query_scalar("SELECT outcome_unknown FROM batches WHERE batch_no = $1")
+            .bind(&batch_no)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
     assert!(outcome_unknown);
     let ledger = gw.sandbox.as_ref().unwrap().ledger();
     let refunds: usize = ledger.trades.iter().map(|t| t.refunds.len()).sum();
@@ -168,7 +249,8 @@ async fn sandbox_request(
         notify_url: "http://127.0.0.1:9/alipay/notify".into(),
         dback_notify_url: None,
         batch_no: b.batch_no.clone(),
-        refund_date: refund_worker::alipay::wire::batch_no::parse_refund_date(&b.refund_date).unwrap(),
+        refund_date: refund_worker::alipay::wire::batch_no::parse_refund_date(&b.refund_date)
+            .unwrap(),
         items: refund_worker::alipay::wire::detail::parse_detail_data(&b.detail_data).unwrap(),
     }
 }
@@ -176,15 +258,39 @@ async fn sandbox_request(
 #[tokio::test]
 async fn after_the_give_up_age_the_query_proves_absence_and_the_refunds_go_back_to_pending() {
     let app = TestApp::without_intake(&[]).await;
-    let gw = start_sandbox(|c| c.faults.system_error_rate = "1".parse().unwrap()).await;
-    app.store_events(&[event("Q-1", &trade(1), r#""3.00""#)]).await;
+    let gw = start_sandbox(|_| {}).await;
+    app.store_events(&[event("Q-1", &trade(1), r#""3.00""#)])
+        .await;
     let batch_no = form_batch(&app).await;
-    let mut s = submitter(&app, &gw.url, Duration::from_secs(10));
+    // The first attempt cannot reach the gateway: its outcome is unknown.
+    let dead = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let dead_url = format!("http://{}/gateway.do", dead.local_addr().unwrap());
+    drop(dead);
+    let mut s = submitter(&app, &dead_url, Duration::from_secs(10));
     let first = next_step(&s).await;
-    assert!(matches!(first, Step::Sent { next: Next::RetryLater { unknown: true, .. }, .. }), "{first:?}");
+    assert!(
+        matches!(
+            first,
+            Step::Sent {
+                next: Next::RetryLater { unknown: true, .. },
+                ..
+            }
+        ),
+        "{first:?}"
+    );
+    // Past the give-up age the query decides, and Alipay has never seen it.
+    s.client = AlipayClient::new(&gw.url, Duration::from_secs(10)).unwrap();
     s.settings.give_up = Duration::ZERO;
     let queried = next_step(&s).await;
-    assert_eq!(queried, Step::Queried { batch_no: batch_no.clone(), next: Next::Reject { pause_partner: false } });
+    assert_eq!(
+        queried,
+        Step::Queried {
+            batch_no: batch_no.clone(),
+            next: Next::Reject {
+                pause_partner: false
+            }
+        }
+    );
     assert_eq!(batch_status(&app, &batch_no).await, "rejected");
     assert_eq!(app.status_of("Q-1").await, "pending");
     // A new batch, with a new batch_no, takes it.
@@ -194,21 +300,63 @@ async fn after_the_give_up_age_the_query_proves_absence_and_the_refunds_go_back_
 }
 
 #[tokio::test]
+async fn a_p_answer_is_settled_by_the_query_finding_the_batch() {
+    let app = TestApp::without_intake(&[]).await;
+    let gw = start_sandbox(|c| c.faults.processing_rate = "1".parse().unwrap()).await;
+    app.store_events(&[event("P-1", &trade(1), r#""3.00""#)])
+        .await;
+    let batch_no = form_batch(&app).await;
+    let mut s = submitter(&app, &gw.url, Duration::from_secs(10));
+    let first = next_step(&s).await;
+    assert!(
+        matches!(&first, Step::Sent { code: Some(c), next: Next::RetryLater { unknown: true, .. }, .. } if c == "P"),
+        "{first:?}"
+    );
+    s.settings.give_up = Duration::ZERO;
+    assert_eq!(
+        next_step(&s).await,
+        Step::Queried {
+            batch_no: batch_no.clone(),
+            next: Next::Submitted
+        }
+    );
+    assert_eq!(app.status_of("P-1").await, "submitted");
+    app.cleanup().await;
+}
+
+#[tokio::test]
 async fn a_partner_without_the_nopwd_contract_is_paused_or_waits_for_an_operator() {
     for fallback in [false, true] {
         let app = TestApp::without_intake(&[]).await;
         let gw = start_sandbox(|c| c.no_nopwd_partners = vec![PARTNER.into()]).await;
-        app.store_events(&[event("N-1", &trade(1), r#""1.00""#)]).await;
+        app.store_events(&[event("N-1", &trade(1), r#""1.00""#)])
+            .await;
         let batch_no = form_batch(&app).await;
         let mut s = submitter(&app, &gw.url, Duration::from_secs(10));
         s.pwd_fallback = fallback;
         let step = next_step(&s).await;
         if fallback {
-            assert_eq!(step, Step::Sent { batch_no: batch_no.clone(), code: Some("ILLEGAL_PARTNER_EXTERFACE".into()), next: Next::AwaitOperator });
+            assert_eq!(
+                step,
+                Step::Sent {
+                    batch_no: batch_no.clone(),
+                    code: Some("ILLEGAL_PARTNER_EXTERFACE".into()),
+                    next: Next::AwaitOperator
+                }
+            );
             assert_eq!(batch_status(&app, &batch_no).await, "awaiting_operator");
             assert_eq!(app.status_of("N-1").await, "batched");
         } else {
-            assert_eq!(step, Step::Sent { batch_no: batch_no.clone(), code: Some("ILLEGAL_PARTNER_EXTERFACE".into()), next: Next::Reject { pause_partner: true } });
+            assert_eq!(
+                step,
+                Step::Sent {
+                    batch_no: batch_no.clone(),
+                    code: Some("ILLEGAL_PARTNER_EXTERFACE".into()),
+                    next: Next::Reject {
+                        pause_partner: true
+                    }
+                }
+            );
             assert_eq!(app.status_of("N-1").await, "pending");
             // Paused: the refund's next batch is not sent while the pause lasts.
             form_batch(&app).await;
@@ -222,17 +370,54 @@ async fn a_partner_without_the_nopwd_contract_is_paused_or_waits_for_an_operator
 async fn a_batch_numbered_yesterday_is_rebuilt_under_a_new_batch_no() {
     let app = TestApp::without_intake(&[]).await;
     let gw = start_sandbox(|_| {}).await;
-    app.store_events(&[event("Y-1", &trade(1), r#""1.00""#)]).await;
-    let b = Batcher { pool: app.pool.clone(), settings: BatchSettings { max_items: 1000, linger: Duration::ZERO } };
-    let BatchStep::Formed { batch_no: old, .. } = b.step(Utc::now() - chrono::Duration::days(1)).await.unwrap() else {
-        panic!("no batch")
-    };
+    app.store_events(&[event("Y-1", &trade(1), r#""1.00""#)])
+        .await;
+    // A batch written yesterday (Beijing) that was never sent.
+    let yesterday = beijing_now(Utc::now()) - chrono::Duration::days(1);
+    let old = refund_worker::batching::former::batch_no(yesterday.date(), 999_000_001);
+    let items = [BatchItem {
+        trade_no: trade(1),
+        amount_fen: 100,
+        reason: "refund".into(),
+    }];
+    let mut conn = app.pool.acquire().await.unwrap();
+    refund_worker::storage::batches::insert_batch(
+        &mut conn,
+        &refund_worker::storage::batches::NewBatch {
+            batch_no: &old,
+            partner: PARTNER,
+            refund_date: &format_refund_date(yesterday),
+            detail_data: &detail_data(&items),
+            refund_ids: &["Y-1"],
+            items: &items,
+            split_from: None,
+            from_status: "pending",
+        },
+    )
+    .await
+    .unwrap();
+    drop(conn);
     let s = submitter(&app, &gw.url, Duration::from_secs(10));
     let step = next_step(&s).await;
-    assert_eq!(step, Step::Sent { batch_no: old.clone(), code: Some("REFUND_DATE_ERROR".into()), next: Next::Reject { pause_partner: false } });
+    assert_eq!(
+        step,
+        Step::Sent {
+            batch_no: old.clone(),
+            code: Some("REFUND_DATE_ERROR".into()),
+            next: Next::Reject {
+                pause_partner: false
+            }
+        }
+    );
     let new = form_batch(&app).await;
     assert_ne!(new, old);
-    assert!(matches!(next_step(&s).await, Step::Sent { next: Next::Submitted, .. }));
+    assert!(matches!(
+        next_step(&s).await,
+        Step::Sent {
+            next: Next::Submitted,
+            ..
+        }
+    ));
     app.cleanup().await;
 }
 
@@ -245,7 +430,11 @@ async fn start_picky_gateway() -> (String, CancellationToken) {
         let bad = bad.clone();
         async move {
             let form = refund_worker::alipay::wire::form::decode(&body).unwrap_or_default();
-            let detail = form.iter().find(|(k, _)| k == "detail_data").map(|(_, v)| v.clone()).unwrap_or_default();
+            let detail = form
+                .iter()
+                .find(|(k, _)| k == "detail_data")
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default();
             let inner = if detail.contains(&bad) {
                 "<is_success>F</is_success><error>TRADE_HAS_CLOSED</error>"
             } else {
@@ -258,7 +447,11 @@ async fn start_picky_gateway() -> (String, CancellationToken) {
     let url = format!("http://{}/gateway.do", listener.local_addr().unwrap());
     let stop = CancellationToken::new();
     let s = stop.clone();
-    tokio::spawn(async move { axum::serve(listener, app).with_graceful_shutdown(s.cancelled_owned()).await });
+    tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(s.cancelled_owned())
+            .await
+    });
     (url, stop)
 }
 
@@ -266,7 +459,9 @@ async fn start_picky_gateway() -> (String, CancellationToken) {
 async fn one_bad_trade_is_split_out_until_it_fails_alone() {
     let app = TestApp::without_intake(&[]).await;
     let (url, stop) = start_picky_gateway().await;
-    let events: Vec<_> = (10..14).map(|i| event(&format!("S-{i}"), &trade(i), r#""1.00""#)).collect();
+    let events: Vec<_> = (10..14)
+        .map(|i| event(&format!("S-{i}"), &trade(i), r#""1.00""#))
+        .collect();
     app.store_events(&events).await;
     form_batch(&app).await;
     let s = submitter(&app, &url, Duration::from_secs(10));
@@ -277,17 +472,29 @@ async fn one_bad_trade_is_split_out_until_it_fails_alone() {
     }
     // 4 -> split 2+2; the good half accepted, the bad half split 1+1; the good one
     // accepted, the bad one failed alone.
-    assert_eq!(steps.iter().filter(|n| **n == Next::Split).count(), 2, "{steps:?}");
-    assert_eq!(steps.iter().filter(|n| **n == Next::FailItem).count(), 1, "{steps:?}");
+    assert_eq!(
+        steps.iter().filter(|n| **n == Next::Split).count(),
+        2,
+        "{steps:?}"
+    );
+    assert_eq!(
+        steps.iter().filter(|n| **n == Next::FailItem).count(),
+        1,
+        "{steps:?}"
+    );
     for i in [10, 11, 12] {
         assert_eq!(app.status_of(&format!("S-{i}")).await, "submitted");
     }
     assert_eq!(app.status_of("S-13").await, "failed");
-    let body: serde_json::Value = sqlx::query_scalar("SELECT body FROM outbox WHERE refund_id = 'S-13'")
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
-    assert_eq!((body["code"].as_str(), body["source"].as_str()), (Some("TRADE_HAS_CLOSED"), Some("submit")));
+    let body: serde_json::Value =
+        sqlx::query_scalar("SELECT body FROM outbox WHERE refund_id = 'S-13'")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        (body["code"].as_str(), body["source"].as_str()),
+        (Some("TRADE_HAS_CLOSED"), Some("submit"))
+    );
     assert!(body["batch_no"].as_str().is_some());
     stop.cancel();
     app.cleanup().await;

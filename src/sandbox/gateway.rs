@@ -1,0 +1,205 @@
+//! The HTTP routes: `/gateway.do`, `/sandbox/approve` and `/ledger`.
+//!
+//! Owns reading requests the way Alipay does and choosing the answer. The
+//! body is read as raw bytes and decoded as a UTF-8 form whatever its
+//! Content-Type; when it is empty (a GET), the URL's query is the request.
+//! Invariant: injected faults are drawn before anything else, so the
+//! sequence of draws depends only on the sequence of requests; a batch
+//! answered 503 or `SYSTEM_ERROR` is never recorded.
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Query, RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use chrono::Utc;
+use serde::Deserialize;
+
+use super::Sandbox;
+use super::answers::{self, Shape};
+use super::checks::{self, Service, param};
+use super::faults::{RequestFaults, draw_request};
+use super::ledger::ApproveError;
+use super::refusal::{Code, Refusal};
+use crate::alipay::wire::batch_no::beijing_now;
+use crate::alipay::wire::form;
+use crate::alipay::wire::pwd_form::PWD_SERVICE;
+use crate::alipay::wire::request::QUERY_SERVICE;
+
+/// The unsigned service that confirms a notification is genuine.
+const NOTIFY_VERIFY: &str = "notify_verify";
+
+/// The sandbox's routes, separate from binding so tests can serve them anywhere.
+pub fn router(state: Sandbox) -> Router {
+    Router::new()
+        .route("/gateway.do", get(gateway).post(gateway))
+        .route("/sandbox/approve", post(approve))
+        .route("/ledger", get(ledger))
+        .with_state(state)
+}
+
+async fn gateway(
+    State(sandbox): State<Sandbox>,
+    RawQuery(url_query): RawQuery,
+    body: Bytes,
+) -> Response {
+    let faults = sandbox.draw_request_faults();
+    if let Some(latency) = faults.latency
+        && !sandbox.sleep(latency).await
+    {
+        return StatusCode::SERVICE_UNAVAILABLE.into_response();
+    }
+    if faults.http_5xx {
+        tracing::info!("injected HTTP 503");
+        return (StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable").into_response();
+    }
+    // A URL query that does not decode has no charset Alipay could read.
+    let url_params = form::decode(url_query.unwrap_or_default().as_bytes()).unwrap_or_default();
+    let params = if body.is_empty() {
+        Ok(url_params.clone())
+    } else {
+        form::decode(&body)
+    };
+    let shape = match params.as_ref().ok().and_then(|p| param(p, "service")) {
+        Some(NOTIFY_VERIFY) => {
+            return notify_verify(&sandbox, params.as_deref().unwrap_or_default());
+        }
+        Some(QUERY_SERVICE) => Shape::Form,
+        Some(PWD_SERVICE) => Shape::Html,
+        _ => Shape::Xml,
+    };
+    let params = match params {
+        Ok(params) => params,
+        // Alipay would decode lossily and then fail the signature, so the
+        // sandbox answers what Alipay would.
+        Err(e) => return refuse(shape, Refusal::new(Code::IllegalSign, e.to_string())),
+    };
+    if faults.system_error {
+        return refuse(shape, Refusal::new(Code::SystemError, "injected"));
+    }
+    let url_charset = param(&url_params, "_input_charset");
+    let signed = match checks::check_signed(&params, url_charset, sandbox.config()) {
+        Ok(signed) => signed,
+        Err(refusal) => return refuse(shape, refusal),
+    };
+    match signed.service {
+        Service::Query => query(&sandbox, &params, &signed.partner),
+        Service::Nopwd | Service::Pwd => batch(&sandbox, &params, &signed, faults).await,
+    }
+}
+
+/// `refund_fastpay_by_platform_nopwd` and `_pwd`: check, record, process, answer.
+async fn batch(
+    sandbox: &Sandbox,
+    params: &[(String, String)],
+    signed: &checks::Signed,
+    faults: RequestFaults,
+) -> Response {
+    let pwd = signed.service == Service::Pwd;
+    let shape = if pwd { Shape::Html } else { Shape::Xml };
+    let today = beijing_now(Utc::now()).date();
+    let request = match checks::check_batch(params, signed, sandbox.config(), today) {
+        Ok(request) => request,
+        Err(refusal) => return refuse(shape, refusal),
+    };
+    let batch_no = request.batch_no.clone();
+    let awaiting_password = pwd && !sandbox.config().auto_approve_pwd;
+    match sandbox.accept(request, awaiting_password) {
+        Ok(job) => sandbox.send(job),
+        Err(refusal) => return refuse(shape, refusal),
+    }
+    tracing::info!(%batch_no, partner = %signed.partner, service = signed.service.name(), "batch accepted");
+    if pwd {
+        return answers::html(if awaiting_password {
+            answers::pwd_waiting(&batch_no)
+        } else {
+            answers::pwd_approved(&batch_no)
+        });
+    }
+    if let Some(hold) = faults.hold_after_accept {
+        tracing::info!(%batch_no, hold_ms = hold.as_millis() as u64, "injected: holding the answer to an accepted batch");
+        if !sandbox.sleep(hold).await {
+            return StatusCode::SERVICE_UNAVAILABLE.into_response();
+        }
+    }
+    answers::xml(if faults.processing {
+        answers::xml_processing()
+    } else {
+        answers::xml_accepted()
+    })
+}
+
+/// `refund_fastpay_query`: the ledger's refunds of this partner that match.
+fn query(sandbox: &Sandbox, params: &[(String, String)], partner: &str) -> Response {
+    let key = match checks::check_query(params) {
+        Ok(key) => key,
+        Err(refusal) => return refuse(Shape::Form, refusal),
+    };
+    let rows = sandbox.lock().ledger.query(partner, &key);
+    if rows.is_empty() {
+        return refuse(
+            Shape::Form,
+            Refusal::new(Code::RefundNotExist, format!("nothing for {key:?}")),
+        );
+    }
+    answers::text(answers::query_found(&rows))
+}
+
+/// `notify_verify`: unsigned; `true` only for a notification sent to this partner.
+fn notify_verify(sandbox: &Sandbox, params: &[(String, String)]) -> Response {
+    let partner = param(params, "partner").unwrap_or_default();
+    let notify_id = param(params, "notify_id").unwrap_or_default();
+    let genuine = sandbox.lock().ledger.is_genuine(partner, notify_id);
+    answers::text(genuine.to_string())
+}
+
+/// Logs a refusal and answers it in the service's shape.
+fn refuse(shape: Shape, refusal: Refusal) -> Response {
+    tracing::info!(code = %refusal.code, detail = %refusal.detail, "request refused");
+    answers::refused(shape, refusal.code)
+}
+
+#[derive(Debug, Deserialize)]
+struct ApproveParams {
+    batch_no: String,
+    partner: Option<String>,
+}
+
+/// `POST /sandbox/approve?batch_no=…[&partner=…]`: the operator typed the password.
+async fn approve(State(sandbox): State<Sandbox>, Query(p): Query<ApproveParams>) -> Response {
+    match sandbox.approve(p.partner.as_deref(), &p.batch_no) {
+        Ok(job) => {
+            sandbox.send(job);
+            tracing::info!(batch_no = %p.batch_no, "password batch approved");
+            (StatusCode::OK, format!("approved {}\n", p.batch_no)).into_response()
+        }
+        Err(e) => {
+            let status = match e {
+                ApproveError::Unknown(_) => StatusCode::NOT_FOUND,
+                ApproveError::Ambiguous(_) | ApproveError::NotWaiting(_) => StatusCode::CONFLICT,
+            };
+            (status, format!("{e}\n")).into_response()
+        }
+    }
+}
+
+/// `GET /ledger`.
+async fn ledger(State(sandbox): State<Sandbox>) -> Response {
+    axum::Json(sandbox.ledger()).into_response()
+}
+
+impl Sandbox {
+    fn draw_request_faults(&self) -> RequestFaults {
+        let mut inner = self.lock();
+        draw_request(&mut inner.rng, &self.shared.config.faults)
+    }
+
+    /// Sleeps in real time unless the sandbox stops; true when it slept it all.
+    async fn sleep(&self, wait: std::time::Duration) -> bool {
+        tokio::select! {
+            _ = self.shared.stop.cancelled() => false,
+            _ = tokio::time::sleep(wait) => true,
+        }
+    }
+}

@@ -1,0 +1,151 @@
+//! The Alipay gateway simulator: `refund-worker sandbox`.
+//!
+//! A stand-in for `mapi.alipay.com/gateway.do` for development, demos, tests
+//! and benchmarks. It checks requests as strictly as alipay-mapi.md says
+//! Alipay does, keeps a ledger of trades and of every refund it paid, and
+//! posts signed notifications on Alipay's resend schedule. Invariants: the
+//! ledger and the seeded generator live behind one lock, taken in request
+//! order and never across an `.await`, so no refund is paid twice and a seed
+//! replays the same faults; every background task stops when the sandbox
+//! is stopped.
+//!
+//! - `config`: what a run is told (partners, faults, time scale, seed)
+//! - `refusal`: the error codes and why they were answered
+//! - `checks`: the request checks, in Alipay's order (pure)
+//! - `ledger`: trades, refunds, batches, notifications (pure)
+//! - `faults`: drawing injected faults from the seed
+//! - `batches`: accepting, approving and processing batches into notifications
+//! - `notice`: the notifications' signed parameters
+//! - `notifier`: sending them on the resend schedule
+//! - `answers`: XML, query text and HTML answers
+//! - `gateway`: the HTTP routes
+//! - `view`: `GET /ledger` as JSON
+
+mod answers;
+mod batches;
+pub mod checks;
+pub mod config;
+pub mod faults;
+mod gateway;
+pub mod ledger;
+pub mod notice;
+mod notifier;
+pub mod refusal;
+pub mod view;
+
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use thiserror::Error;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+pub use config::{ConfigValueError, Faults, PartnerKey, Rate, SandboxConfig, TimeScale};
+pub use gateway::router;
+pub use notifier::RESEND_INTERVALS;
+pub use view::LedgerView;
+
+use ledger::Ledger;
+
+/// How long one notification send may take before it counts as failed.
+const NOTIFY_SEND_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Why a sandbox could not start.
+#[derive(Debug, Error)]
+pub enum SandboxError {
+    /// The HTTP client for notifications could not be built.
+    #[error("cannot build the notification client: {0}")]
+    Client(#[from] reqwest::Error),
+}
+
+/// A running sandbox's state; cheap to clone, shared by every request.
+#[derive(Clone)]
+pub struct Sandbox {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    config: SandboxConfig,
+    inner: Mutex<Inner>,
+    client: reqwest::Client,
+    /// Counts first sends of notifications; a held-back one waits for it to move.
+    first_sends: watch::Sender<u64>,
+    /// Ends held answers and notification tasks.
+    stop: CancellationToken,
+}
+
+/// What must change together: the books and the generator the faults come from.
+struct Inner {
+    ledger: Ledger,
+    rng: StdRng,
+}
+
+impl Sandbox {
+    /// A sandbox with empty books and the generator seeded from `config.seed`.
+    pub fn new(config: SandboxConfig) -> Result<Self, SandboxError> {
+        let client = reqwest::Client::builder()
+            // Notifications go where the batch said, never through a proxy
+            // from the environment.
+            .no_proxy()
+            .timeout(NOTIFY_SEND_TIMEOUT)
+            .build()?;
+        let inner = Inner {
+            ledger: Ledger::new(config.trade_paid_fen),
+            rng: StdRng::seed_from_u64(config.seed),
+        };
+        Ok(Self {
+            shared: Arc::new(Shared {
+                config,
+                inner: Mutex::new(inner),
+                client,
+                first_sends: watch::Sender::new(0),
+                stop: CancellationToken::new(),
+            }),
+        })
+    }
+
+    /// What this sandbox was started with.
+    pub fn config(&self) -> &SandboxConfig {
+        &self.shared.config
+    }
+
+    /// A snapshot of the books.
+    pub fn ledger(&self) -> LedgerView {
+        LedgerView::of(&self.lock().ledger)
+    }
+
+    /// Ends held answers and stops sending notifications.
+    pub fn stop(&self) {
+        self.shared.stop.cancel();
+    }
+
+    /// The lock over books and generator. A panic while holding it leaves
+    /// the books as they were at that step, which is still the best record
+    /// there is, so a poisoned lock is used rather than propagated.
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.shared
+            .inner
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Serves the sandbox on `listener` until `shutdown`; then stops its
+/// background work and lets the requests in flight finish.
+pub async fn serve(
+    listener: TcpListener,
+    state: Sandbox,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    let stopper = state.clone();
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(async move {
+            shutdown.cancelled().await;
+            // Held answers end now, so graceful shutdown does not wait for them.
+            stopper.stop();
+        })
+        .await
+}

@@ -1,0 +1,162 @@
+//! `GET /ledger`: the books as JSON, for tests, demos and benchmarks.
+//!
+//! Owns the JSON shape. Invariant: amounts are `"x.xx"` strings made from
+//! integer fen, never floats, so a test comparing totals compares exactly;
+//! `paid_total` is the sum of every `SUCCESS` refund, so a refund paid
+//! twice shows up there.
+
+use serde::Serialize;
+
+use super::checks::Service;
+use super::ledger::{BatchState, ItemOutcome, Ledger};
+use crate::alipay::wire::amount::format_amount;
+
+/// The whole ledger.
+#[derive(Debug, Clone, Serialize)]
+pub struct LedgerView {
+    /// Every trade seen, by trade number.
+    pub trades: Vec<TradeView>,
+    /// Every accepted batch, oldest first.
+    pub batches: Vec<BatchView>,
+    /// Every notification, oldest first.
+    pub notifications: Vec<NotificationView>,
+    /// All the money refunded, yuan.
+    pub paid_total: String,
+    /// The same in fen.
+    pub paid_total_fen: i64,
+}
+
+/// One trade.
+#[derive(Debug, Clone, Serialize)]
+pub struct TradeView {
+    pub trade_no: String,
+    pub partner: String,
+    pub paid: String,
+    pub refunded: String,
+    pub refunds: Vec<RefundView>,
+}
+
+/// One processed refund of a trade.
+#[derive(Debug, Clone, Serialize)]
+pub struct RefundView {
+    pub batch_no: String,
+    pub amount: String,
+    pub code: String,
+}
+
+/// One batch.
+#[derive(Debug, Clone, Serialize)]
+pub struct BatchView {
+    pub batch_no: String,
+    pub partner: String,
+    pub service: &'static str,
+    /// `awaiting_password` or `processed`.
+    pub state: &'static str,
+    pub items: Vec<ItemView>,
+}
+
+/// One item of a batch.
+#[derive(Debug, Clone, Serialize)]
+pub struct ItemView {
+    pub trade_no: String,
+    pub amount: String,
+    pub reason: String,
+    /// `pending`, `done` or `ignored` (a trade's 100th refund).
+    pub outcome: &'static str,
+    /// The code of a done item.
+    pub code: Option<String>,
+}
+
+/// One notification.
+#[derive(Debug, Clone, Serialize)]
+pub struct NotificationView {
+    pub notify_id: String,
+    /// `batch_refund_notify` or `dback`.
+    pub kind: &'static str,
+    pub batch_no: String,
+    pub trade_no: Option<String>,
+    /// Sends tried, dropped ones included.
+    pub attempts: u32,
+    /// Sends that reached the receiver (duplicates included).
+    pub delivered: u32,
+    pub acknowledged: bool,
+}
+
+impl LedgerView {
+    /// A snapshot of the books.
+    pub fn of(ledger: &Ledger) -> Self {
+        let trades = ledger
+            .trades()
+            .iter()
+            .map(|(trade_no, t)| TradeView {
+                trade_no: trade_no.clone(),
+                partner: t.partner.clone(),
+                paid: format_amount(t.paid_fen),
+                refunded: format_amount(t.refunded_fen()),
+                refunds: t
+                    .refunds
+                    .iter()
+                    .map(|r| RefundView {
+                        batch_no: r.batch_no.clone(),
+                        amount: format_amount(r.amount_fen),
+                        code: r.code.clone(),
+                    })
+                    .collect(),
+            })
+            .collect();
+        let batches = ledger
+            .batches()
+            .iter()
+            .map(|b| BatchView {
+                batch_no: b.request.batch_no.clone(),
+                partner: b.request.partner.clone(),
+                service: Service::name(b.request.service),
+                state: match b.state {
+                    BatchState::AwaitingPassword => "awaiting_password",
+                    BatchState::Processed => "processed",
+                },
+                items: b
+                    .request
+                    .items
+                    .iter()
+                    .zip(&b.outcomes)
+                    .map(|(i, o)| ItemView {
+                        trade_no: i.trade_no.clone(),
+                        amount: format_amount(i.amount_fen),
+                        reason: i.reason.clone(),
+                        outcome: match o {
+                            ItemOutcome::Pending => "pending",
+                            ItemOutcome::Done(_) => "done",
+                            ItemOutcome::Ignored => "ignored",
+                        },
+                        code: match o {
+                            ItemOutcome::Done(code) => Some(code.clone()),
+                            _ => None,
+                        },
+                    })
+                    .collect(),
+            })
+            .collect();
+        let notifications = ledger
+            .notifications()
+            .iter()
+            .map(|n| NotificationView {
+                notify_id: n.notify_id.clone(),
+                kind: n.kind,
+                batch_no: n.batch_no.clone(),
+                trade_no: n.trade_no.clone(),
+                attempts: n.attempts,
+                delivered: n.delivered,
+                acknowledged: n.acknowledged,
+            })
+            .collect();
+        let paid_total_fen = ledger.paid_total_fen();
+        Self {
+            trades,
+            batches,
+            notifications,
+            paid_total: format_amount(paid_total_fen),
+            paid_total_fen,
+        }
+    }
+}
