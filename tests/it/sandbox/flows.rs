@@ -301,3 +301,31 @@ async fn a_dback_notification_follows_each_successful_refund() {
     assert_eq!(receiver.on("/dback").len(), 1);
     sandbox.stop().await;
 }
+
+#[tokio::test]
+async fn the_worker_client_verifies_notify_ids_and_queries_batches_at_the_sandbox() {
+    use refund_worker::alipay::client::AlipayClient;
+    let sandbox = TestSandbox::start(config()).await;
+    let receiver = Receiver::start(0).await;
+    let request = nopwd(&receiver.notify_url, 7, vec![item("T7", 150)]);
+    let client = AlipayClient::new(&sandbox.gateway(), LIMIT).unwrap();
+    let submission = client.submit(&request, KEY).await;
+    assert_eq!(submission.verdict.code, None, "{:?}", submission.exchange);
+    let sends = receiver.wait_for("/notify", 1).await;
+    let notify_id = sends[0].notify_id().unwrap().to_owned();
+    assert!(client.notify_verify(PARTNER, &notify_id).await.unwrap());
+    assert!(!client.notify_verify(PARTNER, "forged-id").await.unwrap());
+    let found = client
+        .query(PARTNER, KEY, &QueryBy::Batch(request.batch_no.clone()))
+        .await
+        .unwrap();
+    assert!(
+        matches!(found.answer, QueryAnswer::Found(ref items) if items.len() == 1 && items[0].code == "SUCCESS")
+    );
+    let absent = client
+        .query(PARTNER, KEY, &QueryBy::Batch(batch_no(8)))
+        .await
+        .unwrap();
+    assert_eq!(absent.answer, QueryAnswer::NotFound);
+    sandbox.stop().await;
+}
