@@ -70,7 +70,9 @@ impl Submitter {
 
     /// Claims and handles at most one due batch, judged at `now`.
     pub async fn step(&self, now: DateTime<Utc>) -> anyhow::Result<Step> {
-        let lease = self.timeout + Duration::from_secs(30);
+        // Past the whole-request time-out, with room to record the answer; a
+        // dead process's batch is taken over once the lease runs out.
+        let lease = self.timeout * 2 + Duration::from_secs(1);
         let Some(b) = store::claim_due(&self.pool, lease)
             .await
             .context("while claiming a batch")?

@@ -421,11 +421,10 @@ async fn a_batch_numbered_yesterday_is_rebuilt_under_a_new_batch_no() {
     app.cleanup().await;
 }
 
-/// A gateway that sinks any batch holding trade(13) with TRADE_HAS_CLOSED and
-/// accepts every other.
-async fn start_picky_gateway() -> (String, CancellationToken) {
+/// A gateway that sinks any batch holding one of `bad` with TRADE_HAS_CLOSED
+/// and accepts every other.
+async fn start_picky_gateway(bad: Vec<String>) -> (String, CancellationToken) {
     use axum::body::Bytes;
-    let bad = trade(13);
     let app = axum::Router::new().fallback(move |body: Bytes| {
         let bad = bad.clone();
         async move {
@@ -435,7 +434,8 @@ async fn start_picky_gateway() -> (String, CancellationToken) {
                 .find(|(k, _)| k == "detail_data")
                 .map(|(_, v)| v.clone())
                 .unwrap_or_default();
-            let inner = if detail.contains(&bad) {
+            let poisoned = detail.split('#').any(|item| bad.iter().any(|t| item.starts_with(&format!("{t}^"))));
+            let inner = if poisoned {
                 "<is_success>F</is_success><error>TRADE_HAS_CLOSED</error>"
             } else {
                 "<is_success>T</is_success>"
@@ -458,7 +458,7 @@ async fn start_picky_gateway() -> (String, CancellationToken) {
 #[tokio::test]
 async fn one_bad_trade_is_split_out_until_it_fails_alone() {
     let app = TestApp::without_intake(&[]).await;
-    let (url, stop) = start_picky_gateway().await;
+    let (url, stop) = start_picky_gateway(vec![trade(13)]).await;
     let events: Vec<_> = (10..14)
         .map(|i| event(&format!("S-{i}"), &trade(i), r#""1.00""#))
         .collect();
@@ -496,6 +496,90 @@ async fn one_bad_trade_is_split_out_until_it_fails_alone() {
         (Some("TRADE_HAS_CLOSED"), Some("submit"))
     );
     assert!(body["batch_no"].as_str().is_some());
+    stop.cancel();
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn an_unknown_outcome_past_the_beijing_day_is_settled_by_the_query() {
+    let app = TestApp::without_intake(&[]).await;
+    let gw = start_sandbox(|c| {
+        c.faults.timeout_after_accept_rate = "1".parse().unwrap();
+        c.faults.timeout_hold = Duration::from_secs(5);
+    })
+    .await;
+    app.store_events(&[event("M-1", &trade(1), r#""3.00""#)]).await;
+    let batch_no = form_batch(&app).await;
+    let s = submitter(&app, &gw.url, Duration::from_millis(300));
+    let first = next_step(&s).await;
+    assert!(matches!(first, Step::Sent { next: Next::RetryLater { unknown: true, .. }, .. }), "{first:?}");
+    // The next attempt happens after midnight in Beijing: no resend, a query.
+    let tomorrow = Utc::now() + chrono::Duration::days(1);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let step = loop {
+        let step = s.step(tomorrow).await.unwrap();
+        if step != Step::Idle {
+            break step;
+        }
+        assert!(tokio::time::Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    };
+    assert_eq!(step, Step::Queried { batch_no: batch_no.clone(), next: Next::Submitted });
+    assert_eq!(app.status_of("M-1").await, "submitted");
+    let ledger = gw.sandbox.as_ref().unwrap().ledger();
+    assert_eq!(ledger.trades.iter().map(|t| t.refunds.len()).sum::<usize>(), 1, "paid once");
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_5xx_is_retried_as_the_same_batch() {
+    let app = TestApp::without_intake(&[]).await;
+    let gw = start_sandbox(|c| c.faults.http_5xx_rate = "1".parse().unwrap()).await;
+    app.store_events(&[event("H-1", &trade(1), r#""3.00""#)]).await;
+    let batch_no = form_batch(&app).await;
+    let s = submitter(&app, &gw.url, Duration::from_secs(10));
+    for _ in 0..3 {
+        let step = next_step(&s).await;
+        assert!(
+            matches!(&step, Step::Sent { batch_no: b, code: Some(c), next: Next::RetryLater { unknown: true, query: false, .. } } if *b == batch_no && c == "HTTP_503"),
+            "{step:?}"
+        );
+    }
+    assert_eq!(app.status_of("H-1").await, "batched");
+    assert!(gw.sandbox.as_ref().unwrap().ledger().batches.is_empty());
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn three_poisoned_items_in_a_batch_of_1000_fail_alone_in_few_requests() {
+    let app = TestApp::without_intake(&[]).await;
+    let poisoned = [trade(100), trade(500), trade(999)];
+    let (url, stop) = start_picky_gateway(poisoned.to_vec()).await;
+    let events: Vec<_> = (0..1000).map(|i| event(&format!("K-{i}"), &trade(i), r#""0.10""#)).collect();
+    app.store_events(&events).await;
+    form_batch(&app).await;
+    let s = submitter(&app, &url, Duration::from_secs(10));
+    let mut requests = 0;
+    while let Step::Sent { .. } = s.step(Utc::now()).await.unwrap() {
+        requests += 1;
+        assert!(requests < 100, "too many requests");
+    }
+    let failed: i64 = sqlx::query_scalar("SELECT count(*) FROM refunds WHERE status = 'failed'")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    let submitted: i64 = sqlx::query_scalar("SELECT count(*) FROM refunds WHERE status = 'submitted'")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!((failed, submitted), (3, 997));
+    for i in [100, 500, 999] {
+        assert_eq!(app.status_of(&format!("K-{i}")).await, "failed");
+    }
+    // Each poisoned item costs about two requests per halving (ten halvings
+    // from 1000 to 1), not a failed batch of 1000.
+    println!("three poisoned items in 1000: {requests} requests");
+    assert!(requests <= 1 + 3 * 2 * 10, "{requests} requests");
     stop.cancel();
     app.cleanup().await;
 }
