@@ -57,17 +57,33 @@ impl Batcher {
         // Every early return rolls back explicitly: a dropped transaction is
         // only rolled back when its connection is next used, and until then its
         // row locks would hide these refunds from every batcher (SKIP LOCKED).
-        let Some(partner) = store::oldest_ready_partner(&mut tx).await? else {
-            tx.rollback().await?;
-            return Ok(Step::Idle);
-        };
-        // Twice the batch, so refunds of a busy trade do not crowd others out.
-        let candidates = store::lock_candidates(&mut tx, &partner, (2 * max) as i64).await?;
-        let picked = pick(candidates, max);
-        if let Err(at) = due(&picked, max, self.settings.linger, now) {
-            tx.rollback().await?;
-            return Ok(Step::NotDue(at));
+        let mut next_due: Option<DateTime<Utc>> = None;
+        let mut chosen = None;
+        for partner in store::partners_by_oldest_pending(&mut tx).await? {
+            // Twice the batch, so refunds of busy trades do not crowd others out.
+            let candidates = store::lock_candidates(&mut tx, &partner, (2 * max) as i64).await?;
+            let trades: Vec<&str> = candidates.iter().map(|c| c.trade_no.as_str()).collect();
+            let busy = store::busy_trades(&mut tx, &partner, &trades).await?;
+            let free = candidates
+                .into_iter()
+                .filter(|c| !busy.contains(&c.trade_no))
+                .collect();
+            let picked = pick(free, max);
+            if picked.is_empty() {
+                continue;
+            }
+            match due(&picked, max, self.settings.linger, now) {
+                Ok(()) => {
+                    chosen = Some((partner, picked));
+                    break;
+                }
+                Err(at) => next_due = Some(next_due.map_or(at, |n| n.min(at))),
+            }
         }
+        let Some((partner, picked)) = chosen else {
+            tx.rollback().await?;
+            return Ok(next_due.map_or(Step::Idle, Step::NotDue));
+        };
         let trades: Vec<&str> = picked.iter().map(|c| c.trade_no.as_str()).collect();
         let counts = store::accepted_refund_counts(&mut tx, &partner, &trades).await?;
         let (over, keep): (Vec<_>, Vec<_>) = picked

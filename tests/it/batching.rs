@@ -185,3 +185,53 @@ async fn a_trades_100th_refund_fails_without_asking_alipay() {
     assert!(body["event_id"].as_str().is_some_and(|id| id.len() == 36));
     app.cleanup().await;
 }
+
+#[tokio::test]
+async fn twenty_five_hundred_refunds_make_batches_of_1000_1000_and_500() {
+    let app = TestApp::without_intake(&[]).await;
+    let events: Vec<_> = (0..2500)
+        .map(|i| event(&format!("G-{i}"), &trade(i), "1"))
+        .collect();
+    app.store_events(&events).await;
+    let b = batcher(&app, 1000);
+    let mut sizes = Vec::new();
+    while let Step::Formed { items, .. } = b.step(later()).await.unwrap() {
+        sizes.push(items);
+    }
+    assert_eq!(sizes, [1000, 1000, 500]);
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn three_refunds_of_one_trade_go_in_three_batches_each_after_the_previous_result() {
+    let app = TestApp::without_intake(&[]).await;
+    let t = trade(5);
+    app.store_events(&[
+        event("W-1", &t, "1"),
+        event("W-2", &t, "2"),
+        event("W-3", &t, "3"),
+    ])
+    .await;
+    let b = batcher(&app, 1000);
+    for id in ["W-1", "W-2", "W-3"] {
+        assert!(matches!(
+            b.step(later()).await.unwrap(),
+            Step::Formed { items: 1, .. }
+        ));
+        assert_eq!(app.status_of(id).await, "batched");
+        assert_eq!(
+            b.step(later()).await.unwrap(),
+            Step::Idle,
+            "the trade is busy until {id} has its result"
+        );
+        // Its result arrives (the notification path of issue 5, written here directly).
+        sqlx::query(
+            "UPDATE refunds SET status = 'succeeded', finished_at = now() WHERE refund_id = $1",
+        )
+        .bind(id)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    }
+    app.cleanup().await;
+}

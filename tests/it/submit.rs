@@ -434,7 +434,9 @@ async fn start_picky_gateway(bad: Vec<String>) -> (String, CancellationToken) {
                 .find(|(k, _)| k == "detail_data")
                 .map(|(_, v)| v.clone())
                 .unwrap_or_default();
-            let poisoned = detail.split('#').any(|item| bad.iter().any(|t| item.starts_with(&format!("{t}^"))));
+            let poisoned = detail
+                .split('#')
+                .any(|item| bad.iter().any(|t| item.starts_with(&format!("{t}^"))));
             let inner = if poisoned {
                 "<is_success>F</is_success><error>TRADE_HAS_CLOSED</error>"
             } else {
@@ -508,11 +510,21 @@ async fn an_unknown_outcome_past_the_beijing_day_is_settled_by_the_query() {
         c.faults.timeout_hold = Duration::from_secs(5);
     })
     .await;
-    app.store_events(&[event("M-1", &trade(1), r#""3.00""#)]).await;
+    app.store_events(&[event("M-1", &trade(1), r#""3.00""#)])
+        .await;
     let batch_no = form_batch(&app).await;
     let s = submitter(&app, &gw.url, Duration::from_millis(300));
     let first = next_step(&s).await;
-    assert!(matches!(first, Step::Sent { next: Next::RetryLater { unknown: true, .. }, .. }), "{first:?}");
+    assert!(
+        matches!(
+            first,
+            Step::Sent {
+                next: Next::RetryLater { unknown: true, .. },
+                ..
+            }
+        ),
+        "{first:?}"
+    );
     // The next attempt happens after midnight in Beijing: no resend, a query.
     let tomorrow = Utc::now() + chrono::Duration::days(1);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
@@ -524,10 +536,20 @@ async fn an_unknown_outcome_past_the_beijing_day_is_settled_by_the_query() {
         assert!(tokio::time::Instant::now() < deadline);
         tokio::time::sleep(Duration::from_millis(5)).await;
     };
-    assert_eq!(step, Step::Queried { batch_no: batch_no.clone(), next: Next::Submitted });
+    assert_eq!(
+        step,
+        Step::Queried {
+            batch_no: batch_no.clone(),
+            next: Next::Submitted
+        }
+    );
     assert_eq!(app.status_of("M-1").await, "submitted");
     let ledger = gw.sandbox.as_ref().unwrap().ledger();
-    assert_eq!(ledger.trades.iter().map(|t| t.refunds.len()).sum::<usize>(), 1, "paid once");
+    assert_eq!(
+        ledger.trades.iter().map(|t| t.refunds.len()).sum::<usize>(),
+        1,
+        "paid once"
+    );
     app.cleanup().await;
 }
 
@@ -535,7 +557,8 @@ async fn an_unknown_outcome_past_the_beijing_day_is_settled_by_the_query() {
 async fn a_5xx_is_retried_as_the_same_batch() {
     let app = TestApp::without_intake(&[]).await;
     let gw = start_sandbox(|c| c.faults.http_5xx_rate = "1".parse().unwrap()).await;
-    app.store_events(&[event("H-1", &trade(1), r#""3.00""#)]).await;
+    app.store_events(&[event("H-1", &trade(1), r#""3.00""#)])
+        .await;
     let batch_no = form_batch(&app).await;
     let s = submitter(&app, &gw.url, Duration::from_secs(10));
     for _ in 0..3 {
@@ -555,7 +578,9 @@ async fn three_poisoned_items_in_a_batch_of_1000_fail_alone_in_few_requests() {
     let app = TestApp::without_intake(&[]).await;
     let poisoned = [trade(100), trade(500), trade(999)];
     let (url, stop) = start_picky_gateway(poisoned.to_vec()).await;
-    let events: Vec<_> = (0..1000).map(|i| event(&format!("K-{i}"), &trade(i), r#""0.10""#)).collect();
+    let events: Vec<_> = (0..1000)
+        .map(|i| event(&format!("K-{i}"), &trade(i), r#""0.10""#))
+        .collect();
     app.store_events(&events).await;
     form_batch(&app).await;
     let s = submitter(&app, &url, Duration::from_secs(10));
@@ -568,10 +593,11 @@ async fn three_poisoned_items_in_a_batch_of_1000_fail_alone_in_few_requests() {
         .fetch_one(&app.pool)
         .await
         .unwrap();
-    let submitted: i64 = sqlx::query_scalar("SELECT count(*) FROM refunds WHERE status = 'submitted'")
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
+    let submitted: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM refunds WHERE status = 'submitted'")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
     assert_eq!((failed, submitted), (3, 997));
     for i in [100, 500, 999] {
         assert_eq!(app.status_of(&format!("K-{i}")).await, "failed");
