@@ -92,14 +92,15 @@ impl Batcher {
         let over_ids: Vec<&str> = over.iter().map(|c| c.refund_id.as_str()).collect();
         if !over_ids.is_empty() {
             let message = "the trade already has 99 refunds accepted by Alipay, which would neither pay nor notify a 100th";
-            store::fail_pending(
-                &mut tx,
-                &over_ids,
-                REFUND_COUNT_EXCEEDED,
+            let failure = store::Failure {
+                refund_ids: &over_ids,
+                from: "pending",
+                code: REFUND_COUNT_EXCEEDED,
                 message,
-                "batcher",
-            )
-            .await?;
+                source: "worker",
+                actor: "batcher",
+            };
+            store::fail_refunds(&mut tx, &failure).await?;
             tracing::warn!(partner, refunds = ?over_ids, "failed refunds over Alipay's 99 per trade");
         }
         if keep.is_empty() {

@@ -91,34 +91,40 @@ pub async fn accepted_refund_counts(
     Ok(rows.into_iter().collect())
 }
 
-/// Fails pending refunds without asking Alipay, with their history and result
-/// events, in one statement.
-pub async fn fail_pending(
-    conn: &mut PgConnection,
-    refund_ids: &[&str],
-    code: &str,
-    message: &str,
-    actor: &str,
-) -> Result<u64, sqlx::Error> {
+/// Makes refunds `failed` (those still in `from`) with their history rows and
+/// result events, in one statement: the one way any refund fails.
+pub struct Failure<'a> {
+    pub refund_ids: &'a [&'a str],
+    pub from: &'a str,
+    pub code: &'a str,
+    pub message: &'a str,
+    /// `worker`, `submit`, `notify` or `query`: the event's `source`.
+    pub source: &'a str,
+    pub actor: &'a str,
+}
+
+pub async fn fail_refunds(conn: &mut PgConnection, f: &Failure<'_>) -> Result<u64, sqlx::Error> {
     let rows = sqlx::query(
         "WITH failed AS (
-             UPDATE refunds SET status = 'failed', result_code = $2, result_message = $3,
-                    result_source = 'worker', finished_at = now(), updated_at = now()
-             WHERE refund_id = ANY($1::text[]) AND status = 'pending'
+             UPDATE refunds SET status = 'failed', result_code = $3, result_message = $4,
+                    result_source = $5, finished_at = now(), updated_at = now()
+             WHERE refund_id = ANY($1::text[]) AND status = $2
              RETURNING *
          ), history AS (
-             INSERT INTO refund_history (refund_id, from_status, to_status, code, actor, note)
-             SELECT refund_id, 'pending', 'failed', $2, $4, $3 FROM failed
+             INSERT INTO refund_history (refund_id, from_status, to_status, batch_no, code, actor, note)
+             SELECT refund_id, $2, 'failed', batch_no, $3, $6, $4 FROM failed
          )
          INSERT INTO outbox (event_id, refund_id, routing_key, body)
          SELECT e.id, f.refund_id, 'refund.failed',
-                refund_event_body(f, e.id, 'refund.failed', 'failed', $2, $3, 'worker')
+                refund_event_body(f, e.id, 'refund.failed', 'failed', $3, $4, $5)
          FROM failed f CROSS JOIN LATERAL (SELECT gen_random_uuid() AS id) e",
     )
-    .bind(refund_ids)
-    .bind(code)
-    .bind(message)
-    .bind(actor)
+    .bind(f.refund_ids)
+    .bind(f.from)
+    .bind(f.code)
+    .bind(f.message)
+    .bind(f.source)
+    .bind(f.actor)
     .execute(conn)
     .await?;
     Ok(rows.rows_affected())

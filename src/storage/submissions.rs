@@ -7,6 +7,7 @@ use std::time::Duration;
 use sqlx::{PgConnection, PgPool, Row};
 
 use crate::alipay::wire::detail::BatchItem;
+use crate::storage::batches::{Failure, fail_refunds};
 use crate::submit::decide::ClaimedBatch;
 
 /// Claims the most overdue batch of an unpaused partner: marks it
@@ -154,26 +155,22 @@ pub async fn fail_single(
     code: &str,
 ) -> Result<(), sqlx::Error> {
     set_batch_status(conn, batch_no, "rejected", Some(code)).await?;
-    sqlx::query(
-        "WITH failed AS (
-             UPDATE refunds SET status = 'failed', result_code = $2, result_message = $3,
-                    result_source = 'submit', finished_at = now(), updated_at = now()
-             WHERE batch_no = $1 AND status = 'batched'
-             RETURNING *
-         ), history AS (
-             INSERT INTO refund_history (refund_id, from_status, to_status, batch_no, code, actor)
-             SELECT refund_id, 'batched', 'failed', $1, $2, 'submitter' FROM failed
-         )
-         INSERT INTO outbox (event_id, refund_id, routing_key, body)
-         SELECT e.id, f.refund_id, 'refund.failed',
-                refund_event_body(f, e.id, 'refund.failed', 'failed', $2, $3, 'submit')
-         FROM failed f CROSS JOIN LATERAL (SELECT gen_random_uuid() AS id) e",
+    let ids: Vec<String> = sqlx::query_scalar(
+        "SELECT refund_id FROM refunds WHERE batch_no = $1 AND status = 'batched'",
     )
     .bind(batch_no)
-    .bind(code)
-    .bind("Alipay refused the refund's batch for its trade")
-    .execute(conn)
+    .fetch_all(&mut *conn)
     .await?;
+    let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let failure = Failure {
+        refund_ids: &ids,
+        from: "batched",
+        code,
+        message: "Alipay refused the refund's batch for its trade",
+        source: "submit",
+        actor: "submitter",
+    };
+    fail_refunds(conn, &failure).await?;
     Ok(())
 }
 

@@ -140,18 +140,18 @@ async fn an_accepted_batch_is_submitted_with_its_refunds() {
     app.cleanup().await;
 }
 
-#[tokio::test]
-async fn a_time_out_after_acceptance_is_resent_as_the_same_batch_and_paid_once() {
-    let app = TestApp::without_intake(&[]).await;
+/// A sandbox that accepts and then holds every answer past the client's
+/// time-out, one refund in one batch, and its first attempt: outcome unknown.
+async fn first_attempt_times_out(app: &TestApp, refund_id: &str) -> (Gateway, String, Submitter) {
     let gw = start_sandbox(|c| {
         c.faults.timeout_after_accept_rate = "1".parse().unwrap();
         c.faults.timeout_hold = Duration::from_secs(5);
     })
     .await;
-    app.store_events(&[event("T-1", &trade(1), r#""3.00""#)])
+    app.store_events(&[event(refund_id, &trade(1), r#""3.00""#)])
         .await;
-    let batch_no = form_batch(&app).await;
-    let s = submitter(&app, &gw.url, Duration::from_millis(300));
+    let batch_no = form_batch(app).await;
+    let s = submitter(app, &gw.url, Duration::from_millis(300));
     let first = next_step(&s).await;
     assert!(
         matches!(
@@ -167,6 +167,13 @@ async fn a_time_out_after_acceptance_is_resent_as_the_same_batch_and_paid_once()
         ),
         "{first:?}"
     );
+    (gw, batch_no, s)
+}
+
+#[tokio::test]
+async fn a_time_out_after_acceptance_is_resent_as_the_same_batch_and_paid_once() {
+    let app = TestApp::without_intake(&[]).await;
+    let (gw, batch_no, s) = first_attempt_times_out(&app, "T-1").await;
     assert_eq!(app.status_of("T-1").await, "batched");
     // The resend is the same batch: whether the sandbox answers it with
     // DUPLICATE_BATCH_NO or times out again, it never holds the batch twice.
@@ -505,26 +512,7 @@ async fn one_bad_trade_is_split_out_until_it_fails_alone() {
 #[tokio::test]
 async fn an_unknown_outcome_past_the_beijing_day_is_settled_by_the_query() {
     let app = TestApp::without_intake(&[]).await;
-    let gw = start_sandbox(|c| {
-        c.faults.timeout_after_accept_rate = "1".parse().unwrap();
-        c.faults.timeout_hold = Duration::from_secs(5);
-    })
-    .await;
-    app.store_events(&[event("M-1", &trade(1), r#""3.00""#)])
-        .await;
-    let batch_no = form_batch(&app).await;
-    let s = submitter(&app, &gw.url, Duration::from_millis(300));
-    let first = next_step(&s).await;
-    assert!(
-        matches!(
-            first,
-            Step::Sent {
-                next: Next::RetryLater { unknown: true, .. },
-                ..
-            }
-        ),
-        "{first:?}"
-    );
+    let (gw, batch_no, s) = first_attempt_times_out(&app, "M-1").await;
     // The next attempt happens after midnight in Beijing: no resend, a query.
     let tomorrow = Utc::now() + chrono::Duration::days(1);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
