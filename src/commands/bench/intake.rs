@@ -45,27 +45,12 @@ pub async fn measure(
         .confirm_select(ConfirmSelectOptions::default())
         .await?;
 
-    let mut child = spawn_worker(&db_url, &prefix)?;
+    let mut child = spawn_worker(&db_url, &prefix, "intake", &[])?;
     let result = run(&pool, &channel, &topology, &mut child, n).await;
     let usage = process_usage(child.id()).unwrap_or((0, 0));
     stop(&mut child);
 
-    for q in [&topology.approved_queue, &topology.dead_queue] {
-        channel
-            .queue_delete(q.as_str().into(), QueueDeleteOptions::default())
-            .await
-            .ok();
-    }
-    for x in [
-        &topology.refunds_exchange,
-        &topology.dead_letter_exchange,
-        &topology.results_exchange,
-    ] {
-        channel
-            .exchange_delete(x.as_str().into(), ExchangeDeleteOptions::default())
-            .await
-            .ok();
-    }
+    delete_topology(settings, &prefix).await;
     pool.close().await;
     drop_database(&settings.database_url, &format!("refund_worker_bench_{id}")).await;
     Ok((result?, usage, version))
@@ -123,10 +108,16 @@ async fn run(
     Ok(Phase::new("intake", n, took, percentiles(latencies)))
 }
 
-fn spawn_worker(db_url: &str, prefix: &str) -> anyhow::Result<Child> {
+/// A child `refund-worker run --roles ROLES` on the bench database and names.
+pub fn spawn_worker(
+    db_url: &str,
+    prefix: &str,
+    roles: &str,
+    env: &[(&str, &str)],
+) -> anyhow::Result<Child> {
     let exe = std::env::current_exe().context("cannot find this executable")?;
-    Command::new(exe)
-        .args(["run", "--roles", "intake"])
+    let mut cmd = Command::new(exe);
+    cmd.args(["run", "--roles", roles])
         .env("DATABASE_URL", db_url)
         .env("AMQP_NAME_PREFIX", prefix)
         .env("AMQP_RESULTS_QUEUE", "false")
@@ -134,9 +125,46 @@ fn spawn_worker(db_url: &str, prefix: &str) -> anyhow::Result<Child> {
         .env("ALIPAY_KEY", "bench-key-not-a-secret")
         .env_remove("ALIPAY_KEY_FILE")
         .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .spawn()
-        .context("while starting the worker")
+        .stdout(Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.spawn().context("while starting the worker")
+}
+
+/// Deletes the queues and exchanges of a bench run.
+pub async fn delete_topology(settings: &Settings, prefix: &str) {
+    let Ok(conn) = crate::amqp::connect(&settings.amqp.url, "refund-worker bench cleanup").await
+    else {
+        return;
+    };
+    if let Ok(channel) = conn.create_channel().await {
+        let t = Topology::new(prefix, true);
+        for q in [
+            Some(&t.approved_queue),
+            Some(&t.dead_queue),
+            t.results_queue.as_ref(),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            channel
+                .queue_delete(q.as_str().into(), QueueDeleteOptions::default())
+                .await
+                .ok();
+        }
+        for x in [
+            &t.refunds_exchange,
+            &t.dead_letter_exchange,
+            &t.results_exchange,
+        ] {
+            channel
+                .exchange_delete(x.as_str().into(), ExchangeDeleteOptions::default())
+                .await
+                .ok();
+        }
+    }
+    conn.close(200, "cleaned".into()).await.ok();
 }
 
 /// Waits until the worker consumes from its queue (or has died).
@@ -168,7 +196,7 @@ async fn wait_for_consumer(
     }
 }
 
-fn stop(child: &mut Child) {
+pub fn stop(child: &mut Child) {
     let pid = child.id().to_string();
     let _ = Command::new("kill").args(["-TERM", &pid]).status();
     let _ = child.wait();
@@ -188,7 +216,7 @@ pub fn with_database(url: &str, name: &str) -> String {
     format!("{root}/{name}{query}")
 }
 
-async fn drop_database(url: &str, name: &str) {
+pub async fn drop_database(url: &str, name: &str) {
     let Ok(admin) = storage::connect(&with_database(url, "postgres"), 1).await else {
         return;
     };

@@ -9,6 +9,7 @@
 mod ceiling;
 mod intake;
 mod load;
+mod submit;
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -80,7 +81,9 @@ pub async fn bench(
         eprintln!("--refunds must be at least 1");
         return Ok(ExitCode::from(super::EXIT_USAGE));
     }
-    let BenchProfile::Intake = profile;
+    if profile == BenchProfile::Submit {
+        return submit::bench(settings, n, json).await;
+    }
     let id = uuid::Uuid::new_v4().simple().to_string()[..10].to_owned();
     let conn = amqp::connect(&settings.amqp.url, "refund-worker bench")
         .await
