@@ -3,7 +3,10 @@
 //! Every name carries the configured prefix, so tests (and tenants of a shared
 //! broker) get their own topology on one vhost.
 
-use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions};
+use lapin::options::{
+    ExchangeDeclareOptions, ExchangeDeleteOptions, QueueBindOptions, QueueDeclareOptions,
+    QueueDeleteOptions,
+};
 use lapin::types::{AMQPValue, FieldTable, LongString};
 use lapin::{Channel, ExchangeKind};
 
@@ -94,6 +97,29 @@ impl Topology {
             .await?;
         }
         Ok(())
+    }
+
+    /// Deletes every queue and exchange of this topology (tests, benchmarks).
+    pub async fn delete(&self, ch: &Channel) {
+        let queues = [
+            Some(&self.approved_queue),
+            Some(&self.dead_queue),
+            self.results_queue.as_ref(),
+        ];
+        for q in queues.into_iter().flatten() {
+            ch.queue_delete(q.as_str().into(), QueueDeleteOptions::default())
+                .await
+                .ok();
+        }
+        for x in [
+            &self.refunds_exchange,
+            &self.dead_letter_exchange,
+            &self.results_exchange,
+        ] {
+            ch.exchange_delete(x.as_str().into(), ExchangeDeleteOptions::default())
+                .await
+                .ok();
+        }
     }
 
     async fn queue(

@@ -6,10 +6,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::time::Duration;
 
-use lapin::options::{
-    BasicAckOptions, BasicGetOptions, ConfirmSelectOptions, ExchangeDeleteOptions,
-    QueueDeclareOptions, QueueDeleteOptions,
-};
+use lapin::options::{BasicAckOptions, BasicGetOptions, ConfirmSelectOptions, QueueDeclareOptions};
 use lapin::types::FieldTable;
 use lapin::{Channel, Connection};
 use refund_worker::amqp::{self, Topology};
@@ -256,30 +253,7 @@ impl TestApp {
     /// Drops the database and the topology. Called at the end of each test.
     pub async fn cleanup(mut self) {
         self.stop_intake().await;
-        let t = &self.topology;
-        for q in [
-            Some(&t.approved_queue),
-            Some(&t.dead_queue),
-            t.results_queue.as_ref(),
-        ]
-        .into_iter()
-        .flatten()
-        {
-            self.channel
-                .queue_delete(q.as_str().into(), QueueDeleteOptions::default())
-                .await
-                .ok();
-        }
-        for x in [
-            &t.refunds_exchange,
-            &t.dead_letter_exchange,
-            &t.results_exchange,
-        ] {
-            self.channel
-                .exchange_delete(x.as_str().into(), ExchangeDeleteOptions::default())
-                .await
-                .ok();
-        }
+        self.topology.delete(&self.channel).await;
         self.conn.close(200, "".into()).await.ok();
         self.pool.close().await;
         let admin = admin_pool().await;

@@ -8,9 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use lapin::Connection;
-use lapin::options::{
-    ConfirmSelectOptions, ExchangeDeleteOptions, QueueDeclareOptions, QueueDeleteOptions,
-};
+use lapin::options::{ConfirmSelectOptions, QueueDeclareOptions};
 use lapin::types::FieldTable;
 use sqlx::{AssertSqlSafe, PgPool};
 
@@ -139,30 +137,7 @@ pub async fn delete_topology(settings: &Settings, prefix: &str) {
         return;
     };
     if let Ok(channel) = conn.create_channel().await {
-        let t = Topology::new(prefix, true);
-        for q in [
-            Some(&t.approved_queue),
-            Some(&t.dead_queue),
-            t.results_queue.as_ref(),
-        ]
-        .into_iter()
-        .flatten()
-        {
-            channel
-                .queue_delete(q.as_str().into(), QueueDeleteOptions::default())
-                .await
-                .ok();
-        }
-        for x in [
-            &t.refunds_exchange,
-            &t.dead_letter_exchange,
-            &t.results_exchange,
-        ] {
-            channel
-                .exchange_delete(x.as_str().into(), ExchangeDeleteOptions::default())
-                .await
-                .ok();
-        }
+        Topology::new(prefix, true).delete(&channel).await;
     }
     conn.close(200, "cleaned".into()).await.ok();
 }
