@@ -11,11 +11,13 @@
 //! - `batching`: the batcher: pending refunds into batches.
 //! - `submit`: the submitter: batches to Alipay, and what follows each answer.
 //! - `sandbox`: the Alipay gateway simulator (`refund-worker sandbox`).
+//! - `callback`: the receiver of Alipay's notifications (the http role).
 //! - `commands`: one module per subcommand.
 
 pub mod alipay;
 pub mod amqp;
 pub mod batching;
+pub mod callback;
 pub mod cli;
 pub mod commands;
 pub mod config;

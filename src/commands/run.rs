@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 use crate::alipay::client::AlipayClient;
 use crate::amqp::{self, Topology};
 use crate::batching::Batcher;
+use crate::callback::{self, CallbackState};
 use crate::cli::Role;
 use crate::config::Settings;
 use crate::intake::Intake;
@@ -18,7 +19,7 @@ use crate::submit::Submitter;
 
 /// Roles this version has; the others are planned (see the README) and are
 /// reported, not silently pretended.
-const BUILT: &[Role] = &[Role::Intake, Role::Batch, Role::Submit];
+const BUILT: &[Role] = &[Role::Intake, Role::Batch, Role::Submit, Role::Http];
 
 pub async fn run(settings: Settings, roles: &[Role]) -> anyhow::Result<ExitCode> {
     let notify_url = settings.alipay.notify_url.clone();
@@ -58,6 +59,27 @@ pub async fn run(settings: Settings, roles: &[Role]) -> anyhow::Result<ExitCode>
                     timeout: settings.alipay.timeout,
                 };
                 tasks.spawn(submitter.run(shutdown.clone()));
+            }
+            Role::Http => {
+                let state = CallbackState {
+                    pool: pool.clone(),
+                    client: AlipayClient::new(&settings.alipay.gateway, settings.alipay.timeout)
+                        .context("while building the HTTP client")?,
+                    partners: settings.alipay.partners.clone(),
+                    verify_notify_id: settings.alipay.verify_notify_id,
+                };
+                let listener = tokio::net::TcpListener::bind(settings.http_listen)
+                    .await
+                    .with_context(|| {
+                        format!("cannot listen on HTTP_LISTEN {}", settings.http_listen)
+                    })?;
+                let stop = shutdown.clone();
+                tasks.spawn(async move {
+                    axum::serve(listener, callback::router(state))
+                        .with_graceful_shutdown(stop.cancelled_owned())
+                        .await
+                        .context("the HTTP server failed")
+                });
             }
             Role::Batch => {
                 let batcher = Batcher {

@@ -4,6 +4,7 @@
 
 pub mod batches;
 pub mod intake;
+pub mod notifications;
 pub mod refunds;
 pub mod submissions;
 

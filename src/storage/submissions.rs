@@ -64,7 +64,7 @@ pub async fn mark_submitted(
         "UPDATE batches SET status = 'submitted', accepted_at = COALESCE(accepted_at, now()),
                 submitted_at = COALESCE(submitted_at, now()), attempt_started_at = NULL,
                 needs_query = false, last_code = $2, updated_at = now()
-         WHERE batch_no = $1",
+         WHERE batch_no = $1 AND status IN ('created', 'submitting', 'awaiting_operator')",
     )
     .bind(batch_no)
     .bind(code)

@@ -1,0 +1,195 @@
+//! The loop closes: stored → batched → accepted by the sandbox → its signed
+//! notification received, verified and applied → result events in the outbox.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use refund_worker::alipay::client::AlipayClient;
+use refund_worker::batching::{Batcher, Step as BatchStep};
+use refund_worker::callback::{self, CallbackState};
+use refund_worker::config::{BatchSettings, SubmitSettings};
+use refund_worker::sandbox::{self, PartnerKey, Sandbox, SandboxConfig};
+use refund_worker::submit::decide::Next;
+use refund_worker::submit::{Step, Submitter};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::helpers::*;
+
+async fn serve(app: axum::Router, stop: &CancellationToken) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let stop = stop.clone();
+    tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(stop.cancelled_owned())
+            .await
+    });
+    format!("http://{addr}")
+}
+
+async fn count(app: &TestApp, sql: &'static str) -> i64 {
+    sqlx::query_scalar(sql).fetch_one(&app.pool).await.unwrap()
+}
+
+#[tokio::test]
+async fn a_notification_is_verified_applied_once_and_forgeries_change_nothing() {
+    let app = TestApp::without_intake(&[]).await;
+    let stop = CancellationToken::new();
+    let mut config = SandboxConfig::new(
+        vec![PartnerKey {
+            id: PARTNER.into(),
+            key: KEY.into(),
+        }],
+        3,
+    );
+    config.time_scale = "0.001".parse().unwrap();
+    // Over the trade's paid amount: Alipay fails it, the others succeed.
+    config.trade_paid_fen = 500;
+    let sandbox = Sandbox::new(config).unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let gateway = format!("http://{}/gateway.do", listener.local_addr().unwrap());
+    tokio::spawn(sandbox::serve(listener, sandbox.clone(), stop.clone()));
+    let client = AlipayClient::new(&gateway, Duration::from_secs(10)).unwrap();
+    let state = CallbackState {
+        pool: app.pool.clone(),
+        client: client.clone(),
+        partners: app.settings.alipay.partners.clone(),
+        verify_notify_id: true,
+    };
+    let base = serve(callback::router(state), &stop).await;
+
+    app.store_events(&[
+        event("L-1", &trade(1), r#""1.00""#),
+        event("L-2", &trade(2), r#""2.00""#),
+        event("L-3", &trade(3), r#""6.00""#),
+    ])
+    .await;
+    let b = Batcher {
+        pool: app.pool.clone(),
+        settings: BatchSettings {
+            max_items: 1000,
+            linger: Duration::ZERO,
+        },
+    };
+    let BatchStep::Formed { batch_no, .. } = b.step(Utc::now()).await.unwrap() else {
+        panic!("no batch")
+    };
+    let s = Submitter {
+        pool: app.pool.clone(),
+        client,
+        partners: app.settings.alipay.partners.clone(),
+        notify_url: format!("{base}/alipay/notify"),
+        dback_notify_url: None,
+        pwd_fallback: false,
+        settings: SubmitSettings {
+            retry_base: Duration::from_millis(1),
+            retry_cap: Duration::from_millis(5),
+            give_up: Duration::from_secs(600),
+            pause_base: Duration::from_secs(60),
+            pause_cap: Duration::from_secs(3600),
+        },
+        timeout: Duration::from_secs(10),
+    };
+    assert!(matches!(
+        s.step(Utc::now()).await.unwrap(),
+        Step::Sent {
+            next: Next::Submitted,
+            ..
+        }
+    ));
+
+    wait_until("the batch completed", Duration::from_secs(30), || async {
+        sqlx::query_scalar::<_, String>("SELECT status FROM batches WHERE batch_no = $1")
+            .bind(&batch_no)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap()
+            == "completed"
+    })
+    .await;
+    assert_eq!(app.status_of("L-1").await, "succeeded");
+    assert_eq!(app.status_of("L-2").await, "succeeded");
+    assert_eq!(app.status_of("L-3").await, "failed");
+    let body: serde_json::Value =
+        sqlx::query_scalar("SELECT body FROM outbox WHERE refund_id = 'L-3'")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        (body["code"].as_str(), body["source"].as_str()),
+        (Some("REFUND_TRADE_FEE_ERROR"), Some("notify"))
+    );
+    let ok: serde_json::Value =
+        sqlx::query_scalar("SELECT body FROM outbox WHERE refund_id = 'L-1'")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(ok["event"], "refund.succeeded");
+    assert_eq!(ok["amount"], "1.00");
+    assert_eq!(ok["batch_no"].as_str(), Some(batch_no.as_str()));
+
+    // The same notification again: success, nothing changes.
+    let raw: Vec<u8> =
+        sqlx::query_scalar("SELECT raw_body FROM notifications WHERE verdict = 'applied'")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    let http = reqwest::Client::new();
+    let post = |body: Vec<u8>| {
+        let http = http.clone();
+        let url = format!("{base}/alipay/notify");
+        async move {
+            let r = http
+                .post(url)
+                .header("content-type", "text/plain")
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        }
+    };
+    assert_eq!(post(raw.clone()).await, (200, "success".to_owned()));
+    // Forged: the result of L-3 turned into SUCCESS without the key.
+    let forged = String::from_utf8(raw)
+        .unwrap()
+        .replace("REFUND_TRADE_FEE_ERROR", "SUCCESS");
+    assert_eq!(post(forged.into_bytes()).await, (400, "fail".to_owned()));
+    assert_eq!(
+        post(b"not a form %zz".to_vec()).await,
+        (400, "fail".to_owned())
+    );
+    assert_eq!(app.status_of("L-3").await, "failed");
+    assert_eq!(
+        count(&app, "SELECT count(*) FROM outbox").await,
+        3,
+        "one event per refund"
+    );
+    assert_eq!(
+        count(
+            &app,
+            "SELECT count(*) FROM notifications WHERE verdict = 'applied'"
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        count(
+            &app,
+            "SELECT count(*) FROM notifications WHERE verdict = 'forged'"
+        )
+        .await,
+        1
+    );
+    assert!(
+        count(
+            &app,
+            "SELECT count(*) FROM notifications WHERE verdict = 'repeat'"
+        )
+        .await
+            >= 1
+    );
+    stop.cancel();
+    app.cleanup().await;
+}
