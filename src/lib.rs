@@ -12,6 +12,7 @@
 //! - `submit`: the submitter: batches to Alipay, and what follows each answer.
 //! - `sandbox`: the Alipay gateway simulator (`refund-worker sandbox`).
 //! - `callback`: the receiver of Alipay's notifications (the http role).
+//! - `outbox`: the relay of result events to `refunds.results`.
 //! - `commands`: one module per subcommand.
 
 pub mod alipay;
@@ -23,6 +24,7 @@ pub mod commands;
 pub mod config;
 pub mod domain;
 pub mod intake;
+pub mod outbox;
 pub mod sandbox;
 pub mod storage;
 pub mod submit;

@@ -14,12 +14,19 @@ use crate::callback::{self, CallbackState};
 use crate::cli::Role;
 use crate::config::Settings;
 use crate::intake::Intake;
+use crate::outbox::Relay;
 use crate::storage;
 use crate::submit::Submitter;
 
 /// Roles this version has; the others are planned (see the README) and are
 /// reported, not silently pretended.
-const BUILT: &[Role] = &[Role::Intake, Role::Batch, Role::Submit, Role::Http];
+const BUILT: &[Role] = &[
+    Role::Intake,
+    Role::Batch,
+    Role::Submit,
+    Role::Http,
+    Role::Relay,
+];
 
 pub async fn run(settings: Settings, roles: &[Role]) -> anyhow::Result<ExitCode> {
     let notify_url = settings.alipay.notify_url.clone();
@@ -80,6 +87,14 @@ pub async fn run(settings: Settings, roles: &[Role]) -> anyhow::Result<ExitCode>
                         .await
                         .context("the HTTP server failed")
                 });
+            }
+            Role::Relay => {
+                let relay = Relay {
+                    pool: pool.clone(),
+                    amqp_url: settings.amqp.url.clone(),
+                    topology: topology.clone(),
+                };
+                tasks.spawn(relay.run(shutdown.clone()));
             }
             Role::Batch => {
                 let batcher = Batcher {

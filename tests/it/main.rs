@@ -7,5 +7,6 @@ mod client;
 mod helpers;
 mod intake;
 mod process;
+mod relay;
 mod sandbox;
 mod submit;
