@@ -3,10 +3,10 @@
 # running, sample traffic published, and what became of it shown. Safe to run
 # again: the sample events are then duplicates, acked and stored once.
 #
-# This version goes as far as submission: refunds are stored, batched and
-# accepted by the sandbox (which pays them in its ledger and sends its
-# notifications). Receiving those notifications and publishing result events
-# arrive with issue 5; until then the refunds stay `submitted`.
+# The whole loop of this version: refunds stored, batched, accepted by the
+# sandbox (which pays them in its ledger), its signed notifications received
+# and applied, and one result event per refund published to
+# demo.refunds.results. Not yet built: the reconciler and the 充退 receiver.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash deploy/services.sh
@@ -26,16 +26,16 @@ export RUST_LOG=${RUST_LOG:-info}
 "$bin" sandbox --listen 127.0.0.1:9000 --time-scale 0.01 2>demo-sandbox.log &
 sandbox=$!
 "$bin" migrate
-"$bin" run --roles intake,batch,submit 2>demo-worker.log &
+"$bin" run --roles intake,batch,submit,http,relay 2>demo-worker.log &
 worker=$!
 trap 'kill -TERM $worker $sandbox 2>/dev/null || true; wait $worker $sandbox 2>/dev/null || true' EXIT
 
 echo "== publishing deploy/sample-events.jsonl (20 valid, 1 duplicate, 1 conflicting, 3 invalid)"
 "$bin" publish deploy/sample-events.jsonl
 
-echo "== waiting for the worker to store, batch and submit them"
+echo "== waiting for the worker to store, batch, submit them and apply Alipay's notification"
 for _ in $(seq 1 150); do
-  "$bin" refund show DEMO-0020 --json 2>/dev/null | grep -q '"status": "submitted"' && break
+  "$bin" refund show DEMO-0020 2>/dev/null | grep -q "published" && break
   sleep 0.2
 done
 "$bin" refund show DEMO-0001
