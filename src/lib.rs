@@ -13,6 +13,7 @@
 //! - `sandbox`: the Alipay gateway simulator (`refund-worker sandbox`).
 //! - `callback`: the receiver of Alipay's notifications (the http role).
 //! - `outbox`: the relay of result events to `refunds.results`.
+//! - `reconcile`: batches without a notification, settled by the query.
 //! - `commands`: one module per subcommand.
 
 pub mod alipay;
@@ -25,6 +26,7 @@ pub mod config;
 pub mod domain;
 pub mod intake;
 pub mod outbox;
+pub mod reconcile;
 pub mod sandbox;
 pub mod storage;
 pub mod submit;

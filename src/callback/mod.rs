@@ -157,7 +157,14 @@ async fn handle(
         }
     }
     r.verdict = "applied";
-    let applied = store::apply(&s.pool, &r, &notice.batch_no, &notice.result_details).await?;
+    let applied = store::apply(
+        &s.pool,
+        &r,
+        &notice.batch_no,
+        &notice.result_details,
+        "notify",
+    )
+    .await?;
     if !applied.strangers.is_empty() {
         tracing::warn!(batch_no = %notice.batch_no, trades = ?applied.strangers, "notification names trades the batch does not hold; kept, not applied");
     }

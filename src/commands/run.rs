@@ -15,18 +15,9 @@ use crate::cli::Role;
 use crate::config::Settings;
 use crate::intake::Intake;
 use crate::outbox::Relay;
+use crate::reconcile::Reconciler;
 use crate::storage;
 use crate::submit::Submitter;
-
-/// Roles this version has; the others are planned (see the README) and are
-/// reported, not silently pretended.
-const BUILT: &[Role] = &[
-    Role::Intake,
-    Role::Batch,
-    Role::Submit,
-    Role::Http,
-    Role::Relay,
-];
 
 pub async fn run(settings: Settings, roles: &[Role]) -> anyhow::Result<ExitCode> {
     let notify_url = settings.alipay.notify_url.clone();
@@ -96,15 +87,22 @@ pub async fn run(settings: Settings, roles: &[Role]) -> anyhow::Result<ExitCode>
                 };
                 tasks.spawn(relay.run(shutdown.clone()));
             }
+            Role::Reconcile => {
+                let reconciler = Reconciler {
+                    pool: pool.clone(),
+                    client: AlipayClient::new(&settings.alipay.gateway, settings.alipay.timeout)
+                        .context("while building the HTTP client")?,
+                    partners: settings.alipay.partners.clone(),
+                    after: settings.reconcile_after,
+                };
+                tasks.spawn(reconciler.run(shutdown.clone()));
+            }
             Role::Batch => {
                 let batcher = Batcher {
                     pool: pool.clone(),
                     settings: settings.batch.clone(),
                 };
                 tasks.spawn(batcher.run(shutdown.clone()));
-            }
-            other => {
-                tracing::warn!(role = %other, built = ?BUILT, "this role is not built yet in this version; not starting it")
             }
         }
     }

@@ -83,11 +83,14 @@ pub struct Applied {
 /// Applies the results of one batch in one transaction, with the raw
 /// notification stored as `applied`. A notification proves acceptance, so a
 /// batch the submitter has not recorded yet is first marked submitted.
+/// `source` is the result events' `source`: `notify`, or `query` when the
+/// reconciler found the results.
 pub async fn apply(
     pool: &PgPool,
     r: &Received<'_>,
     batch_no: &str,
     items: &[ResultItem],
+    source: &str,
 ) -> Result<Applied, sqlx::Error> {
     let mut tx = pool.begin().await?;
     let mut out = Applied::default();
@@ -150,7 +153,7 @@ pub async fn apply(
         .filter(|(_, _, c)| c == "SUCCESS")
         .map(|(id, _, _)| id.as_str())
         .collect();
-    out.succeeded = succeed(&mut tx, &succeeded).await?;
+    out.succeeded = succeed(&mut tx, &succeeded, source).await?;
     let locked: Vec<&str> = matched
         .iter()
         .filter(|(_, _, c)| c == "BATCH_REFUND_LOCK_ERROR")
@@ -176,7 +179,7 @@ pub async fn apply(
             from: "submitted",
             code,
             message: "Alipay reported the refund failed",
-            source: "notify",
+            source,
             actor: "callback",
         };
         out.failed += fail_refunds(&mut tx, &failure).await?;
@@ -195,11 +198,11 @@ pub async fn apply(
     Ok(out)
 }
 
-async fn succeed(conn: &mut PgConnection, ids: &[&str]) -> Result<u64, sqlx::Error> {
+async fn succeed(conn: &mut PgConnection, ids: &[&str], source: &str) -> Result<u64, sqlx::Error> {
     let done = sqlx::query(
         "WITH done AS (
              UPDATE refunds SET status = 'succeeded', result_code = 'SUCCESS', result_message = 'refunded',
-                    result_source = 'notify', finished_at = now(), updated_at = now()
+                    result_source = $2, finished_at = now(), updated_at = now()
              WHERE refund_id = ANY($1::text[]) AND status = 'submitted'
              RETURNING *
          ), history AS (
@@ -208,10 +211,11 @@ async fn succeed(conn: &mut PgConnection, ids: &[&str]) -> Result<u64, sqlx::Err
          )
          INSERT INTO outbox (event_id, refund_id, routing_key, body)
          SELECT e.id, d.refund_id, 'refund.succeeded',
-                refund_event_body(d, e.id, 'refund.succeeded', 'succeeded', 'SUCCESS', 'refunded', 'notify')
+                refund_event_body(d, e.id, 'refund.succeeded', 'succeeded', 'SUCCESS', 'refunded', $2)
          FROM done d CROSS JOIN LATERAL (SELECT gen_random_uuid() AS id) e",
     )
     .bind(ids)
+    .bind(source)
     .execute(conn)
     .await?;
     Ok(done.rows_affected())

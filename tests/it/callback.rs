@@ -193,3 +193,94 @@ async fn a_notification_is_verified_applied_once_and_forgeries_change_nothing() 
     stop.cancel();
     app.cleanup().await;
 }
+
+#[tokio::test]
+async fn a_batch_whose_notifications_are_all_lost_is_settled_by_the_reconciler() {
+    use refund_worker::reconcile::{Reconciler, Step as ReconcileStep};
+    let app = TestApp::without_intake(&[]).await;
+    let stop = CancellationToken::new();
+    let mut config = SandboxConfig::new(
+        vec![PartnerKey {
+            id: PARTNER.into(),
+            key: KEY.into(),
+        }],
+        5,
+    );
+    config.time_scale = "0.001".parse().unwrap();
+    config.faults.notify_drop_rate = "1".parse().unwrap();
+    let sandbox = Sandbox::new(config).unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let gateway = format!("http://{}/gateway.do", listener.local_addr().unwrap());
+    tokio::spawn(sandbox::serve(listener, sandbox.clone(), stop.clone()));
+    let client = AlipayClient::new(&gateway, Duration::from_secs(10)).unwrap();
+
+    app.store_events(&[
+        event("Z-1", &trade(1), r#""1.00""#),
+        event("Z-2", &trade(2), r#""2.00""#),
+    ])
+    .await;
+    let b = Batcher {
+        pool: app.pool.clone(),
+        settings: BatchSettings {
+            max_items: 1000,
+            linger: Duration::ZERO,
+        },
+    };
+    let BatchStep::Formed { batch_no, .. } = b.step(Utc::now()).await.unwrap() else {
+        panic!("no batch")
+    };
+    let s = Submitter {
+        pool: app.pool.clone(),
+        client: client.clone(),
+        partners: app.settings.alipay.partners.clone(),
+        notify_url: "http://127.0.0.1:9/alipay/notify".into(),
+        dback_notify_url: None,
+        pwd_fallback: false,
+        settings: SubmitSettings {
+            retry_base: Duration::from_millis(1),
+            retry_cap: Duration::from_millis(5),
+            give_up: Duration::from_secs(600),
+            pause_base: Duration::from_secs(60),
+            pause_cap: Duration::from_secs(3600),
+        },
+        timeout: Duration::from_secs(10),
+    };
+    assert!(matches!(
+        s.step(Utc::now()).await.unwrap(),
+        Step::Sent {
+            next: Next::Submitted,
+            ..
+        }
+    ));
+    // The submitter's lease still covers the batch; let it lapse for the test.
+    sqlx::query("UPDATE batches SET next_attempt_at = now()")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+
+    let r = Reconciler {
+        pool: app.pool.clone(),
+        client,
+        partners: app.settings.alipay.partners.clone(),
+        after: Duration::ZERO,
+    };
+    let step = r.step().await.unwrap();
+    assert!(
+        matches!(&step, ReconcileStep::Applied { batch_no: b, applied } if *b == batch_no && applied.succeeded == 2 && applied.batch_completed),
+        "{step:?}"
+    );
+    assert_eq!(app.status_of("Z-1").await, "succeeded");
+    let source: String =
+        sqlx::query_scalar("SELECT body->>'source' FROM outbox WHERE refund_id = 'Z-2'")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(source, "query");
+    assert_eq!(
+        r.step().await.unwrap(),
+        ReconcileStep::Idle,
+        "a completed batch is not asked about again"
+    );
+    stop.cancel();
+    app.cleanup().await;
+}
