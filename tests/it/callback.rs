@@ -5,15 +5,13 @@ use std::time::Duration;
 
 use chrono::Utc;
 use refund_worker::alipay::client::AlipayClient;
-use refund_worker::batching::{Batcher, Step as BatchStep};
 use refund_worker::callback::{self, CallbackState};
-use refund_worker::config::{BatchSettings, SubmitSettings};
-use refund_worker::sandbox::{self, PartnerKey, Sandbox, SandboxConfig};
+use refund_worker::submit::Step;
 use refund_worker::submit::decide::Next;
-use refund_worker::submit::{Step, Submitter};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::gateway::*;
 use crate::helpers::*;
 
 async fn serve(app: axum::Router, stop: &CancellationToken) -> String {
@@ -36,24 +34,12 @@ async fn count(app: &TestApp, sql: &'static str) -> i64 {
 async fn a_notification_is_verified_applied_once_and_forgeries_change_nothing() {
     let app = TestApp::without_intake(&[]).await;
     let stop = CancellationToken::new();
-    let mut config = SandboxConfig::new(
-        vec![PartnerKey {
-            id: PARTNER.into(),
-            key: KEY.into(),
-        }],
-        3,
-    );
-    config.time_scale = "0.001".parse().unwrap();
     // Over the trade's paid amount: Alipay fails it, the others succeed.
-    config.trade_paid_fen = 500;
-    let sandbox = Sandbox::new(config).unwrap();
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let gateway = format!("http://{}/gateway.do", listener.local_addr().unwrap());
-    tokio::spawn(sandbox::serve(listener, sandbox.clone(), stop.clone()));
-    let client = AlipayClient::new(&gateway, Duration::from_secs(10)).unwrap();
+    let gw = start_sandbox(|c| c.trade_paid_fen = 500).await;
+    let client = AlipayClient::new(&gw.url, Duration::from_secs(10)).unwrap();
     let state = CallbackState {
         pool: app.pool.clone(),
-        client: client.clone(),
+        client,
         partners: app.settings.alipay.partners.clone(),
         verify_notify_id: true,
     };
@@ -65,32 +51,9 @@ async fn a_notification_is_verified_applied_once_and_forgeries_change_nothing() 
         event("L-3", &trade(3), r#""6.00""#),
     ])
     .await;
-    let b = Batcher {
-        pool: app.pool.clone(),
-        settings: BatchSettings {
-            max_items: 1000,
-            linger: Duration::ZERO,
-        },
-    };
-    let BatchStep::Formed { batch_no, .. } = b.step(Utc::now()).await.unwrap() else {
-        panic!("no batch")
-    };
-    let s = Submitter {
-        pool: app.pool.clone(),
-        client,
-        partners: app.settings.alipay.partners.clone(),
-        notify_url: format!("{base}/alipay/notify"),
-        dback_notify_url: None,
-        pwd_fallback: false,
-        settings: SubmitSettings {
-            retry_base: Duration::from_millis(1),
-            retry_cap: Duration::from_millis(5),
-            give_up: Duration::from_secs(600),
-            pause_base: Duration::from_secs(60),
-            pause_cap: Duration::from_secs(3600),
-        },
-        timeout: Duration::from_secs(10),
-    };
+    let batch_no = form_batch(&app).await;
+    let notify_url = format!("{base}/alipay/notify");
+    let s = submitter_notifying(&app, &gw.url, &notify_url, Duration::from_secs(10));
     assert!(matches!(
         s.step(Utc::now()).await.unwrap(),
         Step::Sent {
@@ -198,53 +161,15 @@ async fn a_notification_is_verified_applied_once_and_forgeries_change_nothing() 
 async fn a_batch_whose_notifications_are_all_lost_is_settled_by_the_reconciler() {
     use refund_worker::reconcile::{Reconciler, Step as ReconcileStep};
     let app = TestApp::without_intake(&[]).await;
-    let stop = CancellationToken::new();
-    let mut config = SandboxConfig::new(
-        vec![PartnerKey {
-            id: PARTNER.into(),
-            key: KEY.into(),
-        }],
-        5,
-    );
-    config.time_scale = "0.001".parse().unwrap();
-    config.faults.notify_drop_rate = "1".parse().unwrap();
-    let sandbox = Sandbox::new(config).unwrap();
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let gateway = format!("http://{}/gateway.do", listener.local_addr().unwrap());
-    tokio::spawn(sandbox::serve(listener, sandbox.clone(), stop.clone()));
-    let client = AlipayClient::new(&gateway, Duration::from_secs(10)).unwrap();
-
+    let gw = start_sandbox(|c| c.faults.notify_drop_rate = "1".parse().unwrap()).await;
+    let client = AlipayClient::new(&gw.url, Duration::from_secs(10)).unwrap();
     app.store_events(&[
         event("Z-1", &trade(1), r#""1.00""#),
         event("Z-2", &trade(2), r#""2.00""#),
     ])
     .await;
-    let b = Batcher {
-        pool: app.pool.clone(),
-        settings: BatchSettings {
-            max_items: 1000,
-            linger: Duration::ZERO,
-        },
-    };
-    let BatchStep::Formed { batch_no, .. } = b.step(Utc::now()).await.unwrap() else {
-        panic!("no batch")
-    };
-    let s = Submitter {
-        pool: app.pool.clone(),
-        client: client.clone(),
-        partners: app.settings.alipay.partners.clone(),
-        notify_url: "http://127.0.0.1:9/alipay/notify".into(),
-        dback_notify_url: None,
-        pwd_fallback: false,
-        settings: SubmitSettings {
-            retry_base: Duration::from_millis(1),
-            retry_cap: Duration::from_millis(5),
-            give_up: Duration::from_secs(600),
-            pause_base: Duration::from_secs(60),
-            pause_cap: Duration::from_secs(3600),
-        },
-        timeout: Duration::from_secs(10),
-    };
+    let batch_no = form_batch(&app).await;
+    let s = submitter(&app, &gw.url, Duration::from_secs(10));
     assert!(matches!(
         s.step(Utc::now()).await.unwrap(),
         Step::Sent {
@@ -281,6 +206,5 @@ async fn a_batch_whose_notifications_are_all_lost_is_settled_by_the_reconciler()
         ReconcileStep::Idle,
         "a completed batch is not asked about again"
     );
-    stop.cancel();
     app.cleanup().await;
 }

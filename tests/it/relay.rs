@@ -28,10 +28,8 @@ async fn write_events(app: &TestApp, n: usize) {
         .unwrap();
 }
 
-#[tokio::test]
-async fn result_events_are_published_once_confirmed_and_marked() {
-    let app = TestApp::without_intake(&[]).await;
-    write_events(&app, 3).await;
+/// A relay on the test's names and a channel with confirms.
+async fn relay_for(app: &TestApp) -> (Relay, lapin::Channel) {
     let relay = Relay {
         pool: app.pool.clone(),
         amqp_url: amqp_url(),
@@ -42,6 +40,14 @@ async fn result_events_are_published_once_confirmed_and_marked() {
         .confirm_select(ConfirmSelectOptions::default())
         .await
         .unwrap();
+    (relay, channel)
+}
+
+#[tokio::test]
+async fn result_events_are_published_once_confirmed_and_marked() {
+    let app = TestApp::without_intake(&[]).await;
+    write_events(&app, 3).await;
+    let (relay, channel) = relay_for(&app).await;
     assert_eq!(
         relay.step(&channel).await.unwrap(),
         Relayed {
@@ -96,16 +102,7 @@ async fn result_events_are_published_once_confirmed_and_marked() {
 async fn an_unroutable_event_is_kept_and_retried_later() {
     let app = TestApp::without_intake(&[("AMQP_RESULTS_QUEUE", "false")]).await;
     write_events(&app, 1).await;
-    let relay = Relay {
-        pool: app.pool.clone(),
-        amqp_url: amqp_url(),
-        topology: app.topology.clone(),
-    };
-    let channel = app.conn.create_channel().await.unwrap();
-    channel
-        .confirm_select(ConfirmSelectOptions::default())
-        .await
-        .unwrap();
+    let (relay, channel) = relay_for(&app).await;
     assert_eq!(
         relay.step(&channel).await.unwrap(),
         Relayed {

@@ -8,82 +8,13 @@ use chrono::Utc;
 use refund_worker::alipay::client::AlipayClient;
 use refund_worker::alipay::wire::batch_no::{beijing_now, format_refund_date};
 use refund_worker::alipay::wire::detail::{BatchItem, detail_data};
-use refund_worker::batching::{Batcher, Step as BatchStep};
-use refund_worker::config::{BatchSettings, SubmitSettings};
-use refund_worker::sandbox::{self, PartnerKey, Sandbox, SandboxConfig};
 use refund_worker::submit::decide::Next;
 use refund_worker::submit::{Step, Submitter};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::gateway::*;
 use crate::helpers::*;
-
-struct Gateway {
-    url: String,
-    sandbox: Option<Sandbox>,
-    stop: CancellationToken,
-}
-
-impl Drop for Gateway {
-    fn drop(&mut self) {
-        self.stop.cancel();
-    }
-}
-
-async fn start_sandbox(tune: impl FnOnce(&mut SandboxConfig)) -> Gateway {
-    let mut config = SandboxConfig::new(
-        vec![PartnerKey {
-            id: PARTNER.into(),
-            key: KEY.into(),
-        }],
-        7,
-    );
-    config.time_scale = "0.001".parse().unwrap();
-    tune(&mut config);
-    let sandbox = Sandbox::new(config).unwrap();
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/gateway.do", listener.local_addr().unwrap());
-    let stop = CancellationToken::new();
-    tokio::spawn(sandbox::serve(listener, sandbox.clone(), stop.clone()));
-    Gateway {
-        url,
-        sandbox: Some(sandbox),
-        stop,
-    }
-}
-
-fn submitter(app: &TestApp, gateway: &str, timeout: Duration) -> Submitter {
-    Submitter {
-        pool: app.pool.clone(),
-        client: AlipayClient::new(gateway, timeout).unwrap(),
-        partners: app.settings.alipay.partners.clone(),
-        notify_url: "http://127.0.0.1:9/alipay/notify".into(),
-        dback_notify_url: None,
-        pwd_fallback: false,
-        settings: SubmitSettings {
-            retry_base: Duration::from_millis(1),
-            retry_cap: Duration::from_millis(5),
-            give_up: Duration::from_secs(600),
-            pause_base: Duration::from_secs(60),
-            pause_cap: Duration::from_secs(3600),
-        },
-        timeout,
-    }
-}
-
-async fn form_batch(app: &TestApp) -> String {
-    let b = Batcher {
-        pool: app.pool.clone(),
-        settings: BatchSettings {
-            max_items: 1000,
-            linger: Duration::ZERO,
-        },
-    };
-    match b.step(Utc::now()).await.unwrap() {
-        BatchStep::Formed { batch_no, .. } => batch_no,
-        other => panic!("no batch: {other:?}"),
-    }
-}
 
 /// Steps until the submitter does something (a retry waits for its delay).
 async fn next_step(s: &Submitter) -> Step {
