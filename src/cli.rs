@@ -47,6 +47,11 @@ pub enum Command {
         #[command(subcommand)]
         command: RefundCommand,
     },
+    /// Inspect batches.
+    Batch {
+        #[command(subcommand)]
+        command: BatchCommand,
+    },
     /// Measure throughput against the broker's own ceiling (see the README).
     Bench {
         /// Events to push through.
@@ -154,6 +159,19 @@ pub enum RefundCommand {
     Show {
         /// The refund_id.
         id: String,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BatchCommand {
+    /// What the worker knows of one batch: items, history, every
+    /// notification and query answer.
+    Show {
+        /// The batch_no.
+        batch_no: String,
         /// Print one JSON object.
         #[arg(long)]
         json: bool,

@@ -1,8 +1,13 @@
-//! The callback receiver: `POST /alipay/notify` (contract §5), verified in
-//! steps — parse the raw body whatever its Content-Type, find the partner key
-//! that verifies the signature, the batch, the repeat check, then (optionally)
-//! `notify_verify` — and applied in one transaction. Every notification is
-//! stored raw with its verdict. `success` goes out only after the commit.
+//! The callback receiver (contract §5): `POST /alipay/notify` for
+//! `batch_refund_notify` and `POST /alipay/dback-notify` for 充退. Both are
+//! verified in the same steps — parse the raw body whatever its
+//! Content-Type, find the partner key that verifies the signature, the batch,
+//! the repeat check, then (optionally) `notify_verify` — and applied in one
+//! transaction. Every notification is stored raw with its verdict, genuine
+//! or not. `success` goes out only after the commit.
+
+mod dback;
+mod refund_notify;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -13,7 +18,7 @@ use secrecy::ExposeSecret;
 use sqlx::PgPool;
 
 use crate::alipay::client::AlipayClient;
-use crate::alipay::wire::notify::{BatchRefundNotify, NotifyForm};
+use crate::alipay::wire::notify::NotifyForm;
 use crate::config::Partner;
 use crate::storage::notifications::{self as store, Received};
 
@@ -30,166 +35,161 @@ pub struct CallbackState {
 pub fn router(state: CallbackState) -> Router {
     Router::new()
         .route("/alipay/notify", post(notify))
+        .route("/alipay/dback-notify", post(dback_notify))
         .route("/healthz", get(|| async { "ok" }))
         .with_state(state)
 }
 
+/// The status and body Alipay reads.
 type Answer = (StatusCode, &'static str);
 const SUCCESS: Answer = (StatusCode::OK, "success");
 
+/// Why handling stopped before the end: answered already (the notification
+/// stored with its verdict), or the database failed and nothing was stored.
+enum Stop {
+    Answered(Answer),
+    Db(sqlx::Error),
+}
+
+impl From<sqlx::Error> for Stop {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Db(e)
+    }
+}
+
+/// A step of handling: its value, or the reason to stop.
+type Step<T> = Result<T, Stop>;
+
 async fn notify(State(s): State<CallbackState>, headers: HeaderMap, body: Bytes) -> Answer {
-    let content_type = headers
+    let content_type = content_type(&headers);
+    answer(refund_notify::handle(&s, content_type.as_deref(), &body).await)
+}
+
+async fn dback_notify(State(s): State<CallbackState>, headers: HeaderMap, body: Bytes) -> Answer {
+    let content_type = content_type(&headers);
+    answer(dback::handle(&s, content_type.as_deref(), &body).await)
+}
+
+fn content_type(headers: &HeaderMap) -> Option<String> {
+    headers
         .get("content-type")
         .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    match handle(&s, content_type.as_deref(), &body).await {
-        Ok(answer) => answer,
-        Err(e) => {
+        .map(str::to_owned)
+}
+
+/// A database error means nothing was stored: 503 `fail`, and Alipay resends.
+fn answer(result: Step<Answer>) -> Answer {
+    match result {
+        Ok(answer) | Err(Stop::Answered(answer)) => answer,
+        Err(Stop::Db(e)) => {
             tracing::warn!(error = %e, "cannot store a notification now; Alipay will resend");
-            metrics::counter!("refund_worker_notifications_total", "verdict" => "unavailable")
-                .increment(1);
+            count("unavailable");
             (StatusCode::SERVICE_UNAVAILABLE, "fail")
         }
     }
 }
 
-async fn handle(
-    s: &CallbackState,
-    content_type: Option<&str>,
-    body: &[u8],
-) -> Result<Answer, sqlx::Error> {
-    let mut r = Received {
-        kind: "batch_refund",
-        notify_id: None,
-        batch_no: None,
-        partner: None,
-        content_type,
-        raw_body: body,
-        verdict: "malformed",
-        detail: None,
-    };
-    let form = match NotifyForm::parse(body) {
+fn count(verdict: &'static str) {
+    metrics::counter!("refund_worker_notifications_total", "verdict" => verdict).increment(1);
+}
+
+/// The first steps shared by both kinds: the form parsed and its signature
+/// verified by one configured partner's key.
+async fn parse_and_verify<'a>(
+    s: &'a CallbackState,
+    r: &mut Received<'a>,
+) -> Step<(NotifyForm, &'a Partner)> {
+    let form = match NotifyForm::parse(r.raw_body) {
         Ok(f) => f,
-        Err(e) => {
-            return refuse(
-                s,
-                &mut r,
-                "malformed",
-                &e.to_string(),
-                StatusCode::BAD_REQUEST,
-            )
-            .await;
-        }
+        Err(e) => return refused(s, r, "malformed", e.to_string()).await,
     };
-    let notify_id = form.notify_id().map(str::to_owned);
-    let batch_no = form.get("batch_no").map(str::to_owned);
-    r.notify_id = notify_id.as_deref();
-    r.batch_no = batch_no.as_deref();
     let Some(partner) = s
         .partners
         .iter()
         .find(|p| form.verify_signature(p.key.expose_secret()))
     else {
-        return refuse(
-            s,
-            &mut r,
-            "forged",
-            "no configured partner's key verifies the signature",
-            StatusCode::BAD_REQUEST,
-        )
-        .await;
+        r.notify_id = form.notify_id().map(str::to_owned);
+        let why = "no configured partner's key verifies the signature";
+        return refused(s, r, "forged", why.into()).await;
     };
     r.partner = Some(&partner.id);
-    let notice = match BatchRefundNotify::from_form(&form) {
-        Ok(n) => n,
-        Err(e) => {
-            return refuse(
-                s,
-                &mut r,
-                "malformed",
-                &e.to_string(),
-                StatusCode::BAD_REQUEST,
-            )
-            .await;
-        }
-    };
-    let Some((batch_partner, status)) = store::batch(&s.pool, &notice.batch_no).await? else {
-        return refuse(
-            s,
-            &mut r,
-            "unknown_batch",
-            "no such batch_no",
-            StatusCode::NOT_FOUND,
-        )
-        .await;
+    r.notify_id = form.notify_id().map(str::to_owned);
+    Ok((form, partner))
+}
+
+/// The batch a notification names must exist and belong to the partner
+/// whose key signed it. The value is the batch's status.
+async fn check_batch(
+    s: &CallbackState,
+    r: &mut Received<'_>,
+    partner: &Partner,
+    batch_no: &str,
+) -> Step<String> {
+    r.batch_no = Some(batch_no.to_owned());
+    let Some((batch_partner, status)) = store::batch(&s.pool, batch_no).await? else {
+        r.verdict = "unknown_batch";
+        r.detail = Some("no such batch_no".into());
+        return Err(store_refusal(s, r, StatusCode::NOT_FOUND).await?);
     };
     if batch_partner != partner.id {
-        return refuse(
-            s,
-            &mut r,
-            "wrong_partner",
-            "signed by another partner than the batch's",
-            StatusCode::BAD_REQUEST,
-        )
-        .await;
+        let why = "signed by another partner than the batch's";
+        return refused(s, r, "wrong_partner", why.into()).await;
     }
-    if status == "completed"
-        || store::applied_before(&s.pool, "batch_refund", &notice.notify_id).await?
-    {
-        r.verdict = "repeat";
-        store::record(&s.pool, &r).await?;
-        metrics::counter!("refund_worker_notifications_total", "verdict" => "repeat").increment(1);
-        return Ok(SUCCESS);
-    }
-    if s.verify_notify_id {
-        match s.client.notify_verify(&partner.id, &notice.notify_id).await {
-            Ok(true) => {}
-            Ok(false) => {
-                let why = "the gateway does not confirm this notify_id";
-                return refuse(s, &mut r, "unconfirmed", why, StatusCode::BAD_REQUEST).await;
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "notify_verify failed; answering fail so Alipay resends");
-                r.verdict = "verify_failed";
-                store::record(&s.pool, &r).await?;
-                return Ok((StatusCode::SERVICE_UNAVAILABLE, "fail"));
-            }
-        }
-    }
-    r.verdict = "applied";
-    let applied = store::apply(
-        &s.pool,
-        &r,
-        &notice.batch_no,
-        &notice.result_details,
-        "notify",
-    )
-    .await?;
-    if !applied.strangers.is_empty() {
-        tracing::warn!(batch_no = %notice.batch_no, trades = ?applied.strangers, "notification names trades the batch does not hold; kept, not applied");
-    }
-    let verdict = if applied.was_repeat {
-        "repeat"
-    } else {
-        "applied"
-    };
-    metrics::counter!("refund_worker_notifications_total", "verdict" => verdict).increment(1);
-    tracing::info!(batch_no = %notice.batch_no, ?applied, "notification applied");
+    Ok(status)
+}
+
+/// A notification already applied (or one for a completed batch): stored as
+/// a repeat, answered `success`, nothing changed.
+async fn repeat(s: &CallbackState, r: &mut Received<'_>) -> Step<Answer> {
+    r.verdict = "repeat";
+    store::record(&s.pool, r).await?;
+    count("repeat");
     Ok(SUCCESS)
 }
 
-/// Stores a notification that changes nothing and answers `fail`.
-async fn refuse<'a>(
+/// `notify_verify`, when configured.
+async fn confirm_notify_id(
     s: &CallbackState,
-    r: &mut Received<'a>,
+    r: &mut Received<'_>,
+    partner: &Partner,
+    notify_id: &str,
+) -> Step<()> {
+    if !s.verify_notify_id {
+        return Ok(());
+    }
+    match s.client.notify_verify(&partner.id, notify_id).await {
+        Ok(true) => Ok(()),
+        Ok(false) => {
+            let why = "the gateway does not confirm this notify_id";
+            refused(s, r, "unconfirmed", why.into()).await
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "notify_verify failed; answering fail so Alipay resends");
+            r.verdict = "verify_failed";
+            r.detail = Some(e.to_string());
+            store::record(&s.pool, r).await?;
+            count("verify_failed");
+            Err(Stop::Answered((StatusCode::SERVICE_UNAVAILABLE, "fail")))
+        }
+    }
+}
+
+/// Stores a notification that changes nothing and answers 400 `fail`.
+async fn refused<T>(
+    s: &CallbackState,
+    r: &mut Received<'_>,
     verdict: &'static str,
-    why: &'a str,
-    status: StatusCode,
-) -> Result<Answer, sqlx::Error> {
+    why: String,
+) -> Step<T> {
     r.verdict = verdict;
     r.detail = Some(why);
+    Err(store_refusal(s, r, StatusCode::BAD_REQUEST).await?)
+}
+
+/// Stores a refused notification; the value is the answer to give.
+async fn store_refusal(s: &CallbackState, r: &Received<'_>, status: StatusCode) -> Step<Stop> {
     store::record(&s.pool, r).await?;
-    tracing::warn!(verdict, why, batch_no = ?r.batch_no, "notification refused");
-    metrics::counter!("refund_worker_notifications_total", "verdict" => verdict).increment(1);
-    Ok((status, "fail"))
+    tracing::warn!(kind = r.kind, verdict = r.verdict, why = ?r.detail, batch_no = ?r.batch_no, "notification refused");
+    count(r.verdict);
+    Ok(Stop::Answered((status, "fail")))
 }

@@ -1,5 +1,6 @@
 //! One module per subcommand; each returns the process exit code.
 
+pub mod batch;
 pub mod bench;
 pub mod publish;
 pub mod refund;
@@ -8,12 +9,34 @@ pub mod sandbox;
 
 use std::process::ExitCode;
 
-use crate::cli::{Command, RefundCommand};
+use crate::cli::{BatchCommand, Command, RefundCommand};
 use crate::config::Settings;
 use crate::storage;
 
 /// Exit code 2: a bad setting or argument (contract §1).
 pub const EXIT_USAGE: u8 = 2;
+
+/// What `show` commands print: one JSON object with `--json`, else the
+/// human form; an unknown id is one line on stderr and exit 1.
+pub fn print_found<T: serde::Serialize>(
+    found: Option<T>,
+    unknown: impl FnOnce() -> String,
+    json: bool,
+    text: impl FnOnce(&mut std::io::StdoutLock<'static>, &T) -> std::io::Result<()>,
+) -> anyhow::Result<ExitCode> {
+    use std::io::Write;
+    let Some(view) = found else {
+        eprintln!("{}", unknown());
+        return Ok(ExitCode::from(1));
+    };
+    let mut out = std::io::stdout().lock();
+    if json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&view)?)?;
+    } else {
+        text(&mut out, &view)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
 
 pub async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
     match command {
@@ -27,6 +50,9 @@ pub async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<Ex
         Command::Refund {
             command: RefundCommand::Show { id, json },
         } => refund::show(&settings, &id, json).await,
+        Command::Batch {
+            command: BatchCommand::Show { batch_no, json },
+        } => batch::show(&settings, &batch_no, json).await,
         Command::Bench {
             refunds,
             profile,

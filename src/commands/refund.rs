@@ -8,17 +8,13 @@ use crate::storage::{self, refunds::RefundView};
 
 pub async fn show(settings: &Settings, id: &str, json: bool) -> anyhow::Result<ExitCode> {
     let pool = storage::connect(&settings.database_url, 1).await?;
-    let Some(view) = storage::refunds::find(&pool, id).await? else {
-        eprintln!("refund {id} is unknown");
-        return Ok(ExitCode::from(1));
-    };
-    let mut out = std::io::stdout().lock();
-    if json {
-        writeln!(out, "{}", serde_json::to_string_pretty(&view)?)?;
-    } else {
-        write_text(&mut out, &view)?;
-    }
-    Ok(ExitCode::SUCCESS)
+    let found = storage::refunds::find(&pool, id).await?;
+    super::print_found(
+        found,
+        || format!("refund {id} is unknown"),
+        json,
+        write_text,
+    )
 }
 
 /// The human form: the refund, then its history, oldest first.

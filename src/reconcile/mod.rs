@@ -109,7 +109,7 @@ impl Reconciler {
         let received = Received {
             kind: "query",
             notify_id: None,
-            batch_no: Some(&batch_no),
+            batch_no: Some(batch_no.clone()),
             partner: Some(&partner),
             content_type: None,
             raw_body: reply.raw.as_bytes(),

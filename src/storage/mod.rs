@@ -2,6 +2,8 @@
 //! table; functions that change state take a transaction so a state change and
 //! its history (and later its outbox row) commit together.
 
+pub mod bank_returns;
+pub mod batch_view;
 pub mod batches;
 pub mod intake;
 pub mod notifications;

@@ -12,14 +12,31 @@ pub const MAX_LOCK_ERROR_RETURNS: i32 = 5;
 
 /// A received notification as stored for audit.
 pub struct Received<'a> {
-    pub kind: &'a str,
-    pub notify_id: Option<&'a str>,
-    pub batch_no: Option<&'a str>,
+    /// `batch_refund`, `dback` or `query`.
+    pub kind: &'static str,
+    pub notify_id: Option<String>,
+    pub batch_no: Option<String>,
     pub partner: Option<&'a str>,
     pub content_type: Option<&'a str>,
     pub raw_body: &'a [u8],
-    pub verdict: &'a str,
-    pub detail: Option<&'a str>,
+    pub verdict: &'static str,
+    pub detail: Option<String>,
+}
+
+impl<'a> Received<'a> {
+    /// A notification just received: nothing known of it yet.
+    pub fn new(kind: &'static str, content_type: Option<&'a str>, raw_body: &'a [u8]) -> Self {
+        Self {
+            kind,
+            notify_id: None,
+            batch_no: None,
+            partner: None,
+            content_type,
+            raw_body,
+            verdict: "malformed",
+            detail: None,
+        }
+    }
 }
 
 /// Stores a notification that changes nothing (forged, unknown, repeated…).
@@ -28,19 +45,19 @@ pub async fn record(pool: &PgPool, r: &Received<'_>) -> Result<(), sqlx::Error> 
     insert(&mut conn, r).await
 }
 
-async fn insert(conn: &mut PgConnection, r: &Received<'_>) -> Result<(), sqlx::Error> {
+pub(crate) async fn insert(conn: &mut PgConnection, r: &Received<'_>) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO notifications (kind, notify_id, batch_no, partner, content_type, raw_body, verdict, detail)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(r.kind)
-    .bind(r.notify_id)
-    .bind(r.batch_no)
+    .bind(&r.notify_id)
+    .bind(&r.batch_no)
     .bind(r.partner)
     .bind(r.content_type)
     .bind(r.raw_body)
     .bind(r.verdict)
-    .bind(r.detail)
+    .bind(&r.detail)
     .execute(conn)
     .await?;
     Ok(())

@@ -7,6 +7,7 @@ mod client;
 mod gateway;
 mod helpers;
 mod intake;
+mod notifications;
 mod process;
 mod relay;
 mod sandbox;

@@ -1,0 +1,48 @@
+//! `POST /alipay/notify`: a `batch_refund_notify` applied to its batch.
+
+use super::{
+    Answer, CallbackState, SUCCESS, Step, check_batch, confirm_notify_id, count, parse_and_verify,
+    refused, repeat,
+};
+use crate::alipay::wire::notify::BatchRefundNotify;
+use crate::storage::notifications::{self as store, Received};
+
+pub(super) async fn handle(
+    s: &CallbackState,
+    content_type: Option<&str>,
+    body: &[u8],
+) -> Step<Answer> {
+    let mut r = Received::new("batch_refund", content_type, body);
+    let (form, partner) = parse_and_verify(s, &mut r).await?;
+    r.batch_no = form.get("batch_no").map(str::to_owned);
+    let notice = match BatchRefundNotify::from_form(&form) {
+        Ok(n) => n,
+        Err(e) => return refused(s, &mut r, "malformed", e.to_string()).await,
+    };
+    let status = check_batch(s, &mut r, partner, &notice.batch_no).await?;
+    if status == "completed"
+        || store::applied_before(&s.pool, "batch_refund", &notice.notify_id).await?
+    {
+        return repeat(s, &mut r).await;
+    }
+    confirm_notify_id(s, &mut r, partner, &notice.notify_id).await?;
+    r.verdict = "applied";
+    let applied = store::apply(
+        &s.pool,
+        &r,
+        &notice.batch_no,
+        &notice.result_details,
+        "notify",
+    )
+    .await?;
+    if !applied.strangers.is_empty() {
+        tracing::warn!(batch_no = %notice.batch_no, trades = ?applied.strangers, "notification names trades the batch does not hold; kept, not applied");
+    }
+    count(if applied.was_repeat {
+        "repeat"
+    } else {
+        "applied"
+    });
+    tracing::info!(batch_no = %notice.batch_no, ?applied, "notification applied");
+    Ok(SUCCESS)
+}

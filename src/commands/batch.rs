@@ -1,0 +1,78 @@
+//! `refund-worker batch show BATCH_NO [--json]`.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use crate::config::Settings;
+use crate::storage::{self, batch_view::BatchView};
+
+pub async fn show(settings: &Settings, batch_no: &str, json: bool) -> anyhow::Result<ExitCode> {
+    let pool = storage::connect(&settings.database_url, 1).await?;
+    let found = storage::batch_view::find(&pool, batch_no).await?;
+    super::print_found(
+        found,
+        || format!("batch {batch_no} is unknown"),
+        json,
+        write_text,
+    )
+}
+
+/// The human form: the batch, its results by code, its history, then each
+/// notification and query answer with its raw body.
+pub fn write_text(out: &mut impl Write, v: &BatchView) -> std::io::Result<()> {
+    writeln!(out, "batch     {}", v.batch_no)?;
+    writeln!(out, "status    {}", v.status)?;
+    writeln!(out, "partner   {}", v.partner)?;
+    writeln!(out, "date      {}", v.refund_date)?;
+    writeln!(out, "items     {} totalling {}", v.batch_num, v.total)?;
+    writeln!(
+        out,
+        "attempts  {} (last code {})",
+        v.attempts,
+        v.last_code.as_deref().unwrap_or("-")
+    )?;
+    if v.outcome_unknown || v.needs_query {
+        writeln!(
+            out,
+            "unsettled outcome unknown: {}, needs query: {}, queries so far: {}",
+            v.outcome_unknown, v.needs_query, v.reconcile_queries
+        )?;
+    }
+    if let Some(parent) = &v.split_from {
+        writeln!(out, "split from {parent}")?;
+    }
+    let results = v
+        .results
+        .iter()
+        .map(|(code, n)| format!("{code} {n}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    writeln!(out, "results   {results}")?;
+    writeln!(out, "history")?;
+    for h in &v.history {
+        let n = h.refunds.map(|n| format!(" x{n}")).unwrap_or_default();
+        writeln!(
+            out,
+            "  {}  {}{n}  by {}",
+            h.at.to_rfc3339(),
+            h.what,
+            h.actor
+        )?;
+    }
+    for n in &v.notifications {
+        writeln!(
+            out,
+            "{} #{} {} {}{}",
+            n.kind,
+            n.id,
+            n.received_at.to_rfc3339(),
+            n.verdict,
+            n.detail
+                .as_deref()
+                .map(|d| format!(" ({d})"))
+                .unwrap_or_default()
+        )?;
+        writeln!(out, "  {}", n.body)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,234 @@
+//! Reading one batch with its items, history, notifications and query
+//! answers, for `batch show`.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::{PgPool, Row};
+
+use crate::domain::format_fen;
+
+/// Everything the worker knows of one batch.
+#[derive(Debug, Serialize)]
+pub struct BatchView {
+    pub batch_no: String,
+    pub partner: String,
+    pub status: String,
+    pub refund_date: String,
+    pub batch_num: i32,
+    /// Sum of the items, yuan with two decimals.
+    pub total: String,
+    pub attempts: i32,
+    pub last_code: Option<String>,
+    pub outcome_unknown: bool,
+    pub needs_query: bool,
+    pub reconcile_queries: i32,
+    pub split_from: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub submitted_at: Option<DateTime<Utc>>,
+    pub accepted_at: Option<DateTime<Utc>>,
+    pub completed_at: Option<DateTime<Utc>>,
+    /// Items by result code (`none` while no result came).
+    pub results: BTreeMap<String, i64>,
+    pub items: Vec<ItemEntry>,
+    /// Oldest first.
+    pub history: Vec<BatchHistoryEntry>,
+    /// Every notification and query answer received for the batch.
+    pub notifications: Vec<NotificationEntry>,
+}
+
+/// One item as sent, with its result.
+#[derive(Debug, Serialize)]
+pub struct ItemEntry {
+    pub refund_id: String,
+    pub trade_no: String,
+    pub amount: String,
+    pub result_code: Option<String>,
+    pub result_raw: Option<String>,
+}
+
+/// Something that happened to the batch or to its refunds together.
+#[derive(Debug, Serialize)]
+pub struct BatchHistoryEntry {
+    pub at: DateTime<Utc>,
+    pub what: String,
+    pub actor: String,
+    /// How many refunds, for a transition of the batch's refunds.
+    pub refunds: Option<i64>,
+}
+
+/// A notification or query answer as stored, with its verdict.
+#[derive(Debug, Serialize)]
+pub struct NotificationEntry {
+    pub id: i64,
+    /// `batch_refund`, `dback` or `query`.
+    pub kind: String,
+    pub notify_id: Option<String>,
+    pub verdict: String,
+    pub detail: Option<String>,
+    pub received_at: DateTime<Utc>,
+    /// The raw body, as text (lossy where it is not UTF-8).
+    pub body: String,
+}
+
+/// The batch, or `None` when the batch_no is unknown.
+pub async fn find(pool: &PgPool, batch_no: &str) -> Result<Option<BatchView>, sqlx::Error> {
+    let Some(row) = sqlx::query(
+        "SELECT batch_no, partner, status, refund_date, batch_num, attempts, last_code, outcome_unknown,
+                needs_query, reconcile_queries, split_from, created_at, submitted_at, accepted_at,
+                completed_at
+         FROM batches WHERE batch_no = $1",
+    )
+    .bind(batch_no)
+    .fetch_optional(pool)
+    .await?
+    else {
+        return Ok(None);
+    };
+    let items = items(pool, batch_no).await?;
+    let notifications = notifications(pool, batch_no).await?;
+    let mut results = BTreeMap::new();
+    for item in &items {
+        let code = item.result_code.clone().unwrap_or_else(|| "none".into());
+        *results.entry(code).or_insert(0) += 1;
+    }
+    let total = format_fen(
+        sqlx::query_scalar(
+            "SELECT COALESCE(sum(amount_fen), 0)::bigint FROM batch_items WHERE batch_no = $1",
+        )
+        .bind(batch_no)
+        .fetch_one(pool)
+        .await?,
+    );
+    let mut view = BatchView {
+        batch_no: row.try_get("batch_no")?,
+        partner: row.try_get("partner")?,
+        status: row.try_get("status")?,
+        refund_date: row.try_get("refund_date")?,
+        batch_num: row.try_get("batch_num")?,
+        total,
+        attempts: row.try_get("attempts")?,
+        last_code: row.try_get("last_code")?,
+        outcome_unknown: row.try_get("outcome_unknown")?,
+        needs_query: row.try_get("needs_query")?,
+        reconcile_queries: row.try_get("reconcile_queries")?,
+        split_from: row.try_get("split_from")?,
+        created_at: row.try_get("created_at")?,
+        submitted_at: row.try_get("submitted_at")?,
+        accepted_at: row.try_get("accepted_at")?,
+        completed_at: row.try_get("completed_at")?,
+        results,
+        items,
+        history: Vec::new(),
+        notifications,
+    };
+    view.history = history(pool, &view).await?;
+    Ok(Some(view))
+}
+
+async fn items(pool: &PgPool, batch_no: &str) -> Result<Vec<ItemEntry>, sqlx::Error> {
+    sqlx::query(
+        "SELECT refund_id, trade_no, amount_fen, result_code, result_raw
+         FROM batch_items WHERE batch_no = $1 ORDER BY refund_id",
+    )
+    .bind(batch_no)
+    .fetch_all(pool)
+    .await?
+    .into_iter()
+    .map(|r| {
+        Ok(ItemEntry {
+            refund_id: r.try_get("refund_id")?,
+            trade_no: r.try_get("trade_no")?,
+            amount: format_fen(r.try_get("amount_fen")?),
+            result_code: r.try_get("result_code")?,
+            result_raw: r.try_get("result_raw")?,
+        })
+    })
+    .collect()
+}
+
+async fn notifications(
+    pool: &PgPool,
+    batch_no: &str,
+) -> Result<Vec<NotificationEntry>, sqlx::Error> {
+    sqlx::query(
+        "SELECT id, kind, notify_id, verdict, detail, received_at, raw_body
+         FROM notifications WHERE batch_no = $1 ORDER BY id",
+    )
+    .bind(batch_no)
+    .fetch_all(pool)
+    .await?
+    .into_iter()
+    .map(|r| {
+        let body: Vec<u8> = r.try_get("raw_body")?;
+        Ok(NotificationEntry {
+            id: r.try_get("id")?,
+            kind: r.try_get("kind")?,
+            notify_id: r.try_get("notify_id")?,
+            verdict: r.try_get("verdict")?,
+            detail: r.try_get("detail")?,
+            received_at: r.try_get("received_at")?,
+            body: String::from_utf8_lossy(&body).into_owned(),
+        })
+    })
+    .collect()
+}
+
+/// The batch's own times, its refunds' transitions counted together, and
+/// each notification, oldest first.
+async fn history(pool: &PgPool, v: &BatchView) -> Result<Vec<BatchHistoryEntry>, sqlx::Error> {
+    let mut out = vec![BatchHistoryEntry {
+        at: v.created_at,
+        what: format!("created with {} items", v.batch_num),
+        actor: "batcher".into(),
+        refunds: None,
+    }];
+    let own = [
+        (v.accepted_at, "accepted by Alipay"),
+        (v.completed_at, "completed: every item has a result"),
+    ];
+    out.extend(own.into_iter().filter_map(|(at, what)| {
+        at.map(|at| BatchHistoryEntry {
+            at,
+            what: what.into(),
+            actor: "worker".into(),
+            refunds: None,
+        })
+    }));
+    let moves = sqlx::query(
+        "SELECT min(at) AS at, from_status, to_status, code, actor, count(*) AS n
+         FROM refund_history WHERE batch_no = $1
+         GROUP BY from_status, to_status, code, actor",
+    )
+    .bind(&v.batch_no)
+    .fetch_all(pool)
+    .await?;
+    for m in moves {
+        let from: Option<String> = m.try_get("from_status")?;
+        let to: String = m.try_get("to_status")?;
+        let code: Option<String> = m.try_get("code")?;
+        let code = code.map(|c| format!(" ({c})")).unwrap_or_default();
+        out.push(BatchHistoryEntry {
+            at: m.try_get("at")?,
+            what: format!("refunds {} -> {to}{code}", from.as_deref().unwrap_or("-")),
+            actor: m.try_get("actor")?,
+            refunds: Some(m.try_get("n")?),
+        });
+    }
+    out.extend(v.notifications.iter().map(|n| {
+        BatchHistoryEntry {
+            at: n.received_at,
+            what: format!("{} received: {}", n.kind, n.verdict),
+            actor: if n.kind == "query" {
+                "reconciler"
+            } else {
+                "alipay"
+            }
+            .into(),
+            refunds: None,
+        }
+    }));
+    out.sort_by_key(|h| h.at);
+    Ok(out)
+}
