@@ -4,6 +4,7 @@ mod batching;
 mod callback;
 mod cli;
 mod client;
+mod end_to_end;
 mod gateway;
 mod helpers;
 mod intake;

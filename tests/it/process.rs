@@ -197,7 +197,7 @@ async fn three_processes_killed_and_restarted_pay_every_refund_exactly_once() {
 }
 
 /// Child processes killed when the test ends, even by a panic.
-struct KillOnDrop(Vec<std::process::Child>);
+pub struct KillOnDrop(pub Vec<std::process::Child>);
 
 impl Drop for KillOnDrop {
     fn drop(&mut self) {
