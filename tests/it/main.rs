@@ -10,6 +10,7 @@ mod helpers;
 mod intake;
 mod notifications;
 mod process;
+mod proxy;
 mod relay;
 mod sandbox;
 mod submit;

@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::gateway::*;
 use crate::helpers::*;
+use crate::proxy::Proxy;
 
 /// The callback receiver on port 0, stopped with `stop`; its base URL.
 pub async fn serve_callback(
@@ -23,8 +24,19 @@ pub async fn serve_callback(
     verify_notify_id: bool,
     stop: &CancellationToken,
 ) -> String {
+    serve_callback_on(app.pool.clone(), app, gateway, verify_notify_id, stop).await
+}
+
+/// The same with the receiver's own pool (e.g. through a [`Proxy`]).
+async fn serve_callback_on(
+    pool: sqlx::PgPool,
+    app: &TestApp,
+    gateway: &str,
+    verify_notify_id: bool,
+    stop: &CancellationToken,
+) -> String {
     let state = CallbackState {
-        pool: app.pool.clone(),
+        pool,
         client: AlipayClient::new(gateway, Duration::from_secs(10)).unwrap(),
         partners: app.settings.alipay.partners.clone(),
         verify_notify_id,
@@ -288,6 +300,85 @@ async fn a_bank_return_becomes_one_event_and_its_resend_changes_nothing() {
         String::from_utf8_lossy(&out.stderr).trim(),
         "batch 20261125404 is unknown"
     );
+    stop.cancel();
+    app.cleanup().await;
+}
+
+/// PostgreSQL unreachable when Alipay notifies: 503 `fail`, nothing half
+/// done, and the resend is applied once the database is back.
+#[tokio::test]
+async fn a_notification_during_a_database_outage_is_answered_503_and_applied_on_resend() {
+    let app = TestApp::without_intake(&[]).await;
+    let stop = CancellationToken::new();
+    let gw = start_sandbox(|_| {}).await;
+    let proxy = Proxy::start("127.0.0.1:5432").await;
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(2)
+        .acquire_timeout(Duration::from_secs(2))
+        .connect(&format!(
+            "postgres://postgres@{}/{}",
+            proxy.addr,
+            app.db_name()
+        ))
+        .await
+        .unwrap();
+    let base = serve_callback_on(pool, &app, &gw.url, true, &stop).await;
+    app.store_events(&[event("P-1", &trade(1), r#""1.00""#)])
+        .await;
+    let batch_no = form_batch(&app).await;
+
+    proxy.cut();
+    let s = submitter_notifying(
+        &app,
+        &gw.url,
+        &format!("{base}/alipay/notify"),
+        Duration::from_secs(10),
+    );
+    assert!(matches!(
+        s.step(Utc::now()).await.unwrap(),
+        Step::Sent {
+            next: Next::Submitted,
+            ..
+        }
+    ));
+    let sandbox = gw.sandbox.as_ref().unwrap();
+    wait_until(
+        "a send refused by the outage",
+        Duration::from_secs(30),
+        || async {
+            sandbox
+                .ledger()
+                .notifications
+                .iter()
+                .any(|n| n.delivered >= 1)
+        },
+    )
+    .await;
+    assert!(
+        !sandbox.ledger().notifications[0].acknowledged,
+        "answered success without a database"
+    );
+    assert_eq!(app.status_of("P-1").await, "submitted");
+    assert_eq!(
+        post(&format!("{base}/alipay/notify"), b"anything".to_vec()).await,
+        (503, "fail".into()),
+        "nothing can be stored, so nothing is answered but 503"
+    );
+    assert_eq!(count(&app, "SELECT count(*) FROM notifications").await, 0);
+
+    proxy.restore();
+    wait_until("the resend applied", Duration::from_secs(30), || async {
+        app.status_of("P-1").await == "succeeded"
+    })
+    .await;
+    let n = &sandbox.ledger().notifications[0];
+    assert!(n.acknowledged && n.delivered >= 2, "{n:?}");
+    let batch_status: String = sqlx::query_scalar("SELECT status FROM batches WHERE batch_no = $1")
+        .bind(&batch_no)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(batch_status, "completed");
     stop.cancel();
     app.cleanup().await;
 }

@@ -1,18 +1,30 @@
 //! The outbox relay on the real broker: events published with confirms and
 //! `mandatory`, `message_id` = `event_id`, marked published; an unroutable one kept.
 
-use lapin::options::{BasicAckOptions, BasicGetOptions, ConfirmSelectOptions};
+use std::time::Duration;
+
+use lapin::options::{
+    BasicAckOptions, BasicGetOptions, ConfirmSelectOptions, QueueBindOptions, QueueDeclareOptions,
+};
+use lapin::types::FieldTable;
 use refund_worker::outbox::{Relay, Relayed};
+use tokio_util::sync::CancellationToken;
 
 use crate::helpers::*;
+use crate::proxy::Proxy;
 
 async fn write_events(app: &TestApp, n: usize) {
-    let events: Vec<_> = (0..n)
+    write_more_events(app, 0, n).await;
+}
+
+/// Refunds `E-from` … `E-(from+n-1)`, each failed by the worker with its event.
+async fn write_more_events(app: &TestApp, from: usize, n: usize) {
+    let events: Vec<_> = (from..from + n)
         .map(|i| event(&format!("E-{i}"), &trade(i), r#""1.50""#))
         .collect();
     app.store_events(&events).await;
     // Any terminal transition writes an event; the worker's own failure is the simplest.
-    let ids: Vec<String> = (0..n).map(|i| format!("E-{i}")).collect();
+    let ids: Vec<String> = (from..from + n).map(|i| format!("E-{i}")).collect();
     let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
     let mut conn = app.pool.acquire().await.unwrap();
     let failure = refund_worker::storage::batches::Failure {
@@ -121,6 +133,110 @@ async fn an_unroutable_event_is_kept_and_retried_later() {
         relay.step(&channel).await.unwrap(),
         Relayed::default(),
         "not before its retry time"
+    );
+
+    // A consumer binds a queue; once the retry is due the event goes out.
+    let queue = format!("{}.late-consumer", app.topology.results_exchange);
+    channel
+        .queue_declare(
+            queue.as_str().into(),
+            QueueDeclareOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+    channel
+        .queue_bind(
+            queue.as_str().into(),
+            app.topology.results_exchange.as_str().into(),
+            "refund.#".into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+    sqlx::query("UPDATE outbox SET next_attempt_at = now()")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        relay.step(&channel).await.unwrap(),
+        Relayed {
+            published: 1,
+            kept: 0
+        }
+    );
+    let got = channel
+        .basic_get(queue.as_str().into(), BasicGetOptions { no_ack: true })
+        .await
+        .unwrap();
+    assert!(got.is_some(), "the kept event reached the new queue");
+    channel
+        .queue_delete(queue.as_str().into(), Default::default())
+        .await
+        .unwrap();
+    app.cleanup().await;
+}
+
+/// The broker unreachable while events are pending: the relay keeps them,
+/// retries, and publishes every one once the broker is back.
+#[tokio::test]
+async fn events_pending_while_the_broker_is_away_are_all_published_when_it_returns() {
+    let app = TestApp::without_intake(&[]).await;
+    let proxy = Proxy::start("127.0.0.1:5672").await;
+    let relay = Relay {
+        pool: app.pool.clone(),
+        amqp_url: format!("amqp://guest:guest@{}/%2f", proxy.addr),
+        topology: app.topology.clone(),
+    };
+    let shutdown = CancellationToken::new();
+    let running = tokio::spawn(relay.run(shutdown.clone()));
+    write_events(&app, 100).await;
+    let published = || async {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM outbox WHERE published_at IS NOT NULL")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap()
+    };
+    wait_for_count(
+        "the first 100 published",
+        100,
+        Duration::from_secs(30),
+        published,
+    )
+    .await;
+
+    proxy.cut();
+    write_more_events(&app, 100, 400).await;
+    wait_until(
+        "the relay tried to reconnect",
+        Duration::from_secs(30),
+        || async { proxy.refused() >= 1 },
+    )
+    .await;
+    assert!(
+        published().await < 500,
+        "published through a cut connection"
+    );
+    proxy.restore();
+    wait_for_count("all 500 published", 500, Duration::from_secs(60), published).await;
+    shutdown.cancel();
+    running.await.unwrap().unwrap();
+
+    let queue = app.topology.results_queue.clone().unwrap();
+    let mut seen = std::collections::HashSet::new();
+    while let Some(m) = app
+        .channel
+        .basic_get(queue.as_str().into(), BasicGetOptions { no_ack: true })
+        .await
+        .unwrap()
+    {
+        seen.insert(m.properties.message_id().as_ref().unwrap().to_string());
+    }
+    assert_eq!(
+        seen.len(),
+        500,
+        "every event reached the queue (duplicates allowed)"
     );
     app.cleanup().await;
 }
