@@ -120,7 +120,7 @@ pub async fn fail_refunds(conn: &mut PgConnection, f: &Failure<'_>) -> Result<u6
          INSERT INTO outbox (event_id, refund_id, routing_key, body)
          SELECT e.id, f.refund_id, 'refund.failed',
                 refund_event_body(f, e.id, 'refund.failed', 'failed', $3, $4, $5)
-         FROM failed f CROSS JOIN LATERAL (SELECT gen_random_uuid() AS id) e",
+         FROM failed f CROSS JOIN LATERAL (SELECT gen_random_uuid() AS id, f.refund_id) e",
     )
     .bind(f.refund_ids)
     .bind(f.from)

@@ -229,7 +229,7 @@ async fn succeed(conn: &mut PgConnection, ids: &[&str], source: &str) -> Result<
          INSERT INTO outbox (event_id, refund_id, routing_key, body)
          SELECT e.id, d.refund_id, 'refund.succeeded',
                 refund_event_body(d, e.id, 'refund.succeeded', 'succeeded', 'SUCCESS', 'refunded', $2)
-         FROM done d CROSS JOIN LATERAL (SELECT gen_random_uuid() AS id) e",
+         FROM done d CROSS JOIN LATERAL (SELECT gen_random_uuid() AS id, d.refund_id) e",
     )
     .bind(ids)
     .bind(source)
