@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# The README's "run it" command: services up, the sandbox gateway and the worker
-# running, sample traffic published, and what became of it shown. Safe to run
-# again: the sample events are then duplicates, acked and stored once.
+# The README's "run it" command: services up, the sandbox gateway and the
+# worker running with every role, sample traffic published, and the result
+# events printed as they arrive, then one refund's and one batch's story and
+# the sandbox's ledger.
 #
-# The whole loop of this version: refunds stored, batched, accepted by the
-# sandbox (which pays them in its ledger), its signed notifications received
-# and applied, and one result event per refund published to
-# demo.refunds.results. (The reconcile role is left out only to keep the demo
-# quiet; the 充退 receiver is not built yet.)
+# The whole loop: refunds stored, batched, accepted by the sandbox (which pays
+# them in its ledger), its signed notifications received and applied, one
+# terminal result event per refund (and a refund.bank_returned per 充退
+# notification) published to demo.refunds.results. Each run starts from a
+# clean demo database and demo queues, so what it prints is this run's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash deploy/services.sh
@@ -20,28 +21,41 @@ export ALIPAY_PARTNER=${ALIPAY_PARTNER:-2088101122136241}
 export ALIPAY_KEY=${ALIPAY_KEY:-demo0key0not0secret0000000000000}
 export ALIPAY_GATEWAY=${ALIPAY_GATEWAY:-http://127.0.0.1:9000/gateway.do}
 export ALIPAY_NOTIFY_URL=${ALIPAY_NOTIFY_URL:-http://127.0.0.1:8080/alipay/notify}
+export ALIPAY_DBACK_NOTIFY_URL=${ALIPAY_DBACK_NOTIFY_URL:-http://127.0.0.1:8080/alipay/dback-notify}
 export BATCH_LINGER_MS=${BATCH_LINGER_MS:-500}
 export LOG_FORMAT=${LOG_FORMAT:-pretty}
 export RUST_LOG=${RUST_LOG:-info}
 
+echo "== a clean start: dropping the demo database and queues of an earlier run"
+psql -q -h 127.0.0.1 -U postgres -d postgres -c 'DROP DATABASE IF EXISTS refund_worker_demo WITH (FORCE)' 2>/dev/null || true
+if command -v rabbitmqctl >/dev/null; then
+  for q in refunds.approved refunds.dead refunds.results; do
+    rabbitmqctl -q delete_queue "${AMQP_NAME_PREFIX}$q" >/dev/null 2>&1 || true
+  done
+fi
+
 "$bin" sandbox --listen 127.0.0.1:9000 --time-scale 0.01 2>demo-sandbox.log &
 sandbox=$!
 "$bin" migrate
-"$bin" run --roles intake,batch,submit,http,relay 2>demo-worker.log &
+"$bin" run 2>demo-worker.log &
 worker=$!
 trap 'kill -TERM $worker $sandbox 2>/dev/null || true; wait $worker $sandbox 2>/dev/null || true' EXIT
 
 echo "== publishing deploy/sample-events.jsonl (20 valid, 1 duplicate, 1 conflicting, 3 invalid)"
 "$bin" publish deploy/sample-events.jsonl
 
-echo "== waiting for the worker to store, batch, submit them and apply Alipay's notification"
-for _ in $(seq 1 150); do
-  "$bin" refund show DEMO-0020 2>/dev/null | grep -q "published" && break
-  sleep 0.2
-done
+echo "== result events as they arrive on ${AMQP_NAME_PREFIX}refunds.results"
+"$bin" watch-results --terminal 20 --timeout-ms 60000
+echo
 "$bin" refund show DEMO-0001
 echo
 "$bin" refund show DEMO-0020 --json
+echo
+echo "== the batch that paid DEMO-0001:"
+batch_no=$("$bin" refund show DEMO-0001 --json | sed -n 's/^  "batch_no": "\([0-9A-Za-z]*\)".*/\1/p')
+"$bin" batch show "$batch_no" > demo-batch.txt
+head -n 24 demo-batch.txt
+echo "   … the whole story of the batch is in demo-batch.txt"
 echo
 echo "== the sandbox's ledger (what Alipay paid):"
 curl -fsS http://127.0.0.1:9000/ledger | head -c 1500; echo

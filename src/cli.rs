@@ -47,6 +47,18 @@ pub enum Command {
         #[command(subcommand)]
         command: RefundCommand,
     },
+    /// Print result events as they arrive on the results queue (acking them).
+    WatchResults {
+        /// Stop after this many terminal events (refund.succeeded/failed).
+        #[arg(long)]
+        terminal: Option<usize>,
+        /// After the last of them, keep printing until this long passes quietly.
+        #[arg(long, default_value_t = 1500)]
+        idle_ms: u64,
+        /// Stop when nothing arrives for this long.
+        #[arg(long, default_value_t = 30_000)]
+        timeout_ms: u64,
+    },
     /// Inspect batches.
     Batch {
         #[command(subcommand)]
@@ -60,6 +72,12 @@ pub enum Command {
         /// What to measure.
         #[arg(long, value_enum, default_value_t = BenchProfile::Intake)]
         profile: BenchProfile,
+        /// Refunds per second of the steady profile.
+        #[arg(long, default_value_t = 200)]
+        rate: u32,
+        /// Seconds the steady profile lasts.
+        #[arg(long, default_value_t = 60)]
+        seconds: u32,
         /// Print one JSON record instead of a table.
         #[arg(long)]
         json: bool,
@@ -207,4 +225,8 @@ pub enum BenchProfile {
     Intake,
     /// Batching and submission against the in-process sandbox.
     Submit,
+    /// Every role end to end, N refunds at once, against the broker's ceiling.
+    Pipeline,
+    /// Every role end to end at a fixed rate: latency percentiles.
+    Steady,
 }

@@ -17,8 +17,19 @@ pub async fn show(settings: &Settings, batch_no: &str, json: bool) -> anyhow::Re
     )
 }
 
+/// Characters of a raw body the human form shows; `--json` has them all.
+const BODY_CHARS: usize = 160;
+
+/// The first `max` characters of `text`, with `…` when there were more.
+fn shortened(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_owned(),
+    }
+}
+
 /// The human form: the batch, its results by code, its history, then each
-/// notification and query answer with its raw body.
+/// notification and query answer with the start of its raw body.
 pub fn write_text(out: &mut impl Write, v: &BatchView) -> std::io::Result<()> {
     writeln!(out, "batch     {}", v.batch_no)?;
     writeln!(out, "status    {}", v.status)?;
@@ -72,7 +83,19 @@ pub fn write_text(out: &mut impl Write, v: &BatchView) -> std::io::Result<()> {
                 .map(|d| format!(" ({d})"))
                 .unwrap_or_default()
         )?;
-        writeln!(out, "  {}", n.body)?;
+        writeln!(out, "  {}", shortened(&n.body, BODY_CHARS))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shortened;
+
+    #[test]
+    fn long_bodies_are_cut_on_a_character_boundary() {
+        assert_eq!(shortened("abc", 5), "abc");
+        assert_eq!(shortened("招商银行", 2), "招商…");
+        assert_eq!(shortened("abcdef", 3), "abc…");
+    }
 }

@@ -6,6 +6,7 @@ pub mod publish;
 pub mod refund;
 pub mod run;
 pub mod sandbox;
+pub mod watch;
 
 use std::process::ExitCode;
 
@@ -50,14 +51,31 @@ pub async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<Ex
         Command::Refund {
             command: RefundCommand::Show { id, json },
         } => refund::show(&settings, &id, json).await,
+        Command::WatchResults {
+            terminal,
+            idle_ms,
+            timeout_ms,
+        } => {
+            let w = watch::Watch {
+                terminal,
+                idle: std::time::Duration::from_millis(idle_ms),
+                timeout: std::time::Duration::from_millis(timeout_ms),
+            };
+            watch::watch(&settings, w).await
+        }
         Command::Batch {
             command: BatchCommand::Show { batch_no, json },
         } => batch::show(&settings, &batch_no, json).await,
         Command::Bench {
             refunds,
             profile,
+            rate,
+            seconds,
             json,
-        } => bench::bench(&settings, refunds, profile, json).await,
+        } => {
+            let steady = bench::Steady { rate, seconds };
+            bench::bench(&settings, refunds, profile, steady, json).await
+        }
         Command::Sandbox(args) => sandbox::sandbox(&settings, *args).await,
     }
 }

@@ -1,6 +1,7 @@
 //! One integration binary against the real PostgreSQL and RabbitMQ.
 
 mod batching;
+mod bench;
 mod callback;
 mod cli;
 mod client;

@@ -143,7 +143,7 @@ pub async fn delete_topology(settings: &Settings, prefix: &str) {
 }
 
 /// Waits until the worker consumes from its queue (or has died).
-async fn wait_for_consumer(
+pub async fn wait_for_consumer(
     channel: &lapin::Channel,
     queue: &str,
     child: &mut Child,

@@ -112,3 +112,33 @@ pub fn rate(n: usize, took: Duration) -> f64 {
 pub fn micros_since(start: Instant) -> u64 {
     start.elapsed().as_micros() as u64
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms_list(v: &[u64]) -> Vec<Duration> {
+        v.iter().map(|&m| Duration::from_millis(m)).collect()
+    }
+
+    #[test]
+    fn percentiles_are_nearest_rank() {
+        assert!(percentiles(Vec::new()).is_none());
+        let one = percentiles(ms_list(&[7])).unwrap();
+        assert_eq!((one.p50_us, one.p99_us, one.max_us), (7000, 7000, 7000));
+        // 1..=100 ms shuffled: p50 is the 50th, p99 the 99th, max the 100th.
+        let mut v: Vec<u64> = (1..=100).rev().collect();
+        v.swap(3, 70);
+        let p = percentiles(ms_list(&v)).unwrap();
+        assert_eq!((p.p50_us, p.p99_us, p.max_us), (50_000, 99_000, 100_000));
+        // Two samples: the median is the lower.
+        let two = percentiles(ms_list(&[9, 1])).unwrap();
+        assert_eq!((two.p50_us, two.max_us), (1000, 9000));
+    }
+
+    #[test]
+    fn milliseconds_print_with_three_decimals() {
+        assert_eq!(ms(1_234_567), "1234.567");
+        assert_eq!(ms(5), "0.005");
+    }
+}

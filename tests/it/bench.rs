@@ -1,0 +1,60 @@
+//! `refund-worker bench` at a tiny size, so the command cannot rot. No test
+//! here asserts a speed: only that every profile runs to the end, cleans up
+//! and reports what it measured.
+
+use std::process::Command;
+
+use crate::helpers::*;
+
+fn bench(args: &[&str]) -> serde_json::Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_refund-worker"))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("DATABASE_URL", format!("{}/postgres", pg_base()))
+        .env("AMQP_URL", amqp_url())
+        .args(["bench", "--json"])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "bench {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn the_pipeline_profile_runs_every_refund_end_to_end_and_reports_each_stage() {
+    let r = bench(&["--profile", "pipeline", "--refunds", "500"]);
+    assert_eq!(r["profile"], "pipeline");
+    assert_eq!(r["run"]["refunds"], 500);
+    assert_eq!(r["run"]["succeeded"], 500, "the sandbox pays every 0.01");
+    assert!(r["ceiling"]["events_per_second"].as_u64().unwrap() > 0);
+    assert!(r["ratio_permille"].as_u64().is_some());
+    assert!(r["run"]["publish_to_result"]["p99_us"].as_u64().unwrap() > 0);
+    assert!(
+        r["run"]["stages"]["batched_to_accepted_us"]
+            .as_u64()
+            .is_some()
+    );
+    assert!(r["run"]["requests_per_1000"].as_u64().unwrap() >= 1);
+    assert!(r["run"]["worker_peak_rss_bytes"].as_u64().unwrap() > 0);
+}
+
+#[test]
+fn the_steady_profile_runs_at_its_rate_and_reports_latency() {
+    let r = bench(&["--profile", "steady", "--rate", "100", "--seconds", "2"]);
+    assert_eq!(r["profile"], "steady");
+    assert_eq!(r["rate_per_second"], 100);
+    assert_eq!(r["run"]["refunds"], 200);
+    assert!(r["run"]["publish_to_accepted"]["p50_us"].as_u64().unwrap() > 0);
+}
+
+#[test]
+fn the_intake_profile_reports_its_ratio_to_the_ceiling() {
+    let r = bench(&["--profile", "intake", "--refunds", "500"]);
+    assert_eq!(r["profile"], "intake");
+    assert_eq!(r["phases"][1]["events"], 500);
+    assert!(r["intake_ratio_permille"].as_u64().is_some());
+}
