@@ -181,10 +181,47 @@ pub enum RefundCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Put failed refunds whose failure may pass back to pending (one
+    /// transaction each); refuses the others and says why.
+    Retry {
+        /// The refund_ids.
+        #[arg(required_unless_present = "code", conflicts_with = "code")]
+        ids: Vec<String>,
+        /// Every failed refund with this code instead.
+        #[arg(long)]
+        code: Option<String>,
+        /// With --code: only those that failed at or after this time (RFC 3339, or a date YYYY-MM-DD in UTC).
+        #[arg(long, requires = "code")]
+        since: Option<String>,
+        /// Who asks, for the history (default: $USER).
+        #[arg(long)]
+        by: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
 pub enum BatchCommand {
+    /// Batches, newest first.
+    List {
+        /// Only batches waiting for an operator and the password form.
+        #[arg(long)]
+        awaiting_operator: bool,
+        /// Only batches in this state.
+        #[arg(long, conflicts_with = "awaiting_operator")]
+        status: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the signed auto-submit HTML form of the password interface for a
+    /// batch awaiting an operator (`> form.html`, then open it in a browser).
+    Form {
+        /// The batch_no.
+        batch_no: String,
+    },
     /// What the worker knows of one batch: items, history, every
     /// notification and query answer.
     Show {

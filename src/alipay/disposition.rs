@@ -34,7 +34,7 @@ const ACCEPTED: &[&str] = &["DUPLICATE_BATCH_NO"];
 const OUTCOME_UNKNOWN: &[&str] = &["SYSTEM_ERROR", "UNKNOWN_EXCEPTION", "GENERIC_FAILURE"];
 
 /// Codes about our partner configuration or contract.
-const PARTNER_MISCONFIGURED: &[&str] = &[
+pub const PARTNER_MISCONFIGURED: &[&str] = &[
     "ILLEGAL_SIGN",
     "ILLEGAL_PARTNER",
     "ILLEGAL_PARTNER_EXTERFACE",

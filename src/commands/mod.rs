@@ -51,6 +51,15 @@ pub async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<Ex
         Command::Refund {
             command: RefundCommand::Show { id, json },
         } => refund::show(&settings, &id, json).await,
+        Command::Refund {
+            command:
+                RefundCommand::Retry {
+                    ids,
+                    code,
+                    since,
+                    by,
+                },
+        } => refund::retry(&settings, ids, code, since.as_deref(), by).await,
         Command::WatchResults {
             terminal,
             idle_ms,
@@ -66,6 +75,23 @@ pub async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<Ex
         Command::Batch {
             command: BatchCommand::Show { batch_no, json },
         } => batch::show(&settings, &batch_no, json).await,
+        Command::Batch {
+            command:
+                BatchCommand::List {
+                    awaiting_operator,
+                    status,
+                    limit,
+                    json,
+                },
+        } => {
+            let status = awaiting_operator
+                .then(|| "awaiting_operator".to_owned())
+                .or(status);
+            batch::list(&settings, status.as_deref(), limit, json).await
+        }
+        Command::Batch {
+            command: BatchCommand::Form { batch_no },
+        } => batch::form(&settings, &batch_no).await,
         Command::Bench {
             refunds,
             profile,

@@ -3,7 +3,10 @@
 use std::io::Write;
 use std::process::ExitCode;
 
+use chrono::{DateTime, NaiveDate, Utc};
+
 use crate::config::Settings;
+use crate::storage::retries::Retried;
 use crate::storage::{self, refunds::RefundView};
 
 pub async fn show(settings: &Settings, id: &str, json: bool) -> anyhow::Result<ExitCode> {
@@ -61,4 +64,91 @@ pub fn write_text(out: &mut impl Write, v: &RefundView) -> std::io::Result<()> {
         writeln!(out, "event    {} {} {published}", e.routing_key, e.event_id)?;
     }
     Ok(())
+}
+
+/// `refund retry ID... | --code CODE [--since T] [--by NAME]`: exit 0 when
+/// every refund was reopened, 1 when some were refused or unknown, 2 for a
+/// bad `--since`.
+pub async fn retry(
+    settings: &Settings,
+    ids: Vec<String>,
+    code: Option<String>,
+    since: Option<&str>,
+    by: Option<String>,
+) -> anyhow::Result<ExitCode> {
+    let since = match since.map(parse_since).transpose() {
+        Ok(s) => s,
+        Err(bad) => {
+            eprintln!("--since {bad:?} is neither an RFC 3339 time nor a date YYYY-MM-DD");
+            return Ok(ExitCode::from(super::EXIT_USAGE));
+        }
+    };
+    let who = by
+        .or_else(|| std::env::var("USER").ok())
+        .unwrap_or_else(|| "unknown".into());
+    let actor = format!("operator:{who}");
+    let pool = storage::connect(&settings.database_url, 1).await?;
+    let ids = match &code {
+        Some(code) => storage::retries::failed_with(&pool, code, since).await?,
+        None => ids,
+    };
+    if ids.is_empty() {
+        println!("no failed refund matches: nothing to retry");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let (mut reopened, mut refused) = (0, 0);
+    for id in &ids {
+        match storage::retries::retry(&pool, id, &actor).await? {
+            Retried::Reopened { code } => {
+                reopened += 1;
+                println!("{id}: failed ({code}) -> pending, by {actor}");
+            }
+            Retried::Refused(why) => {
+                refused += 1;
+                println!("{id}: refused: {why}");
+            }
+            Retried::Unknown => {
+                refused += 1;
+                println!("{id}: refused: no such refund");
+            }
+        }
+    }
+    println!("{reopened} back to pending, {refused} refused");
+    Ok(if refused == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// An RFC 3339 time, or a date taken as its start in UTC.
+fn parse_since(text: &str) -> Result<DateTime<Utc>, String> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
+        return Ok(t.to_utc());
+    }
+    NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc())
+        .ok_or_else(|| text.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_since;
+
+    #[test]
+    fn since_is_a_time_or_a_date() {
+        assert_eq!(
+            parse_since("2026-11-25T08:00:00+08:00")
+                .unwrap()
+                .to_rfc3339(),
+            "2026-11-25T00:00:00+00:00"
+        );
+        assert_eq!(
+            parse_since("2026-11-25").unwrap().to_rfc3339(),
+            "2026-11-25T00:00:00+00:00"
+        );
+        assert!(parse_since("yesterday").is_err());
+    }
 }

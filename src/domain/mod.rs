@@ -3,6 +3,7 @@
 pub mod amount;
 pub mod error_code;
 pub mod refund_request;
+pub mod retry;
 
 pub use amount::{Amount, format_fen};
 pub use error_code::{ErrorCode, Rejection};

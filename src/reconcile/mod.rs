@@ -51,7 +51,9 @@ impl Reconciler {
         let claimed: Option<(String, String)> = sqlx::query_as(
             "WITH due AS (
                  SELECT batch_no FROM batches
-                 WHERE status = 'submitted' AND submitted_at <= now() - make_interval(secs => $1)
+                 WHERE ((status = 'submitted' AND submitted_at <= now() - make_interval(secs => $1))
+                        -- a password form printed: the operator may have posted it
+                        OR (status = 'awaiting_operator' AND form_printed_at <= now() - make_interval(secs => $1)))
                    AND next_attempt_at <= now()
                  ORDER BY next_attempt_at LIMIT 1 FOR UPDATE SKIP LOCKED
              )

@@ -61,8 +61,8 @@ pub async fn apply(
     }
     if let Some(event) = event {
         sqlx::query(
-            "INSERT INTO outbox (event_id, refund_id, routing_key, body)
-             SELECT e.id, f.refund_id, 'refund.bank_returned',
+            "INSERT INTO outbox (event_id, refund_id, round, routing_key, body)
+             SELECT e.id, f.refund_id, f.operator_retries, 'refund.bank_returned',
                     refund_event_body(f, e.id, 'refund.bank_returned', $2, $3, $4, 'notify')
              FROM refunds f CROSS JOIN LATERAL (SELECT gen_random_uuid() AS id, f.refund_id) e
              WHERE f.refund_id = $1",

@@ -127,6 +127,67 @@ pub async fn find(pool: &PgPool, batch_no: &str) -> Result<Option<BatchView>, sq
     Ok(Some(view))
 }
 
+/// One line of `batch list`.
+#[derive(Debug, Serialize, sqlx::FromRow)]
+pub struct BatchSummary {
+    pub batch_no: String,
+    pub partner: String,
+    pub status: String,
+    pub batch_num: i32,
+    pub attempts: i32,
+    pub last_code: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub form_printed_at: Option<DateTime<Utc>>,
+}
+
+/// Batches, newest first, optionally in one state.
+pub async fn list(
+    pool: &PgPool,
+    status: Option<&str>,
+    limit: i64,
+) -> Result<Vec<BatchSummary>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT batch_no, partner, status, batch_num, attempts, last_code, created_at, form_printed_at
+         FROM batches WHERE $1::text IS NULL OR status = $1
+         ORDER BY created_at DESC, batch_no DESC LIMIT $2",
+    )
+    .bind(status)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}
+
+/// What the password form is built from.
+#[derive(Debug, sqlx::FromRow)]
+pub struct FormSource {
+    pub status: String,
+    pub partner: String,
+    pub refund_date: String,
+    pub detail_data: String,
+}
+
+pub async fn form_source(pool: &PgPool, batch_no: &str) -> Result<Option<FormSource>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT status, partner, refund_date, detail_data FROM batches WHERE batch_no = $1",
+    )
+    .bind(batch_no)
+    .fetch_optional(pool)
+    .await
+}
+
+/// Records that the form was printed (the first time counts): from then on
+/// Alipay may hold the batch.
+pub async fn mark_form_printed(pool: &PgPool, batch_no: &str) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE batches SET form_printed_at = COALESCE(form_printed_at, now()), updated_at = now()
+         WHERE batch_no = $1",
+    )
+    .bind(batch_no)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
 async fn items(pool: &PgPool, batch_no: &str) -> Result<Vec<ItemEntry>, sqlx::Error> {
     sqlx::query(
         "SELECT refund_id, trade_no, amount_fen, result_code, result_raw

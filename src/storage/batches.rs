@@ -117,8 +117,8 @@ pub async fn fail_refunds(conn: &mut PgConnection, f: &Failure<'_>) -> Result<u6
              INSERT INTO refund_history (refund_id, from_status, to_status, batch_no, code, actor, note)
              SELECT refund_id, $2, 'failed', batch_no, $3, $6, $4 FROM failed
          )
-         INSERT INTO outbox (event_id, refund_id, routing_key, body)
-         SELECT e.id, f.refund_id, 'refund.failed',
+         INSERT INTO outbox (event_id, refund_id, round, routing_key, body)
+         SELECT e.id, f.refund_id, f.operator_retries, 'refund.failed',
                 refund_event_body(f, e.id, 'refund.failed', 'failed', $3, $4, $5)
          FROM failed f CROSS JOIN LATERAL (SELECT gen_random_uuid() AS id, f.refund_id) e",
     )

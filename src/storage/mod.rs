@@ -8,6 +8,7 @@ pub mod batches;
 pub mod intake;
 pub mod notifications;
 pub mod refunds;
+pub mod retries;
 pub mod submissions;
 
 use std::str::FromStr;

@@ -226,8 +226,8 @@ async fn succeed(conn: &mut PgConnection, ids: &[&str], source: &str) -> Result<
              INSERT INTO refund_history (refund_id, from_status, to_status, batch_no, code, actor)
              SELECT refund_id, 'submitted', 'succeeded', batch_no, 'SUCCESS', 'callback' FROM done
          )
-         INSERT INTO outbox (event_id, refund_id, routing_key, body)
-         SELECT e.id, d.refund_id, 'refund.succeeded',
+         INSERT INTO outbox (event_id, refund_id, round, routing_key, body)
+         SELECT e.id, d.refund_id, d.operator_retries, 'refund.succeeded',
                 refund_event_body(d, e.id, 'refund.succeeded', 'succeeded', 'SUCCESS', 'refunded', $2)
          FROM done d CROSS JOIN LATERAL (SELECT gen_random_uuid() AS id, d.refund_id) e",
     )

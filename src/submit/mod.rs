@@ -19,7 +19,7 @@ use tracing::Instrument;
 
 use crate::alipay::client::AlipayClient;
 use crate::alipay::wire::batch_no::{beijing_now, format_refund_date, parse_refund_date};
-use crate::alipay::wire::detail::{BatchItem, detail_data, parse_detail_data};
+use crate::alipay::wire::detail::{BatchItem, detail_data, parse_detail_data, parse_stored};
 use crate::alipay::wire::request::{NopwdRequest, QueryBy};
 use crate::batching::former;
 use crate::config::{Partner, SubmitSettings};
@@ -168,10 +168,7 @@ impl Submitter {
     /// The request of a stored batch, byte for byte what was fixed at creation.
     fn request(&self, b: &ClaimedBatch) -> Result<NopwdRequest, String> {
         let refund_date = parse_refund_date(&b.refund_date).ok_or("unreadable refund_date")?;
-        let items = parse_detail_data(&b.detail_data).map_err(|e| e.to_string())?;
-        if detail_data(&items) != b.detail_data {
-            return Err("detail_data does not rebuild to the same bytes".into());
-        }
+        let items = parse_stored(&b.detail_data)?;
         let request = NopwdRequest {
             partner: b.partner.clone(),
             notify_url: self.notify_url.clone(),

@@ -10,6 +10,7 @@ mod gateway;
 mod helpers;
 mod intake;
 mod notifications;
+mod operator;
 mod process;
 mod proxy;
 mod relay;

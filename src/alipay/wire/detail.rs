@@ -173,6 +173,16 @@ fn check_text(index: usize, field: &'static str, value: &str) -> Result<(), Deta
     Ok(())
 }
 
+/// The items of a stored batch, checked to rebuild to the very bytes stored,
+/// so that what is sent again (or put in a form) is what was fixed at creation.
+pub fn parse_stored(text: &str) -> Result<Vec<BatchItem>, String> {
+    let items = parse_detail_data(text).map_err(|e| e.to_string())?;
+    if detail_data(&items) != text {
+        return Err("detail_data does not rebuild to the same bytes".into());
+    }
+    Ok(items)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
