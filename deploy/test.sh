@@ -4,4 +4,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash deploy/services.sh
+bash deploy/browser.sh
 cargo test --all-targets "$@"

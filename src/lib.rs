@@ -16,6 +16,7 @@
 //! - `reconcile`: batches without a notification, settled by the query.
 //! - `commands`: one module per subcommand.
 
+pub mod admin;
 pub mod alipay;
 pub mod amqp;
 pub mod batching;
@@ -24,7 +25,9 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod domain;
+pub mod health;
 pub mod intake;
+pub mod operator;
 pub mod outbox;
 pub mod reconcile;
 pub mod sandbox;

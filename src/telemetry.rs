@@ -23,3 +23,11 @@ pub fn init(format: LogFormat, default_level: &str) {
     // A second init (tests) keeps the first subscriber.
     drop(result);
 }
+
+/// Counts refunds that reached a terminal state, after their transaction
+/// committed (`refund_worker_refunds_completed_total{status}`).
+pub fn refunds_completed(status: &'static str, n: u64) {
+    if n > 0 {
+        metrics::counter!("refund_worker_refunds_completed_total", "status" => status).increment(n);
+    }
+}

@@ -27,6 +27,21 @@ pub enum Disposition {
     OurBug,
 }
 
+impl Disposition {
+    /// The metric label: `accepted`, `outcome_unknown`, `partner_misconfigured`,
+    /// `rebuild`, `bad_item` or `our_bug`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Accepted => "accepted",
+            Self::OutcomeUnknown => "outcome_unknown",
+            Self::PartnerMisconfigured => "partner_misconfigured",
+            Self::Rebuild => "rebuild",
+            Self::BadItem => "bad_item",
+            Self::OurBug => "our_bug",
+        }
+    }
+}
+
 /// Codes that mean "this batch was accepted before".
 const ACCEPTED: &[&str] = &["DUPLICATE_BATCH_NO"];
 

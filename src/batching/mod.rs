@@ -105,6 +105,7 @@ impl Batcher {
         }
         if keep.is_empty() {
             tx.commit().await?;
+            crate::telemetry::refunds_completed("failed", over_ids.len() as u64);
             return Ok(Step::FailedOnly {
                 failed: over_ids.len(),
             });
@@ -136,6 +137,7 @@ impl Batcher {
         )
         .await?;
         tx.commit().await?;
+        crate::telemetry::refunds_completed("failed", over_ids.len() as u64);
         metrics::histogram!("refund_worker_batch_size").record(items.len() as f64);
         tracing::info!(batch_no, partner, items = items.len(), "batch formed");
         Ok(Step::Formed {

@@ -13,7 +13,7 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::{get, post};
+use axum::routing::post;
 use secrecy::ExposeSecret;
 use sqlx::PgPool;
 
@@ -36,7 +36,6 @@ pub fn router(state: CallbackState) -> Router {
     Router::new()
         .route("/alipay/notify", post(notify))
         .route("/alipay/dback-notify", post(dback_notify))
-        .route("/healthz", get(|| async { "ok" }))
         .with_state(state)
 }
 

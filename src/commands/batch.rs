@@ -3,11 +3,6 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use secrecy::ExposeSecret;
-
-use crate::alipay::wire::batch_no::parse_refund_date;
-use crate::alipay::wire::detail::parse_stored;
-use crate::alipay::wire::pwd_form::{PwdRequest, pwd_form_html};
 use crate::config::Settings;
 use crate::storage::{self, batch_view::BatchView};
 
@@ -63,58 +58,21 @@ pub async fn list(
 /// one line on stderr and exit 1 (2 for a missing setting).
 pub async fn form(settings: &Settings, batch_no: &str) -> anyhow::Result<ExitCode> {
     let pool = storage::connect(&settings.database_url, 1).await?;
-    let Some(b) = storage::batch_view::form_source(&pool, batch_no).await? else {
-        eprintln!("batch {batch_no} is unknown");
-        return Ok(ExitCode::from(1));
-    };
-    if b.status != "awaiting_operator" {
-        eprintln!(
-            "batch {batch_no} is {}, not awaiting_operator: it has no password form",
-            b.status
-        );
-        return Ok(ExitCode::from(1));
+    match crate::operator::password_form(&pool, settings, batch_no).await? {
+        Ok(html) => {
+            std::io::stdout().lock().write_all(html.as_bytes())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(why) => {
+            eprintln!("{why}");
+            let code = if why.is_setting() {
+                super::EXIT_USAGE
+            } else {
+                1
+            };
+            Ok(ExitCode::from(code))
+        }
     }
-    let Some(notify_url) = settings.alipay.notify_url.clone() else {
-        eprintln!("ALIPAY_NOTIFY_URL is required: the form tells Alipay where to send the result");
-        return Ok(ExitCode::from(super::EXIT_USAGE));
-    };
-    let Some(partner) = settings.alipay.partners.iter().find(|p| p.id == b.partner) else {
-        eprintln!(
-            "partner {} of batch {batch_no} has no key configured",
-            b.partner
-        );
-        return Ok(ExitCode::from(super::EXIT_USAGE));
-    };
-    let request = build_form_request(&b, batch_no, notify_url).map_err(|why| {
-        anyhow::anyhow!("batch {batch_no} cannot be put in a form as stored: {why}")
-    })?;
-    let html = pwd_form_html(
-        &settings.alipay.gateway,
-        partner.key.expose_secret(),
-        &request,
-    );
-    storage::batch_view::mark_form_printed(&pool, batch_no).await?;
-    let mut out = std::io::stdout().lock();
-    out.write_all(html.as_bytes())?;
-    Ok(ExitCode::SUCCESS)
-}
-
-/// The password request of a stored batch: same `batch_no`, `refund_date`
-/// and items, byte for byte.
-fn build_form_request(
-    b: &storage::batch_view::FormSource,
-    batch_no: &str,
-    notify_url: String,
-) -> Result<PwdRequest, String> {
-    let request = PwdRequest {
-        partner: b.partner.clone(),
-        notify_url,
-        batch_no: batch_no.to_owned(),
-        refund_date: parse_refund_date(&b.refund_date).ok_or("unreadable refund_date")?,
-        items: parse_stored(&b.detail_data)?,
-    };
-    request.validate().map_err(|e| e.to_string())?;
-    Ok(request)
 }
 
 /// Characters of a raw body the human form shows; `--json` has them all.

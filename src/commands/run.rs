@@ -2,17 +2,20 @@
 //! roles until SIGTERM or Ctrl-C, then give in-flight work `SHUTDOWN_GRACE_MS`.
 
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use crate::admin::{self, AdminState};
 use crate::alipay::client::AlipayClient;
 use crate::amqp::{self, Topology};
 use crate::batching::Batcher;
 use crate::callback::{self, CallbackState};
 use crate::cli::Role;
 use crate::config::Settings;
+use crate::health::{self, HealthState};
 use crate::intake::Intake;
 use crate::outbox::Relay;
 use crate::reconcile::Reconciler;
@@ -66,6 +69,11 @@ pub async fn run(settings: Settings, roles: &[Role]) -> anyhow::Result<ExitCode>
                     partners: settings.alipay.partners.clone(),
                     verify_notify_id: settings.alipay.verify_notify_id,
                 };
+                let health = HealthState::new(
+                    pool.clone(),
+                    settings.amqp.url.clone(),
+                    health::install_recorder().context("while installing the metrics recorder")?,
+                );
                 let listener = tokio::net::TcpListener::bind(settings.http_listen)
                     .await
                     .with_context(|| {
@@ -73,11 +81,32 @@ pub async fn run(settings: Settings, roles: &[Role]) -> anyhow::Result<ExitCode>
                     })?;
                 let stop = shutdown.clone();
                 tasks.spawn(async move {
-                    axum::serve(listener, callback::router(state))
-                        .with_graceful_shutdown(stop.cancelled_owned())
-                        .await
-                        .context("the HTTP server failed")
+                    axum::serve(
+                        listener,
+                        callback::router(state).merge(health::router(health)),
+                    )
+                    .with_graceful_shutdown(stop.cancelled_owned())
+                    .await
+                    .context("the HTTP server failed")
                 });
+                if let Some(a) = &settings.admin {
+                    let state = AdminState {
+                        pool: pool.clone(),
+                        settings: Arc::new(settings.clone()),
+                        token: a.token.clone(),
+                    };
+                    let listener = tokio::net::TcpListener::bind(a.listen)
+                        .await
+                        .with_context(|| format!("cannot listen on ADMIN_LISTEN {}", a.listen))?;
+                    tracing::info!(listen = %a.listen, "operator page on ADMIN_LISTEN");
+                    let stop = shutdown.clone();
+                    tasks.spawn(async move {
+                        axum::serve(listener, admin::router(state))
+                            .with_graceful_shutdown(stop.cancelled_owned())
+                            .await
+                            .context("the operator page's server failed")
+                    });
+                }
             }
             Role::Relay => {
                 let relay = Relay {

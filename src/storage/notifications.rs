@@ -212,6 +212,8 @@ pub async fn apply(
     .rows_affected()
         == 1;
     tx.commit().await?;
+    crate::telemetry::refunds_completed("succeeded", out.succeeded);
+    crate::telemetry::refunds_completed("failed", out.failed);
     Ok(out)
 }
 

@@ -120,7 +120,7 @@ impl Submitter {
                 };
                 let submission = self.client.submit(&request, &key).await;
                 let v = &submission.verdict;
-                let disposition = format!("{:?}", v.disposition);
+                let disposition = v.disposition.as_str();
                 metrics::counter!("refund_worker_gateway_requests_total",
                     "service" => "refund_fastpay_by_platform_nopwd", "disposition" => disposition,
                     "code" => v.code.clone().unwrap_or_else(|| "T".into()))
@@ -231,6 +231,9 @@ impl Submitter {
             }
         }
         tx.commit().await?;
+        if matches!(next, Next::FailItem) {
+            crate::telemetry::refunds_completed("failed", 1);
+        }
         Ok(())
     }
 

@@ -24,6 +24,18 @@ pub struct Outcome {
     /// Deliveries read, duplicates included.
     pub deliveries: usize,
     pub ledger: LedgerView,
+    /// The worker's `GET /metrics` at the end.
+    pub metrics: String,
+    /// The worker's `GET /readyz` status at the end.
+    pub ready: u16,
+}
+
+/// The value of one sample line (`name{labels} value`) of a metrics text.
+pub fn sample(metrics: &str, series: &str) -> Option<f64> {
+    metrics
+        .lines()
+        .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
 }
 
 /// A free port on 127.0.0.1 for the worker's HTTP role.
@@ -126,12 +138,30 @@ pub async fn run_loop(
         }
     }
     consume.close(200, "".into()).await.ok();
+    let http = reqwest::Client::new();
+    let metrics = http
+        .get(format!("http://127.0.0.1:{port}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let ready = http
+        .get(format!("http://127.0.0.1:{port}/readyz"))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16();
     let ledger = gw.sandbox.as_ref().unwrap().ledger();
     std::fs::remove_file(&log).ok();
     Outcome {
         terminal,
         deliveries,
         ledger,
+        metrics,
+        ready,
     }
 }
 
@@ -225,6 +255,36 @@ async fn ten_thousand_refunds_in_ten_thousand_terminal_events_out() {
     .await
     .unwrap();
     assert_eq!(terminal_rows as usize, N);
+
+    // The worker's own account of the run.
+    assert_eq!(o.ready, 200);
+    let m = |series: &str| {
+        sample(&o.metrics, series).unwrap_or_else(|| panic!("no {series} in {}", o.metrics))
+    };
+    assert_eq!(
+        m(r#"refund_worker_intake_total{outcome="stored"}"#),
+        N as f64
+    );
+    assert_eq!(
+        m(r#"refund_worker_refunds_completed_total{status="succeeded"}"#),
+        (N - failed) as f64
+    );
+    assert_eq!(
+        m(r#"refund_worker_refunds_completed_total{status="failed"}"#),
+        failed as f64
+    );
+    assert!(m(r#"refund_worker_notifications_total{verdict="applied"}"#) >= 10.0);
+    let accepted: f64 = o
+        .metrics
+        .lines()
+        .filter(|l| {
+            l.starts_with(r#"refund_worker_gateway_requests_total{service="refund_fastpay_by_platform_nopwd",disposition="accepted""#)
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert!(accepted >= 10.0, "{}", o.metrics);
+    assert_eq!(m(r#"refund_worker_refunds{status="pending"}"#), 0.0);
+    assert!(o.metrics.contains("refund_worker_gateway_seconds_bucket"));
     app.cleanup().await;
 }
 

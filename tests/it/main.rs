@@ -1,14 +1,18 @@
 //! One integration binary against the real PostgreSQL and RabbitMQ.
 
+mod admin;
 mod batching;
 mod bench;
+mod browser;
 mod callback;
 mod cli;
 mod client;
+mod deploy;
 mod end_to_end;
 mod gateway;
 mod helpers;
 mod intake;
+mod lifecycle;
 mod notifications;
 mod operator;
 mod process;

@@ -1,0 +1,209 @@
+//! The operator page's HTML, rendered from plain values (pure, no I/O).
+//! Every value from the database, the broker or the request is escaped.
+
+use crate::alipay::wire::pwd_form::html_escape as esc;
+use crate::storage::batch_view::BatchSummary;
+use crate::storage::refunds::RefundView;
+
+/// One dead letter as the page lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadRow {
+    pub message_id: String,
+    pub refund_id: Option<String>,
+    pub code: String,
+    pub reason: String,
+    pub dead_lettered_at: Option<String>,
+}
+
+fn page(title: &str, body: &str) -> String {
+    format!(
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>{} · refund-worker</title>\n\
+         <style>body{{font-family:sans-serif;margin:2em;max-width:70em}}table{{border-collapse:collapse}}\
+         td,th{{border:1px solid #ccc;padding:.2em .5em;text-align:left}}.flash{{background:#ffd;padding:.5em}}</style>\n\
+         </head>\n<body>\n<h1>{}</h1>\n{}\n</body>\n</html>\n",
+        esc(title),
+        esc(title),
+        body
+    )
+}
+
+/// The token form.
+pub fn login(error: Option<&str>) -> String {
+    let error = error
+        .map(|e| format!("<p class=\"flash\" id=\"error\">{}</p>", esc(e)))
+        .unwrap_or_default();
+    page(
+        "Sign in",
+        &format!(
+            "{error}<form method=\"post\" action=\"/login\">\n<label>Admin token \
+             <input type=\"password\" name=\"token\" id=\"token\" autocomplete=\"off\"></label>\n\
+             <button type=\"submit\" id=\"sign-in\">Sign in</button>\n</form>"
+        ),
+    )
+}
+
+/// What a request without the credential gets.
+pub fn refused() -> String {
+    page(
+        "Not signed in",
+        "<p>This page needs the admin token: <a href=\"/login\">sign in</a>, or send \
+         <code>Authorization: Bearer …</code>.</p>",
+    )
+}
+
+/// The overview: batches awaiting an operator, dead letters by code, and
+/// the refund search.
+pub fn overview(
+    flash: Option<&str>,
+    awaiting: &[BatchSummary],
+    dead: Result<&[DeadRow], &str>,
+    csrf: &str,
+) -> String {
+    let mut body = String::new();
+    if let Some(f) = flash {
+        body.push_str(&format!("<p class=\"flash\" id=\"flash\">{}</p>\n", esc(f)));
+    }
+    body.push_str(
+        "<h2>Find a refund</h2>\n<form method=\"get\" action=\"/refunds\">\
+         <input name=\"id\" id=\"refund-id\" placeholder=\"refund_id\"> \
+         <button type=\"submit\" id=\"find\">Show</button></form>\n",
+    );
+    body.push_str("<h2>Batches awaiting an operator</h2>\n");
+    if awaiting.is_empty() {
+        body.push_str("<p id=\"no-awaiting\">None.</p>\n");
+    } else {
+        body.push_str("<table id=\"awaiting\"><tr><th>batch_no</th><th>partner</th><th>items</th><th>created</th><th>last code</th><th></th></tr>\n");
+        for b in awaiting {
+            body.push_str(&format!(
+                "<tr><td>{no}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>\
+                 <form method=\"post\" action=\"/batches/{no}/form\" target=\"_blank\">\
+                 <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+                 <button type=\"submit\">Open the password form</button></form></td></tr>\n",
+                esc(&b.partner),
+                b.batch_num,
+                esc(&b.created_at.to_rfc3339()),
+                esc(b.last_code.as_deref().unwrap_or("-")),
+                no = esc(&b.batch_no),
+                csrf = esc(csrf),
+            ));
+        }
+        body.push_str("</table>\n");
+    }
+    body.push_str("<h2>Dead letters</h2>\n");
+    match dead {
+        Err(why) => body.push_str(&format!(
+            "<p class=\"flash\">Cannot read the dead-letter queue: {}</p>\n",
+            esc(why)
+        )),
+        Ok([]) => body.push_str("<p id=\"no-dead\">None.</p>\n"),
+        Ok(rows) => {
+            let mut codes: Vec<&str> = rows.iter().map(|r| r.code.as_str()).collect();
+            codes.sort_unstable();
+            codes.dedup();
+            for code in codes {
+                let of: Vec<&DeadRow> = rows.iter().filter(|r| r.code == code).collect();
+                body.push_str(&format!(
+                    "<h3>{} ({})</h3>\n<table class=\"dead\"><tr><th>message_id</th><th>refund_id</th><th>reason</th><th>dead-lettered</th><th></th></tr>\n",
+                    esc(code),
+                    of.len()
+                ));
+                for r in of {
+                    body.push_str(&format!(
+                        "<tr id=\"dead-{id}\"><td>{id}</td><td>{}</td><td>{}</td><td>{}</td><td>\
+                         <form method=\"post\" action=\"/dlq/replay\">\
+                         <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+                         <input type=\"hidden\" name=\"id\" value=\"{id}\">\
+                         <button type=\"submit\" class=\"replay\">Replay</button></form></td></tr>\n",
+                        esc(r.refund_id.as_deref().unwrap_or("-")),
+                        esc(&r.reason),
+                        esc(r.dead_lettered_at.as_deref().unwrap_or("-")),
+                        id = esc(&r.message_id),
+                        csrf = esc(csrf),
+                    ));
+                }
+                body.push_str("</table>\n");
+            }
+        }
+    }
+    page("refund-worker operations", &body)
+}
+
+/// One refund's story, or that it is unknown.
+pub fn refund(id: &str, view: Option<&RefundView>) -> String {
+    let Some(v) = view else {
+        return page(
+            "Refund not found",
+            &format!(
+                "<p id=\"unknown\">No refund {}.</p><p><a href=\"/\">Back</a></p>",
+                esc(id)
+            ),
+        );
+    };
+    let mut body = format!(
+        "<table id=\"refund\">\
+         <tr><th>refund_id</th><td>{}</td></tr><tr><th>status</th><td id=\"status\">{}</td></tr>\
+         <tr><th>trade</th><td>{}</td></tr><tr><th>amount</th><td>{} {}</td></tr>\
+         <tr><th>reason</th><td>{}</td></tr><tr><th>batch</th><td>{}</td></tr>\
+         <tr><th>result</th><td>{} {}</td></tr></table>\n<h2>History</h2>\n<table>",
+        esc(&v.refund_id),
+        esc(&v.status),
+        esc(&v.trade_no),
+        esc(&v.amount),
+        esc(&v.currency),
+        esc(&v.reason),
+        esc(v.batch_no.as_deref().unwrap_or("-")),
+        esc(v.result_code.as_deref().unwrap_or("-")),
+        esc(v.result_message.as_deref().unwrap_or("")),
+    );
+    for h in &v.history {
+        body.push_str(&format!(
+            "<tr><td>{}</td><td>{} → {}</td><td>{}</td><td>{}</td></tr>",
+            esc(&h.at.to_rfc3339()),
+            esc(h.from_status.as_deref().unwrap_or("-")),
+            esc(&h.to_status),
+            esc(&h.actor),
+            esc(&[h.code.as_deref(), h.note.as_deref()]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join(" ")),
+        ));
+    }
+    body.push_str("</table>\n<h2>Result events</h2>\n<ul>");
+    for e in &v.events {
+        body.push_str(&format!(
+            "<li>{} {} {}</li>",
+            esc(&e.routing_key),
+            e.event_id,
+            e.published_at
+                .map(|t| format!("published {}", t.to_rfc3339()))
+                .unwrap_or_else(|| "not yet published".into())
+        ));
+    }
+    body.push_str("</ul><p><a href=\"/\">Back</a></p>");
+    page(&format!("Refund {}", v.refund_id), &body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_are_escaped_everywhere() {
+        let rows = [DeadRow {
+            message_id: "m\"1".into(),
+            refund_id: Some("<script>x</script>".into()),
+            code: "invalid_amount".into(),
+            reason: "a < b & c".into(),
+            dead_lettered_at: None,
+        }];
+        let html = overview(Some("<b>done</b>"), &[], Ok(&rows), "c\"s");
+        assert!(!html.contains("<script>x"), "{html}");
+        assert!(html.contains("&lt;script&gt;x&lt;/script&gt;"));
+        assert!(html.contains("a &lt; b &amp; c"));
+        assert!(html.contains("value=\"m&quot;1\""));
+        assert!(html.contains("&lt;b&gt;done&lt;/b&gt;"));
+        assert!(html.contains("<h3>invalid_amount (1)</h3>"));
+        assert!(refund("<i>", None).contains("No refund &lt;i&gt;."));
+    }
+}

@@ -1,0 +1,240 @@
+//! The worker process through outages and a SIGTERM: the broker and the
+//! database each cut away (through proxies, so other tests keep their
+//! services) and restored, and the process stopped mid-run and started
+//! again. It recovers by itself, `/readyz` tells the outage, the stop is
+//! clean (exit 0 within the grace), and the end-to-end invariants hold.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use lapin::options::{BasicAckOptions, BasicGetOptions};
+
+use crate::cli::worker;
+use crate::gateway::*;
+use crate::helpers::*;
+use crate::process::KillOnDrop;
+use crate::proxy::Proxy;
+
+async fn count(app: &TestApp, sql: &'static str) -> i64 {
+    sqlx::query_scalar(sql).fetch_one(&app.pool).await.unwrap()
+}
+
+async fn readyz(port: u16) -> (u16, String) {
+    match reqwest::get(format!("http://127.0.0.1:{port}/readyz")).await {
+        Ok(r) => (r.status().as_u16(), r.text().await.unwrap_or_default()),
+        Err(e) => (0, e.to_string()),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outages_and_a_sigterm_lose_nothing_and_double_nothing() {
+    const N: usize = 3000;
+    let app = TestApp::without_intake(&[]).await;
+    let gw = start_sandbox(|_| {}).await;
+    let pg = Proxy::start("127.0.0.1:5432").await;
+    let mq = Proxy::start("127.0.0.1:5672").await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let log = std::env::temp_dir().join(format!("rw-lifecycle-{}.log", app.id));
+    let spawn = || {
+        worker(&app)
+            .arg("run")
+            .env(
+                "DATABASE_URL",
+                format!("postgres://postgres@{}/{}", pg.addr, app.db_name()),
+            )
+            .env("AMQP_URL", format!("amqp://guest:guest@{}/%2f", mq.addr))
+            .env("ALIPAY_GATEWAY", &gw.url)
+            .env("HTTP_LISTEN", format!("127.0.0.1:{port}"))
+            .env(
+                "ALIPAY_NOTIFY_URL",
+                format!("http://127.0.0.1:{port}/alipay/notify"),
+            )
+            .env("ALIPAY_TIMEOUT_MS", "3000")
+            .env("BATCH_LINGER_MS", "200")
+            .env("BATCH_MAX_ITEMS", "200")
+            .env("SUBMIT_RETRY_BASE_MS", "10")
+            .env("SUBMIT_RETRY_CAP_MS", "500")
+            .env("RECONCILE_AFTER_MS", "2000")
+            .env("SHUTDOWN_GRACE_MS", "5000")
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .stderr(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&log)
+                    .unwrap(),
+            )
+            .spawn()
+            .unwrap()
+    };
+    let mut children = KillOnDrop(vec![spawn()]);
+    let events: Vec<_> = (0..N)
+        .map(|i| event(&format!("L-{i}"), &trade(i), r#""0.50""#))
+        .collect();
+    let terminal = || async {
+        count(
+            &app,
+            "SELECT count(*) FROM refunds WHERE status IN ('succeeded', 'failed')",
+        )
+        .await
+    };
+    app.publish(&events[..N / 2]).await;
+    wait_until("some refunds paid", Duration::from_secs(60), || async {
+        terminal().await >= 300
+    })
+    .await;
+
+    // The broker goes away and comes back.
+    mq.cut();
+    wait_until(
+        "readyz tells the broker is away",
+        Duration::from_secs(30),
+        || async {
+            let (status, body) = readyz(port).await;
+            status == 503 && body.contains("broker")
+        },
+    )
+    .await;
+    mq.restore();
+    // The database goes away and comes back.
+    pg.cut();
+    wait_until(
+        "readyz tells the database is away",
+        Duration::from_secs(30),
+        || async {
+            let (status, body) = readyz(port).await;
+            status == 503 && body.contains("database")
+        },
+    )
+    .await;
+    pg.restore();
+    wait_until("ready again", Duration::from_secs(60), || async {
+        readyz(port).await.0 == 200
+    })
+    .await;
+
+    app.publish(&events[N / 2..]).await;
+    wait_until(
+        "more paid after the outages",
+        Duration::from_secs(120),
+        || async { terminal().await >= (N / 2 + 300) as i64 },
+    )
+    .await;
+
+    // SIGTERM in the middle of the run: a clean exit within the grace.
+    let child = &mut children.0[0];
+    let pid = child.id().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "still running 15 s after SIGTERM (grace 5 s); log {}",
+            log.display()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(
+        status.success(),
+        "exit after SIGTERM: {status}; log {}",
+        log.display()
+    );
+    children.0[0] = spawn();
+
+    wait_until(
+        "every refund terminal and every event published",
+        Duration::from_secs(240),
+        || async {
+            terminal().await == N as i64
+                && count(
+                    &app,
+                    "SELECT count(*) FROM outbox WHERE published_at IS NULL",
+                )
+                .await
+                    == 0
+        },
+    )
+    .await;
+    drop(children);
+
+    // Nothing doubled, nothing lost.
+    assert_eq!(count(&app, "SELECT count(*) FROM refunds").await, N as i64);
+    assert_eq!(
+        count(
+            &app,
+            "SELECT count(*) FROM outbox WHERE routing_key IN ('refund.succeeded', 'refund.failed')"
+        )
+        .await,
+        N as i64
+    );
+    assert_eq!(
+        count(
+            &app,
+            "SELECT count(*) FROM (SELECT bi.refund_id FROM batch_items bi JOIN batches b USING (batch_no)
+             WHERE b.status <> 'rejected' GROUP BY bi.refund_id HAVING count(*) > 1) s"
+        )
+        .await,
+        0,
+        "a refund in two live batches"
+    );
+    let succeeded = count(
+        &app,
+        "SELECT count(*) FROM refunds WHERE status = 'succeeded'",
+    )
+    .await;
+    let ledger = gw.sandbox.as_ref().unwrap().ledger();
+    assert_eq!(
+        ledger.paid_total_fen,
+        succeeded * 50,
+        "the ledger pays each success once"
+    );
+    assert!(
+        ledger
+            .trades
+            .iter()
+            .all(|t| t.refunds.iter().filter(|r| r.code == "SUCCESS").count() <= 1)
+    );
+
+    let queue = app.topology.results_queue.clone().unwrap();
+    let mut ids = HashSet::new();
+    let mut terminal_of: HashMap<String, usize> = HashMap::new();
+    while let Some(m) = app
+        .channel
+        .basic_get(queue.as_str().into(), BasicGetOptions::default())
+        .await
+        .unwrap()
+    {
+        m.delivery
+            .acker
+            .ack(BasicAckOptions::default())
+            .await
+            .unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&m.delivery.data).unwrap();
+        if ids.insert(body["event_id"].as_str().unwrap().to_owned()) {
+            *terminal_of
+                .entry(body["refund_id"].as_str().unwrap().to_owned())
+                .or_default() += 1;
+        }
+    }
+    assert_eq!(terminal_of.len(), N, "a terminal event for every refund");
+    assert!(
+        terminal_of.values().all(|n| *n == 1),
+        "one terminal event each"
+    );
+    std::fs::remove_file(&log).ok();
+    app.cleanup().await;
+}
