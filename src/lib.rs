@@ -14,6 +14,7 @@
 //! - `callback`: the receiver of Alipay's notifications (the http role).
 //! - `outbox`: the relay of result events to `refunds.results`.
 //! - `reconcile`: batches without a notification, settled by the query.
+//! - `dlq`: the dead-letter tooling (`refund-worker dlq`).
 //! - `commands`: one module per subcommand.
 
 pub mod admin;
@@ -24,6 +25,7 @@ pub mod callback;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod dlq;
 pub mod domain;
 pub mod health;
 pub mod intake;

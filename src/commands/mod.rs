@@ -2,6 +2,7 @@
 
 pub mod batch;
 pub mod bench;
+pub mod dlq;
 pub mod publish;
 pub mod refund;
 pub mod run;
@@ -103,5 +104,6 @@ pub async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<Ex
             bench::bench(&settings, refunds, profile, steady, json).await
         }
         Command::Sandbox(args) => sandbox::sandbox(&settings, *args).await,
+        Command::Dlq { command } => dlq::dlq(&settings, command).await,
     }
 }

@@ -1,0 +1,120 @@
+//! The dead-letter tooling behind `refund-worker dlq list|show|replay|purge`
+//! (contract §6), as library functions so tests can aim them at any broker.
+//!
+//! - `letter`: what a dead letter says (code, origin, replay count…); pure.
+//! - `select`: ages, filters and selections; pure.
+//! - `republish`: the properties of a replayed copy; pure.
+//! - `render`: lines, JSON and the `show` page; pure.
+//! - `save`: `purge --save` files.
+//! - `snapshot`: reading the whole queue while leaving it there.
+//! - `replay`, `purge`: the two commands that move or remove messages.
+//!
+//! The rule throughout: a dead letter leaves `refunds.dead` only by an ack,
+//! and that ack is sent only after its replayed copy is confirmed (replay) or
+//! after its saved copy is on disk (purge with `--save`).
+
+pub mod letter;
+pub mod purge;
+pub mod render;
+pub mod replay;
+pub mod republish;
+pub mod save;
+pub mod select;
+pub mod snapshot;
+
+use chrono::Utc;
+
+use crate::amqp::Topology;
+use crate::config::Settings;
+pub use letter::Letter;
+pub use purge::{PurgeMode, purge};
+pub use render::{Action, Outcome};
+pub use replay::replay;
+pub use select::{Age, Filter, Selection, parse_age};
+use snapshot::Snapshot;
+
+/// The broker and the names the tooling works on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub url: String,
+    pub dead_queue: String,
+    pub dead_letter_exchange: String,
+}
+
+impl Target {
+    pub fn new(url: &str, topology: &Topology) -> Self {
+        Self {
+            url: url.to_owned(),
+            dead_queue: topology.dead_queue.clone(),
+            dead_letter_exchange: topology.dead_letter_exchange.clone(),
+        }
+    }
+
+    pub fn from_settings(settings: &Settings) -> Self {
+        let topology = Topology::new(&settings.amqp.name_prefix, settings.amqp.results_queue);
+        Self::new(&settings.amqp.url, &topology)
+    }
+}
+
+/// What a `replay` or `purge` came to.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Tally {
+    /// Replayed or removed (or, in a dry run, that would be).
+    pub done: usize,
+    /// Left in the queue because they could not be handled.
+    pub failed: usize,
+    /// `--id` values that named no dead letter.
+    pub unknown_ids: Vec<String>,
+}
+
+impl Tally {
+    fn record(&mut self, report: &mut dyn FnMut(&Outcome), outcome: Outcome) {
+        if outcome.is_failure() {
+            self.failed += 1;
+        } else {
+            self.done += 1;
+        }
+        report(&outcome);
+    }
+
+    /// Whether everything asked for was handled (exit code 0).
+    pub fn all_handled(&self) -> bool {
+        self.failed == 0 && self.unknown_ids.is_empty()
+    }
+}
+
+/// What `list` read: the letters that passed the filter, how many were read
+/// in all, and how many the broker said were ready.
+#[derive(Debug, Clone)]
+pub struct Listing {
+    pub letters: Vec<Letter>,
+    pub read: usize,
+    pub ready: u32,
+}
+
+/// Every dead letter that passes `filter`, in queue order; the queue is left
+/// as it was.
+pub async fn list(target: &Target, filter: &Filter) -> anyhow::Result<Listing> {
+    let snap = Snapshot::take(target, "list").await?;
+    let ready = snap.expected;
+    let all = snap.release().await;
+    let now = Utc::now();
+    let letters = filter.apply(&all, now).into_iter().cloned().collect();
+    Ok(Listing {
+        letters,
+        read: all.len(),
+        ready,
+    })
+}
+
+/// The dead letters an id names (a `message_id`, else a 1-based position),
+/// and how many were read in all; the queue is left as it was.
+pub async fn show(target: &Target, id: &str) -> anyhow::Result<(Vec<Letter>, usize)> {
+    let snap = Snapshot::take(target, "show").await?;
+    let all = snap.release().await;
+    let found = select::find(&all, id)
+        .into_iter()
+        .map(|i| all[i].clone())
+        .collect();
+    Ok((found, all.len()))
+}

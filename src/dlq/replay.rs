@@ -1,0 +1,237 @@
+//! `dlq replay`: each chosen dead letter is published again to its origin
+//! (see [`super::republish`] for what the copy carries) with `mandatory` on a
+//! confirm channel, and removed from the dead-letter queue only after the
+//! broker has confirmed the copy and routed it somewhere.
+//!
+//! A dead letter stays where it is, reported, when: it has no origin; its
+//! origin is the dead-letter exchange itself; the origin exchange does not
+//! exist; the copy is unroutable or refused; or the broker connection fails
+//! before its confirm. The worst case — the connection lost between a confirm
+//! and the removal — leaves it both replayed and still dead-lettered; intake
+//! deduplicates by `refund_id`, so replaying it again later is harmless.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use anyhow::Context;
+use chrono::Utc;
+use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions};
+use lapin::types::FieldTable;
+use lapin::{Confirmation, ExchangeKind, PublisherConfirm};
+
+use super::letter::{Letter, Origin};
+use super::render::{Action, Outcome};
+use super::republish::replay_properties;
+use super::select::Selection;
+use super::snapshot::Snapshot;
+use super::{Tally, Target};
+
+/// Copies published before their confirms are awaited.
+const WINDOW: usize = 64;
+/// The longest a confirm is awaited before the copy counts as not confirmed.
+const CONFIRM_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Replays the chosen dead letters (or, with `dry_run`, only says what it
+/// would do). Each outcome goes to `report` as soon as it is known.
+pub async fn replay(
+    target: &Target,
+    selection: &Selection,
+    dry_run: bool,
+    report: &mut dyn FnMut(&Outcome),
+) -> anyhow::Result<Tally> {
+    let snap = Snapshot::take(target, "replay").await?;
+    let result = replay_held(target, &snap, selection, dry_run, report).await;
+    snap.release().await;
+    result
+}
+
+/// Where a dead letter can be sent back to, or why it cannot.
+pub fn destination(letter: &Letter, target: &Target) -> Result<Origin, String> {
+    match &letter.origin {
+        None => {
+            Err("no origin: neither x-original-exchange/x-original-routing-key nor x-death".into())
+        }
+        Some(o) if o.exchange == target.dead_letter_exchange => Err(format!(
+            "its origin is the dead-letter exchange {} itself",
+            o.exchange
+        )),
+        Some(o) => Ok(o.clone()),
+    }
+}
+
+async fn replay_held(
+    target: &Target,
+    snap: &Snapshot,
+    selection: &Selection,
+    dry_run: bool,
+    report: &mut dyn FnMut(&Outcome),
+) -> anyhow::Result<Tally> {
+    let now = Utc::now();
+    let chosen = selection.choose(&snap.letters, now);
+    let mut tally = Tally {
+        unknown_ids: chosen.unknown_ids,
+        ..Tally::default()
+    };
+    let mut todo = Vec::new();
+    for i in chosen.indexes {
+        let letter = &snap.letters[i];
+        match destination(letter, target) {
+            Ok(to) => todo.push((i, to)),
+            Err(why) => tally.record(report, Outcome::of(letter, Action::Left(why))),
+        }
+    }
+    if dry_run {
+        for (i, to) in todo {
+            tally.record(
+                report,
+                Outcome::of(&snap.letters[i], Action::WouldReplay(to)),
+            );
+        }
+        return Ok(tally);
+    }
+    let exchanges: BTreeSet<&str> = todo.iter().map(|(_, to)| to.exchange.as_str()).collect();
+    let missing = missing_exchanges(snap, exchanges).await?;
+    todo.retain(|(i, to)| match missing.get(&to.exchange) {
+        Some(why) => {
+            let why = format!("cannot replay to exchange {}: {why}", to.exchange);
+            tally.record(report, Outcome::of(&snap.letters[*i], Action::Left(why)));
+            false
+        }
+        None => true,
+    });
+    if todo.is_empty() {
+        return Ok(tally);
+    }
+    let publisher = snap
+        .connection()
+        .create_channel()
+        .await
+        .context("while opening the publishing channel")?;
+    publisher
+        .confirm_select(ConfirmSelectOptions::default())
+        .await
+        .context("while enabling publisher confirms")?;
+    let mut broken: Option<String> = None;
+    for window in todo.chunks(WINDOW) {
+        if let Some(why) = &broken {
+            for (i, _) in window {
+                let why = format!("not attempted: {why}");
+                tally.record(report, Outcome::of(&snap.letters[*i], Action::Left(why)));
+            }
+            continue;
+        }
+        let mut pending: Vec<(usize, &Origin, Result<PublisherConfirm, String>)> = Vec::new();
+        for (i, to) in window {
+            let letter = &snap.letters[*i];
+            let sent = if broken.is_some() {
+                Err("not attempted: an earlier publish failed".to_owned())
+            } else {
+                publisher
+                    .basic_publish(
+                        to.exchange.as_str().into(),
+                        to.routing_key.as_str().into(),
+                        BasicPublishOptions {
+                            mandatory: true,
+                            ..Default::default()
+                        },
+                        &letter.body,
+                        replay_properties(letter, now),
+                    )
+                    .await
+                    .map_err(|e| {
+                        let why = format!("the publish failed: {e}");
+                        broken = Some(why.clone());
+                        why
+                    })
+            };
+            pending.push((*i, to, sent));
+        }
+        for (i, to, sent) in pending {
+            let letter = &snap.letters[i];
+            let action = match sent {
+                Err(why) => Action::Left(why),
+                Ok(confirm) => match settle(confirm, to).await {
+                    Err(why) => {
+                        broken.get_or_insert_with(|| why.clone());
+                        Action::Left(why)
+                    }
+                    Ok(Some(why)) => Action::Left(why),
+                    Ok(None) => match snap.remove(i).await {
+                        Ok(()) => Action::Replayed(to.clone()),
+                        Err(e) => {
+                            let why = format!(
+                                "replayed, but {e:#}; it is still dead-lettered and may be \
+                                 replayed again (harmless: intake deduplicates)"
+                            );
+                            broken.get_or_insert_with(|| why.clone());
+                            Action::Left(why)
+                        }
+                    },
+                },
+            };
+            tally.record(report, Outcome::of(letter, action));
+        }
+    }
+    publisher.close(200, "dlq replay done".into()).await.ok();
+    Ok(tally)
+}
+
+/// Awaits one confirm: `Ok(None)` when the broker took and routed the copy,
+/// `Ok(Some(why))` when it refused or could not route it, `Err` when the
+/// session failed (nothing more can be published on it).
+async fn settle(confirm: PublisherConfirm, to: &Origin) -> Result<Option<String>, String> {
+    match tokio::time::timeout(CONFIRM_TIMEOUT, confirm).await {
+        Err(_) => Err(format!(
+            "no confirm from the broker within {}s",
+            CONFIRM_TIMEOUT.as_secs()
+        )),
+        Ok(Err(e)) => Err(format!("no confirm from the broker: {e}")),
+        Ok(Ok(Confirmation::Ack(None))) => Ok(None),
+        Ok(Ok(Confirmation::Ack(Some(returned)))) => Ok(Some(format!(
+            "unroutable: exchange {} key {} has no queue bound ({})",
+            to.exchange, to.routing_key, returned.reply_text
+        ))),
+        Ok(Ok(Confirmation::Nack(_))) => {
+            Ok(Some("the broker refused the copy (queue full?)".into()))
+        }
+        Ok(Ok(Confirmation::NotRequested)) => Err("publisher confirms are off".into()),
+    }
+}
+
+/// The origin exchanges that do not exist, each with the broker's answer.
+/// A passive declare of a missing exchange closes its channel, so each check
+/// gets its own. The default exchange (`""`) always exists.
+async fn missing_exchanges(
+    snap: &Snapshot,
+    exchanges: BTreeSet<&str>,
+) -> anyhow::Result<BTreeMap<String, String>> {
+    let mut missing = BTreeMap::new();
+    for exchange in exchanges.into_iter().filter(|x| !x.is_empty()) {
+        let ch = snap
+            .connection()
+            .create_channel()
+            .await
+            .context("while opening a channel")?;
+        let passive = ExchangeDeclareOptions {
+            passive: true,
+            ..Default::default()
+        };
+        match ch
+            .exchange_declare(
+                exchange.into(),
+                ExchangeKind::Topic,
+                passive,
+                FieldTable::default(),
+            )
+            .await
+        {
+            Ok(()) => {
+                ch.close(200, "checked".into()).await.ok();
+            }
+            Err(e) => {
+                missing.insert(exchange.to_owned(), e.to_string());
+            }
+        }
+    }
+    Ok(missing)
+}

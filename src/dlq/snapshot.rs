@@ -1,0 +1,161 @@
+//! Reading the whole dead-letter queue without taking anything out of it.
+//!
+//! The management plugin may be off, so there is no API to peek: a passive
+//! declare says how many messages are ready, a consumer with manual acks
+//! receives them all (prefetch = that count), and they stay unacked while a
+//! command looks at them. Acking one removes it for good; everything not
+//! acked goes back to the queue, in order, when the channel closes. If the
+//! process dies instead, the broker does the same when the connection drops.
+//!
+//! The channel is closed before the consumer is dropped (lapin can race the
+//! other way round), and never with `basic.reject`, which some broker
+//! versions count towards a delivery limit.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use futures_util::StreamExt;
+use lapin::Acker;
+use lapin::message::Delivery;
+use lapin::options::{BasicConsumeOptions, BasicQosOptions, QueueDeclareOptions};
+use lapin::types::FieldTable;
+use lapin::{Channel, Connection, Consumer};
+
+use super::Target;
+use super::letter::Letter;
+use crate::amqp;
+
+/// How long reading waits for the next message before settling for what it has.
+const IDLE: Duration = Duration::from_secs(3);
+
+/// Every ready dead letter, held unacked, in queue order.
+pub struct Snapshot {
+    conn: Connection,
+    channel: Channel,
+    consumer: Option<Consumer>,
+    pub letters: Vec<Letter>,
+    ackers: Vec<Acker>,
+    /// What the broker said was ready before reading.
+    pub expected: u32,
+}
+
+impl Snapshot {
+    /// Connects and reads every ready message of the dead-letter queue.
+    pub async fn take(target: &Target, purpose: &str) -> anyhow::Result<Self> {
+        let conn = amqp::connect(&target.url, &format!("refund-worker dlq {purpose}"))
+            .await
+            .context("while connecting to RabbitMQ (AMQP_URL)")?;
+        let channel = match conn.create_channel().await {
+            Ok(c) => c,
+            Err(e) => {
+                conn.close(200, "dlq done".into()).await.ok();
+                return Err(e).context("while opening a channel");
+            }
+        };
+        let mut snap = Self {
+            conn,
+            channel,
+            consumer: None,
+            letters: Vec::new(),
+            ackers: Vec::new(),
+            expected: 0,
+        };
+        match snap.read(target).await {
+            Ok(()) => Ok(snap),
+            Err(e) => {
+                snap.release().await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn read(&mut self, target: &Target) -> anyhow::Result<()> {
+        let queue = target.dead_queue.as_str();
+        let declared = self
+            .channel
+            .queue_declare(
+                queue.into(),
+                QueueDeclareOptions {
+                    passive: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .with_context(|| {
+                format!("cannot find the dead-letter queue {queue} (is AMQP_NAME_PREFIX right?)")
+            })?;
+        self.expected = declared.message_count();
+        if self.expected == 0 {
+            return Ok(());
+        }
+        let prefetch = u16::try_from(self.expected).unwrap_or(u16::MAX);
+        if u32::from(prefetch) < self.expected {
+            tracing::warn!(
+                ready = self.expected,
+                "only the first {prefetch} dead letters can be held at once"
+            );
+        }
+        self.channel
+            .basic_qos(prefetch, BasicQosOptions::default())
+            .await
+            .context("while setting the prefetch")?;
+        let consumer = self
+            .channel
+            .basic_consume(
+                queue.into(),
+                "".into(),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .context("while starting to read the dead-letter queue")?;
+        let consumer = self.consumer.insert(consumer);
+        while self.letters.len() < usize::from(prefetch) {
+            match tokio::time::timeout(IDLE, consumer.next()).await {
+                Err(_) => break,
+                Ok(None) => anyhow::bail!("the broker cancelled the reading of {queue}"),
+                Ok(Some(delivery)) => {
+                    let Delivery {
+                        properties,
+                        data,
+                        acker,
+                        ..
+                    } = delivery.context("while reading the dead-letter queue")?;
+                    let position = self.letters.len() + 1;
+                    self.letters.push(Letter::new(position, properties, data));
+                    self.ackers.push(acker);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The connection, for a publishing channel.
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// Removes the letter at `index` (of `letters`) from the queue for good.
+    pub async fn remove(&self, index: usize) -> anyhow::Result<()> {
+        let acker = self
+            .ackers
+            .get(index)
+            .context("no such dead letter in this snapshot")?;
+        acker
+            .ack(lapin::options::BasicAckOptions::default())
+            .await
+            .context("while removing it from the dead-letter queue")?;
+        Ok(())
+    }
+
+    /// Hands back every letter not removed (channel close), then disconnects.
+    /// The close waits for the broker's answer, so removals sent before it
+    /// have been processed when it returns.
+    pub async fn release(mut self) -> Vec<Letter> {
+        self.channel.close(200, "dlq done".into()).await.ok();
+        drop(self.consumer.take());
+        self.conn.close(200, "dlq done".into()).await.ok();
+        self.letters
+    }
+}
