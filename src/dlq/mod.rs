@@ -68,7 +68,7 @@ pub struct Tally {
 }
 
 impl Tally {
-    fn record(&mut self, report: &mut dyn FnMut(&Outcome), outcome: Outcome) {
+    fn record(&mut self, report: &mut (dyn FnMut(&Outcome) + Send), outcome: Outcome) {
         if outcome.is_failure() {
             self.failed += 1;
         } else {

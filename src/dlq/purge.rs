@@ -25,7 +25,7 @@ pub async fn purge(
     target: &Target,
     selection: &Selection,
     mode: &PurgeMode,
-    report: &mut dyn FnMut(&Outcome),
+    report: &mut (dyn FnMut(&Outcome) + Send),
 ) -> anyhow::Result<Tally> {
     let snap = Snapshot::take(target, "purge").await?;
     let result = purge_held(target, &snap, selection, mode, report).await;
@@ -38,7 +38,7 @@ async fn purge_held(
     snap: &Snapshot,
     selection: &Selection,
     mode: &PurgeMode,
-    report: &mut dyn FnMut(&Outcome),
+    report: &mut (dyn FnMut(&Outcome) + Send),
 ) -> anyhow::Result<Tally> {
     let now = Utc::now();
     let chosen = selection.choose(&snap.letters, now);

@@ -37,7 +37,7 @@ pub async fn replay(
     target: &Target,
     selection: &Selection,
     dry_run: bool,
-    report: &mut dyn FnMut(&Outcome),
+    report: &mut (dyn FnMut(&Outcome) + Send),
 ) -> anyhow::Result<Tally> {
     let snap = Snapshot::take(target, "replay").await?;
     let result = replay_held(target, &snap, selection, dry_run, report).await;
@@ -64,7 +64,7 @@ async fn replay_held(
     snap: &Snapshot,
     selection: &Selection,
     dry_run: bool,
-    report: &mut dyn FnMut(&Outcome),
+    report: &mut (dyn FnMut(&Outcome) + Send),
 ) -> anyhow::Result<Tally> {
     let now = Utc::now();
     let chosen = selection.choose(&snap.letters, now);
