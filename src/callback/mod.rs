@@ -16,6 +16,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use secrecy::ExposeSecret;
 use sqlx::PgPool;
+use tracing::Instrument;
 
 use crate::alipay::client::AlipayClient;
 use crate::alipay::wire::notify::NotifyForm;
@@ -61,12 +62,22 @@ type Step<T> = Result<T, Stop>;
 
 async fn notify(State(s): State<CallbackState>, headers: HeaderMap, body: Bytes) -> Answer {
     let content_type = content_type(&headers);
-    answer(refund_notify::handle(&s, content_type.as_deref(), &body).await)
+    let span = tracing::info_span!("notification", kind = "batch_refund", bytes = body.len());
+    answer(
+        refund_notify::handle(&s, content_type.as_deref(), &body)
+            .instrument(span)
+            .await,
+    )
 }
 
 async fn dback_notify(State(s): State<CallbackState>, headers: HeaderMap, body: Bytes) -> Answer {
     let content_type = content_type(&headers);
-    answer(dback::handle(&s, content_type.as_deref(), &body).await)
+    let span = tracing::info_span!("notification", kind = "dback", bytes = body.len());
+    answer(
+        dback::handle(&s, content_type.as_deref(), &body)
+            .instrument(span)
+            .await,
+    )
 }
 
 fn content_type(headers: &HeaderMap) -> Option<String> {
