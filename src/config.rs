@@ -60,6 +60,7 @@ pub const VARIABLES: &[&str] = &[
     "PARTNER_PAUSE_MAX_MS",
     "RECONCILE_AFTER_MS",
     "HTTP_LISTEN",
+    "NOTIFY_MAX_BYTES",
     "ADMIN_LISTEN",
     "ADMIN_TOKEN",
     "SHUTDOWN_GRACE_MS",
@@ -124,6 +125,8 @@ impl Settings {
                 1..=u32::MAX as u64,
             )?),
             http_listen: src.addr_or("HTTP_LISTEN", "0.0.0.0:8080")?,
+            notify_max_bytes: src.number_in("NOTIFY_MAX_BYTES", 262_144, 1024..=16_777_216)?
+                as usize,
             admin: admin(src)?,
             shutdown_grace: millis(src.number_in("SHUTDOWN_GRACE_MS", 10_000, 0..=3_600_000)?),
             log_format: match src.string_or("LOG_FORMAT", "json")?.as_str() {

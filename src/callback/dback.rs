@@ -18,8 +18,7 @@ pub(super) async fn handle(
     body: &[u8],
 ) -> Step<Answer> {
     let mut r = Received::new("dback", content_type, body);
-    let (form, partner) = parse_and_verify(s, &mut r).await?;
-    r.batch_no = form.get("refund_batch_no").map(str::to_owned);
+    let (form, partner) = parse_and_verify(s, &mut r, "refund_batch_no").await?;
     let notice = match DbackNotify::from_form(&form) {
         Ok(n) => n,
         Err(e) => return refused(s, &mut r, "malformed", e.to_string()).await,

@@ -11,7 +11,7 @@ mod refund_notify;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use secrecy::ExposeSecret;
@@ -32,11 +32,20 @@ pub struct CallbackState {
     pub verify_notify_id: bool,
 }
 
+/// `NOTIFY_MAX_BYTES`' default: a notification of 1000 items is about 60 KiB.
+pub const DEFAULT_NOTIFY_MAX_BYTES: usize = 262_144;
+
 /// The routes, separate from binding so tests serve them on port 0.
 pub fn router(state: CallbackState) -> Router {
+    router_with_limit(state, DEFAULT_NOTIFY_MAX_BYTES)
+}
+
+/// The same, refusing bodies above `max_bytes` with 413.
+pub fn router_with_limit(state: CallbackState, max_bytes: usize) -> Router {
     Router::new()
         .route("/alipay/notify", post(notify))
         .route("/alipay/dback-notify", post(dback_notify))
+        .layer(DefaultBodyLimit::max(max_bytes))
         .with_state(state)
 }
 
@@ -104,15 +113,18 @@ fn count(verdict: &'static str) {
 }
 
 /// The first steps shared by both kinds: the form parsed and its signature
-/// verified by one configured partner's key.
+/// verified by one configured partner's key. `batch_field` names the
+/// parameter holding the batch, kept with the notification even when forged.
 async fn parse_and_verify<'a>(
     s: &'a CallbackState,
     r: &mut Received<'a>,
+    batch_field: &str,
 ) -> Step<(NotifyForm, &'a Partner)> {
     let form = match NotifyForm::parse(r.raw_body) {
         Ok(f) => f,
         Err(e) => return refused(s, r, "malformed", e.to_string()).await,
     };
+    r.batch_no = form.get(batch_field).map(str::to_owned);
     let Some(partner) = s
         .partners
         .iter()

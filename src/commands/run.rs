@@ -80,10 +80,11 @@ pub async fn run(settings: Settings, roles: &[Role]) -> anyhow::Result<ExitCode>
                         format!("cannot listen on HTTP_LISTEN {}", settings.http_listen)
                     })?;
                 let stop = shutdown.clone();
+                let max_bytes = settings.notify_max_bytes;
                 tasks.spawn(async move {
                     axum::serve(
                         listener,
-                        callback::router(state).merge(health::router(health)),
+                        callback::router_with_limit(state, max_bytes).merge(health::router(health)),
                     )
                     .with_graceful_shutdown(stop.cancelled_owned())
                     .await

@@ -21,6 +21,8 @@ pub struct Settings {
     pub submit: SubmitSettings,
     pub reconcile_after: Duration,
     pub http_listen: SocketAddr,
+    /// Notification bodies above this many bytes are refused with 413.
+    pub notify_max_bytes: usize,
     pub admin: Option<AdminSettings>,
     pub shutdown_grace: Duration,
     pub log_format: LogFormat,
@@ -136,6 +138,7 @@ impl fmt::Debug for Settings {
             )
             .field("batch", &self.batch)
             .field("http_listen", &self.http_listen)
+            .field("notify_max_bytes", &self.notify_max_bytes)
             .field("intake", &self.intake)
             .finish_non_exhaustive()
     }

@@ -69,7 +69,10 @@ pub async fn run_loop(
         .env("BATCH_LINGER_MS", "200")
         .env("SUBMIT_RETRY_BASE_MS", "10")
         .env("SUBMIT_RETRY_CAP_MS", "200")
-        .env("RUST_LOG", "warn")
+        .env(
+            "RUST_LOG",
+            "debug,sqlx=warn,hyper=warn,lapin=info,h2=warn,reqwest=info",
+        )
         .stdout(std::process::Stdio::null())
         .stderr(std::fs::File::create(&log).unwrap());
     for (k, v) in env {
@@ -155,6 +158,10 @@ pub async fn run_loop(
         .status()
         .as_u16();
     let ledger = gw.sandbox.as_ref().unwrap().ledger();
+    // The partner key never shows: not in a whole run's log, not in /metrics.
+    let logged = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(!logged.contains(KEY), "the key is in the worker's log");
+    assert!(!metrics.contains(KEY), "the key is in /metrics");
     std::fs::remove_file(&log).ok();
     Outcome {
         terminal,

@@ -19,4 +19,5 @@ mod process;
 mod proxy;
 mod relay;
 mod sandbox;
+mod security;
 mod submit;
