@@ -5,6 +5,7 @@ mod bench;
 mod callback;
 mod cli;
 mod client;
+mod dlq;
 mod end_to_end;
 mod gateway;
 mod helpers;
