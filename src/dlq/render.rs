@@ -210,11 +210,11 @@ pub fn show_text(l: &Letter, of: usize) -> String {
     row("replays to", &origin);
     let _ = writeln!(out, "properties");
     for (k, v) in properties_json(&l.properties) {
-        let _ = writeln!(out, "  {k:<22}{}", scalar(&v));
+        let _ = writeln!(out, "  {k}: {}", scalar(&v));
     }
     let _ = writeln!(out, "headers");
     for (k, v) in table_json(&l.headers()) {
-        let _ = writeln!(out, "  {k:<22}{}", scalar(&v));
+        let _ = writeln!(out, "  {k}: {}", scalar(&v));
     }
     let (encoding, body) = body_text(&l.body);
     let label = if encoding == "utf8" {
@@ -347,9 +347,9 @@ mod tests {
             "position          1 of 200",
             "message_id        m-invalid_amount",
             "replays to        exchange p.refunds key refund.approved",
-            "  content_type          application/json",
-            "  delivery_mode         2",
-            "  x-refund-error-code   invalid_amount",
+            "  content_type: application/json",
+            "  delivery_mode: 2",
+            "  x-refund-error-code: invalid_amount",
             "body (36 bytes, UTF-8)\n{\"refund_id\":\"R-1\",\"amount\":\"1.001\"}",
         ] {
             assert!(page.contains(want), "missing {want:?} in\n{page}");

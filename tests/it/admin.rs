@@ -92,7 +92,7 @@ async fn the_admin_page_refuses_strangers() {
         status(
             http.post(format!("{base}/dlq/replay"))
                 .header("content-type", "application/x-www-form-urlencoded")
-                .body(serde_urlencoded::to_string(&[("id", "m")]).unwrap())
+                .body(serde_urlencoded::to_string([("id", "m")]).unwrap())
                 .send()
                 .await
                 .unwrap()
@@ -115,7 +115,7 @@ async fn the_admin_page_refuses_strangers() {
             http.post(format!("{base}/dlq/replay"))
                 .bearer_auth(TOKEN)
                 .header("content-type", "application/x-www-form-urlencoded")
-                .body(serde_urlencoded::to_string(&[("id", "m"), ("csrf", "guess")]).unwrap())
+                .body(serde_urlencoded::to_string([("id", "m"), ("csrf", "guess")]).unwrap())
                 .send()
                 .await
                 .unwrap()
@@ -126,7 +126,7 @@ async fn the_admin_page_refuses_strangers() {
         status(
             http.post(format!("{base}/login"))
                 .header("content-type", "application/x-www-form-urlencoded")
-                .body(serde_urlencoded::to_string(&[("token", "nope")]).unwrap())
+                .body(serde_urlencoded::to_string([("token", "nope")]).unwrap())
                 .send()
                 .await
                 .unwrap()

@@ -8,6 +8,7 @@ mod callback;
 mod cli;
 mod client;
 mod deploy;
+mod dlq;
 mod end_to_end;
 mod gateway;
 mod helpers;
