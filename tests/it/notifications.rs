@@ -64,7 +64,7 @@ fn signed_body(pairs: &[(&str, &str)], key: &str) -> Vec<u8> {
     form::encode(&params).into_bytes()
 }
 
-async fn post(url: &str, body: Vec<u8>) -> (u16, String) {
+pub async fn post(url: &str, body: Vec<u8>) -> (u16, String) {
     let r = reqwest::Client::new()
         .post(url)
         .header("content-type", "application/x-www-form-urlencoded")
@@ -75,7 +75,7 @@ async fn post(url: &str, body: Vec<u8>) -> (u16, String) {
     (r.status().as_u16(), r.text().await.unwrap())
 }
 
-async fn count(app: &TestApp, sql: &'static str) -> i64 {
+pub async fn count(app: &TestApp, sql: &'static str) -> i64 {
     sqlx::query_scalar(sql).fetch_one(&app.pool).await.unwrap()
 }
 

@@ -15,27 +15,12 @@ use tokio_util::sync::CancellationToken;
 
 use crate::gateway::*;
 use crate::helpers::*;
-use crate::notifications::serve_callback;
-
-async fn post(url: &str, body: Vec<u8>) -> (u16, String) {
-    let r = reqwest::Client::new()
-        .post(url)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    (r.status().as_u16(), r.text().await.unwrap_or_default())
-}
+use crate::notifications::{count, post, serve_callback};
 
 fn pairs(p: &[(&str, &str)]) -> Vec<(String, String)> {
     p.iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect()
-}
-
-async fn count(app: &TestApp, sql: &'static str) -> i64 {
-    sqlx::query_scalar(sql).fetch_one(&app.pool).await.unwrap()
 }
 
 #[tokio::test]
