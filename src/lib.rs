@@ -30,6 +30,8 @@ pub mod domain;
 pub mod health;
 pub mod intake;
 pub mod operator;
+#[cfg(test)]
+mod parser_robustness;
 pub mod outbox;
 pub mod reconcile;
 pub mod sandbox;
