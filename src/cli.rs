@@ -85,6 +85,22 @@ pub enum Command {
     },
     /// Run the Alipay gateway simulator for development, demos and tests.
     Sandbox(Box<SandboxArgs>),
+    /// The whole system under injected faults, then every invariant checked
+    /// (exit 1 on a violation; the seed replays a run).
+    Soak {
+        /// Worker processes, each running every role.
+        #[arg(long, default_value_t = 3)]
+        workers: usize,
+        /// About this many events (valid, duplicates, conflicts, invalid).
+        #[arg(long, default_value_t = 5000)]
+        refunds: usize,
+        /// The seed of the traffic and the fault schedule (default: random).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Mean milliseconds between injected faults.
+        #[arg(long, default_value_t = 1000)]
+        fault_every_ms: u64,
+    },
     /// Inspect, replay or purge dead letters (the `refunds.dead` queue).
     Dlq {
         #[command(subcommand)]

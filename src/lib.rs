@@ -30,11 +30,12 @@ pub mod domain;
 pub mod health;
 pub mod intake;
 pub mod operator;
+pub mod outbox;
 #[cfg(test)]
 mod parser_robustness;
-pub mod outbox;
 pub mod reconcile;
 pub mod sandbox;
+pub mod soak;
 pub mod storage;
 pub mod submit;
 pub mod telemetry;

@@ -104,6 +104,24 @@ pub async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<Ex
             bench::bench(&settings, refunds, profile, steady, json).await
         }
         Command::Sandbox(args) => sandbox::sandbox(&settings, *args).await,
+        Command::Soak {
+            workers,
+            refunds,
+            seed,
+            fault_every_ms,
+        } => {
+            if workers == 0 || refunds == 0 {
+                eprintln!("--workers and --refunds must be at least 1");
+                return Ok(ExitCode::from(EXIT_USAGE));
+            }
+            let args = crate::soak::SoakArgs {
+                workers,
+                refunds,
+                seed: seed.unwrap_or_else(rand::random),
+                fault_every: std::time::Duration::from_millis(fault_every_ms),
+            };
+            crate::soak::soak(&settings, args).await
+        }
         Command::Dlq { command } => dlq::dlq(&settings, command).await,
     }
 }

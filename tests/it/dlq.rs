@@ -324,7 +324,7 @@ async fn a_dead_letter_that_is_valid_now_is_replayed_and_stored() {
 async fn a_connection_cut_during_a_replay_loses_nothing_and_a_second_replay_finishes() {
     const N: usize = 300;
     let app = TestApp::spawn().await;
-    let proxy = Proxy::start("127.0.0.1:5672").await;
+    let proxy = Proxy::start("127.0.0.1:5672").await.unwrap();
     for i in 0..N {
         let headers = worker_headers(&app, "exceeds_trade_amount");
         let body = event(&format!("P-{i}"), &trade(i), "1");

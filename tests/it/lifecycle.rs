@@ -31,8 +31,8 @@ async fn outages_and_a_sigterm_lose_nothing_and_double_nothing() {
     const N: usize = 3000;
     let app = TestApp::without_intake(&[]).await;
     let gw = start_sandbox(|_| {}).await;
-    let pg = Proxy::start("127.0.0.1:5432").await;
-    let mq = Proxy::start("127.0.0.1:5672").await;
+    let pg = Proxy::start("127.0.0.1:5432").await.unwrap();
+    let mq = Proxy::start("127.0.0.1:5672").await.unwrap();
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

@@ -21,4 +21,5 @@ mod proxy;
 mod relay;
 mod sandbox;
 mod security;
+mod soak;
 mod submit;

@@ -311,7 +311,7 @@ async fn a_notification_during_a_database_outage_is_answered_503_and_applied_on_
     let app = TestApp::without_intake(&[]).await;
     let stop = CancellationToken::new();
     let gw = start_sandbox(|_| {}).await;
-    let proxy = Proxy::start("127.0.0.1:5432").await;
+    let proxy = Proxy::start("127.0.0.1:5432").await.unwrap();
     let pool = sqlx::postgres::PgPoolOptions::new()
         .max_connections(2)
         .acquire_timeout(Duration::from_secs(2))

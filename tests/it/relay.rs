@@ -183,7 +183,7 @@ async fn an_unroutable_event_is_kept_and_retried_later() {
 #[tokio::test]
 async fn events_pending_while_the_broker_is_away_are_all_published_when_it_returns() {
     let app = TestApp::without_intake(&[]).await;
-    let proxy = Proxy::start("127.0.0.1:5672").await;
+    let proxy = Proxy::start("127.0.0.1:5672").await.unwrap();
     let relay = Relay {
         pool: app.pool.clone(),
         amqp_url: format!("amqp://guest:guest@{}/%2f", proxy.addr),

@@ -7,8 +7,8 @@
 //! peak memory and CPU time are its own.
 
 mod ceiling;
-mod intake;
-mod load;
+pub(crate) mod intake;
+pub(crate) mod load;
 mod pipeline;
 mod submit;
 

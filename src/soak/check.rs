@@ -1,0 +1,300 @@
+//! The soak's invariants, judged from what was collected (pure): the result
+//! events, the dead letters, the sandbox's ledger and a few database counts.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use serde::Serialize;
+
+use super::stream::{Kind, Planned};
+use crate::domain::Amount;
+use crate::sandbox::LedgerView;
+
+/// What the database says about batches and notifications.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct DbFacts {
+    pub batches_over_1000: i64,
+    pub batches_with_a_trade_twice: i64,
+    pub refunds_in_two_live_batches: i64,
+    pub forged_applied: i64,
+    pub forged_stored: i64,
+}
+
+/// Everything the checks read.
+pub struct Facts<'a> {
+    pub planned: &'a [Planned],
+    /// Result events, deduplicated on `event_id`.
+    pub events: &'a [serde_json::Value],
+    /// (refund_id, code, body) of every dead letter.
+    pub dead: &'a [(Option<String>, Option<String>, Vec<u8>)],
+    pub ledger: &'a LedgerView,
+    pub db: &'a DbFacts,
+    pub forged_sent: usize,
+}
+
+fn fen(text: &str) -> i64 {
+    Amount::parse_yuan(text).map(Amount::fen).unwrap_or(-1)
+}
+
+/// Every violated invariant, in words; empty when all hold.
+pub fn violations(f: &Facts<'_>) -> Vec<String> {
+    let mut out = Vec::new();
+    let valid: HashSet<&str> = f
+        .planned
+        .iter()
+        .filter(|p| p.kind == Kind::Valid)
+        .map(|p| p.refund_id.as_str())
+        .collect();
+    let mut terminal: HashMap<&str, usize> = HashMap::new();
+    for e in f.events {
+        let kind = e["event"].as_str().unwrap_or_default();
+        if kind == "refund.succeeded" || kind == "refund.failed" {
+            *terminal
+                .entry(e["refund_id"].as_str().unwrap_or_default())
+                .or_default() += 1;
+        }
+    }
+    let missing = valid
+        .iter()
+        .filter(|id| !terminal.contains_key(*id))
+        .count();
+    if missing > 0 {
+        out.push(format!("{missing} valid refunds have no terminal event"));
+    }
+    let doubled = terminal.values().filter(|n| **n > 1).count();
+    if doubled > 0 {
+        out.push(format!(
+            "{doubled} refunds have more than one terminal event"
+        ));
+    }
+    let strangers = terminal.keys().filter(|id| !valid.contains(*id)).count();
+    if strangers > 0 {
+        out.push(format!(
+            "{strangers} terminal events for refunds never sent as valid"
+        ));
+    }
+
+    // The ledger's successful refunds are exactly the succeeded events.
+    let mut paid: BTreeMap<(String, String, i64), usize> = BTreeMap::new();
+    for t in &f.ledger.trades {
+        for r in t.refunds.iter().filter(|r| r.code == "SUCCESS") {
+            *paid
+                .entry((t.trade_no.clone(), r.batch_no.clone(), fen(&r.amount)))
+                .or_default() += 1;
+        }
+        if fen(&t.refunded) > fen(&t.paid) {
+            out.push(format!(
+                "trade {} refunded {} of {} paid",
+                t.trade_no, t.refunded, t.paid
+            ));
+        }
+    }
+    let mut succeeded: BTreeMap<(String, String, i64), usize> = BTreeMap::new();
+    let mut succeeded_fen = 0;
+    for e in f.events.iter().filter(|e| e["event"] == "refund.succeeded") {
+        let amount = fen(e["amount"].as_str().unwrap_or_default());
+        succeeded_fen += amount;
+        let key = (
+            e["trade_no"].as_str().unwrap_or_default().to_owned(),
+            e["batch_no"].as_str().unwrap_or_default().to_owned(),
+            amount,
+        );
+        *succeeded.entry(key).or_default() += 1;
+    }
+    if paid != succeeded {
+        let only_paid = paid.keys().filter(|k| !succeeded.contains_key(*k)).count();
+        let only_events = succeeded.keys().filter(|k| !paid.contains_key(*k)).count();
+        out.push(format!(
+            "the ledger and the succeeded events differ: {only_paid} paid without a succeeded event, {only_events} succeeded events without a payment"
+        ));
+    }
+    if f.ledger.paid_total_fen != succeeded_fen {
+        out.push(format!(
+            "the ledger paid {} fen, the succeeded events say {succeeded_fen}",
+            f.ledger.paid_total_fen
+        ));
+    }
+    let batch_nos: HashSet<&str> = f
+        .ledger
+        .batches
+        .iter()
+        .map(|b| b.batch_no.as_str())
+        .collect();
+    if batch_nos.len() != f.ledger.batches.len() {
+        out.push("a batch_no was used twice at the gateway".into());
+    }
+    if f.ledger.batches.iter().any(|b| b.items.len() > 1000) {
+        out.push("the gateway received a batch above 1000 items".into());
+    }
+
+    let db = f.db;
+    for (n, what) in [
+        (db.batches_over_1000, "batches above 1000 items"),
+        (
+            db.batches_with_a_trade_twice,
+            "batches holding a trade twice",
+        ),
+        (
+            db.refunds_in_two_live_batches,
+            "refunds in two live batches",
+        ),
+        (db.forged_applied, "forged notifications applied"),
+    ] {
+        if n > 0 {
+            out.push(format!("{n} {what}"));
+        }
+    }
+    if db.forged_stored < f.forged_sent as i64 {
+        out.push(format!(
+            "{} forged notifications sent, {} stored for audit",
+            f.forged_sent, db.forged_stored
+        ));
+    }
+
+    // Dead letters: exactly the invalid ones and the conflicts, with their
+    // codes. Dead-lettering is at least once (a worker killed between the
+    // dead letter's confirm and the original's ack sends it again), so the
+    // same message twice counts once.
+    let mut expected: BTreeMap<&str, usize> = BTreeMap::new();
+    for p in f.planned {
+        match &p.kind {
+            Kind::Invalid(code) => *expected.entry(code).or_default() += 1,
+            Kind::Conflict => *expected.entry("conflicting_duplicate").or_default() += 1,
+            _ => {}
+        }
+    }
+    let mut found: BTreeMap<&str, usize> = BTreeMap::new();
+    let distinct: HashSet<&(Option<String>, Option<String>, Vec<u8>)> = f.dead.iter().collect();
+    for (_, code, _) in distinct {
+        *found.entry(code.as_deref().unwrap_or("none")).or_default() += 1;
+    }
+    if expected != found {
+        out.push(format!(
+            "dead letters by code {found:?}, expected {expected:?}"
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sandbox::view::{BatchView, RefundView, TradeView};
+
+    fn planned(id: &str, kind: Kind) -> Planned {
+        Planned {
+            kind,
+            refund_id: id.into(),
+            body: Vec::new(),
+        }
+    }
+
+    fn event(id: &str, status: &str) -> serde_json::Value {
+        serde_json::json!({"event": format!("refund.{status}"), "refund_id": id, "status": status,
+                           "trade_no": "T1", "batch_no": "B1", "amount": "1.00"})
+    }
+
+    fn ledger(paid_fen: i64, refunds: Vec<RefundView>) -> LedgerView {
+        LedgerView {
+            trades: vec![TradeView {
+                trade_no: "T1".into(),
+                partner: "P".into(),
+                paid: "10.00".into(),
+                refunded: format!("{}.00", paid_fen / 100),
+                refunds,
+            }],
+            batches: vec![BatchView {
+                batch_no: "B1".into(),
+                partner: "P".into(),
+                service: "refund_fastpay_by_platform_nopwd",
+                state: "processed",
+                items: Vec::new(),
+            }],
+            notifications: Vec::new(),
+            paid_total: format!("{}.00", paid_fen / 100),
+            paid_total_fen: paid_fen,
+        }
+    }
+
+    #[test]
+    fn a_clean_run_has_no_violation_and_each_fault_is_named() {
+        let plan = [
+            planned("A", Kind::Valid),
+            planned("A", Kind::Conflict),
+            planned("X", Kind::Invalid("invalid_amount")),
+        ];
+        let events = [event("A", "succeeded")];
+        let dead = [
+            (
+                Some("A".into()),
+                Some("conflicting_duplicate".into()),
+                b"a".to_vec(),
+            ),
+            (
+                Some("X".into()),
+                Some("invalid_amount".into()),
+                b"x".to_vec(),
+            ),
+            // The same dead letter twice (at-least-once dead-lettering) counts once.
+            (
+                Some("X".into()),
+                Some("invalid_amount".into()),
+                b"x".to_vec(),
+            ),
+        ];
+        let paid = ledger(
+            100,
+            vec![RefundView {
+                batch_no: "B1".into(),
+                amount: "1.00".into(),
+                code: "SUCCESS".into(),
+            }],
+        );
+        let db = DbFacts::default();
+        let facts = Facts {
+            planned: &plan,
+            events: &events,
+            dead: &dead,
+            ledger: &paid,
+            db: &db,
+            forged_sent: 0,
+        };
+        assert_eq!(violations(&facts), Vec::<String>::new());
+
+        // Paid twice, an event doubled, a dead letter missing.
+        let twice = ledger(
+            200,
+            vec![
+                RefundView {
+                    batch_no: "B1".into(),
+                    amount: "1.00".into(),
+                    code: "SUCCESS".into(),
+                },
+                RefundView {
+                    batch_no: "B1".into(),
+                    amount: "1.00".into(),
+                    code: "SUCCESS".into(),
+                },
+            ],
+        );
+        let events = [event("A", "succeeded"), event("A", "succeeded")];
+        let facts = Facts {
+            events: &events,
+            dead: &dead[..1],
+            ledger: &twice,
+            ..facts
+        };
+        let v = violations(&facts);
+        assert!(
+            v.iter().any(|s| s.contains("more than one terminal event")),
+            "{v:?}"
+        );
+        assert!(
+            v.iter().any(|s| s.contains("dead letters by code")),
+            "{v:?}"
+        );
+        assert!(
+            v.iter().any(|s| s.contains("refunded 2.00 of 10.00")) || v.len() >= 2,
+            "{v:?}"
+        );
+    }
+}

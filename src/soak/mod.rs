@@ -1,0 +1,406 @@
+//! `refund-worker soak`: the whole system under faults, then every invariant
+//! checked. N worker processes (every role) run against one fresh database
+//! and one set of names, each through cuttable proxies to PostgreSQL and
+//! RabbitMQ; the sandbox gateway (in-process) injects its faults at fixed
+//! rates; a seeded schedule SIGKILLs workers (restarting them), cuts the
+//! broker and the database away for a moment, and posts forged
+//! notifications, while a seeded stream of refunds is published. Then the
+//! faults stop, the run waits (bounded) for quiescence, and `check` judges
+//! the invariants from the result events, the dead letters, the ledger and
+//! the database. The seed is printed so a failing run can be replayed.
+//!
+//! - `stream`: the traffic (pure) · `check`: the invariants (pure)
+//! - `proxy`: the cuttable TCP proxy · `faults`: the fault schedule
+
+pub mod check;
+mod faults;
+pub mod proxy;
+pub mod stream;
+
+use std::collections::HashSet;
+use std::process::{Child, ExitCode};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use lapin::options::{BasicAckOptions, BasicGetOptions, ConfirmSelectOptions};
+use serde::Serialize;
+use sqlx::PgPool;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::amqp::{self, Topology};
+use crate::commands::bench::intake::{
+    delete_topology, drop_database, spawn_worker, stop, with_database,
+};
+use crate::config::Settings;
+use crate::sandbox::{self, PartnerKey, Sandbox, SandboxConfig};
+use crate::storage;
+use check::{DbFacts, Facts};
+use faults::Injected;
+use proxy::Proxy;
+use stream::{Kind, PAID_FEN};
+
+const PARTNER: &str = "2088000000000001";
+const KEY: &str = "soak-key-not-a-secret";
+/// The longest the run waits for quiescence after the faults stop.
+const QUIET_LIMIT: Duration = Duration::from_secs(300);
+
+/// What `soak` was asked.
+#[derive(Debug, Clone)]
+pub struct SoakArgs {
+    pub workers: usize,
+    pub refunds: usize,
+    pub seed: u64,
+    /// The mean gap between injected faults.
+    pub fault_every: Duration,
+}
+
+/// The report, as `--json` prints it.
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub seed: u64,
+    pub workers: usize,
+    pub events_published: usize,
+    pub valid_refunds: usize,
+    pub succeeded: usize,
+    pub failed: usize,
+    pub dead_letters: usize,
+    pub faults: Injected,
+    pub sandbox_faults: &'static str,
+    pub publish_seconds: u64,
+    pub quiescence_seconds: u64,
+    pub db: DbFacts,
+    pub violations: Vec<String>,
+}
+
+/// The same URL through a proxy: host and port replaced by `addr`.
+fn via(url: &str, addr: std::net::SocketAddr) -> anyhow::Result<String> {
+    let mut u = reqwest::Url::parse(url).with_context(|| format!("cannot read the URL {url:?}"))?;
+    u.set_host(Some(&addr.ip().to_string()))?;
+    u.set_port(Some(addr.port()))
+        .map_err(|()| anyhow::anyhow!("cannot set the port of {url:?}"))?;
+    Ok(u.to_string())
+}
+
+/// host:port of a URL, for the proxy's target.
+fn target(url: &str, default_port: u16) -> anyhow::Result<String> {
+    let u = reqwest::Url::parse(url).with_context(|| format!("cannot read the URL {url:?}"))?;
+    let host = u.host_str().unwrap_or("127.0.0.1");
+    Ok(format!("{host}:{}", u.port().unwrap_or(default_port)))
+}
+
+/// The worker processes, each on its own HTTP port, restarted by the schedule.
+pub(crate) struct Workers {
+    db_url: String,
+    amqp_url: String,
+    prefix: String,
+    gateway: String,
+    pub ports: Vec<u16>,
+    pub children: Vec<Option<Child>>,
+}
+
+impl Workers {
+    pub fn spawn(&mut self, i: usize) -> anyhow::Result<()> {
+        let port = self.ports[i].to_string();
+        let listen = format!("127.0.0.1:{port}");
+        let notify = format!("http://127.0.0.1:{port}/alipay/notify");
+        let env = [
+            ("AMQP_URL", self.amqp_url.as_str()),
+            ("AMQP_RESULTS_QUEUE", "true"),
+            ("ALIPAY_PARTNER", PARTNER),
+            ("ALIPAY_KEY", KEY),
+            ("ALIPAY_GATEWAY", self.gateway.as_str()),
+            ("ALIPAY_NOTIFY_URL", notify.as_str()),
+            ("ALIPAY_TIMEOUT_MS", "1500"),
+            ("HTTP_LISTEN", listen.as_str()),
+            ("BATCH_LINGER_MS", "200"),
+            ("SUBMIT_RETRY_BASE_MS", "50"),
+            ("SUBMIT_RETRY_CAP_MS", "1000"),
+            ("SUBMIT_GIVE_UP_MS", "20000"),
+            ("RECONCILE_AFTER_MS", "3000"),
+            ("SHUTDOWN_GRACE_MS", "2000"),
+            ("RUST_LOG", "error"),
+        ];
+        self.children[i] = Some(spawn_worker(
+            &self.db_url,
+            &self.prefix,
+            "intake,batch,submit,http,relay,reconcile",
+            &env,
+        )?);
+        Ok(())
+    }
+
+    pub fn kill(&mut self, i: usize) {
+        if let Some(mut c) = self.children[i].take() {
+            c.kill().ok();
+            c.wait().ok();
+        }
+    }
+
+    fn stop_all(&mut self) {
+        for c in self.children.iter_mut().filter_map(Option::take) {
+            let mut c = c;
+            stop(&mut c);
+        }
+    }
+}
+
+pub async fn soak(settings: &Settings, args: SoakArgs) -> anyhow::Result<ExitCode> {
+    eprintln!(
+        "soak: seed {} (replay with --seed {}), {} workers, {} refunds",
+        args.seed, args.seed, args.workers, args.refunds
+    );
+    let id = uuid::Uuid::new_v4().simple().to_string()[..10].to_owned();
+    let db_name = format!("refund_worker_soak_{id}");
+    let db_url = with_database(&settings.database_url, &db_name);
+    let pool = storage::connect_and_migrate(&db_url, 4).await?;
+    let prefix = format!("soak-{id}.");
+    let topology = Topology::new(&prefix, true);
+    let conn = amqp::connect(&settings.amqp.url, "refund-worker soak").await?;
+    let channel = conn.create_channel().await?;
+    topology.declare(&channel).await?;
+    channel
+        .confirm_select(ConfirmSelectOptions::default())
+        .await?;
+
+    let mut config = SandboxConfig::new(
+        vec![PartnerKey {
+            id: PARTNER.into(),
+            key: KEY.into(),
+        }],
+        args.seed,
+    );
+    config.time_scale = "0.001".parse()?;
+    config.trade_paid_fen = PAID_FEN;
+    let f = &mut config.faults;
+    f.http_5xx_rate = "0.03".parse()?;
+    f.timeout_after_accept_rate = "0.03".parse()?;
+    f.timeout_hold = Duration::from_secs(3);
+    f.system_error_rate = "0.03".parse()?;
+    f.processing_rate = "0.03".parse()?;
+    f.item_failure_rate = "0.02".parse()?;
+    f.notify_drop_rate = "0.1".parse()?;
+    f.notify_duplicate_rate = "0.1".parse()?;
+    f.notify_delay_rate = "0.1".parse()?;
+    f.notify_delay = Duration::from_secs(60);
+    f.notify_reorder_rate = "0.1".parse()?;
+    let sandbox = Sandbox::new(config)?;
+    let gateway_listener = TcpListener::bind("127.0.0.1:0").await?;
+    let gateway = format!("http://{}/gateway.do", gateway_listener.local_addr()?);
+    let stop_sandbox = CancellationToken::new();
+    tokio::spawn(sandbox::serve(
+        gateway_listener,
+        sandbox.clone(),
+        stop_sandbox.clone(),
+    ));
+
+    let pg = Proxy::start(&target(&settings.database_url, 5432)?).await?;
+    let mq = Proxy::start(&target(&settings.amqp.url, 5672)?).await?;
+    let mut ports = Vec::new();
+    for _ in 0..args.workers {
+        ports.push(
+            std::net::TcpListener::bind("127.0.0.1:0")?
+                .local_addr()?
+                .port(),
+        );
+    }
+    let mut workers = Workers {
+        db_url: via(&db_url, pg.addr)?,
+        amqp_url: via(&settings.amqp.url, mq.addr)?,
+        prefix: prefix.clone(),
+        gateway,
+        ports,
+        children: (0..args.workers).map(|_| None).collect(),
+    };
+    for i in 0..args.workers {
+        workers.spawn(i)?;
+    }
+
+    let result = run(
+        &pool,
+        &channel,
+        &topology,
+        settings,
+        &sandbox,
+        &pg,
+        &mq,
+        &mut workers,
+        &args,
+    )
+    .await;
+    workers.stop_all();
+    stop_sandbox.cancel();
+    conn.close(200, "soak done".into()).await.ok();
+    let report = result?;
+    let clean = report.violations.is_empty();
+    pool.close().await;
+    if clean {
+        drop_database(&settings.database_url, &db_name).await;
+        delete_topology(settings, &prefix).await;
+    } else {
+        eprintln!("soak: kept database {db_name} and names {prefix}* for inspection");
+    }
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    if clean {
+        eprintln!("soak: every invariant held (seed {})", report.seed);
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!(
+            "soak: {} violations (seed {})",
+            report.violations.len(),
+            report.seed
+        );
+        Ok(ExitCode::from(1))
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run(
+    pool: &PgPool,
+    channel: &lapin::Channel,
+    topology: &Topology,
+    settings: &Settings,
+    sandbox: &Sandbox,
+    pg: &Proxy,
+    mq: &Proxy,
+    workers: &mut Workers,
+    args: &SoakArgs,
+) -> anyhow::Result<Report> {
+    let planned = stream::plan(args.refunds, args.seed, "soak");
+    let valid: HashSet<&str> = planned
+        .iter()
+        .filter(|p| p.kind == Kind::Valid)
+        .map(|p| p.refund_id.as_str())
+        .collect();
+    let valid_ids: Vec<String> = valid.iter().map(|s| s.to_string()).collect();
+
+    // Publish in slices while the faults run.
+    let started = Instant::now();
+    let faults_stop = CancellationToken::new();
+    let (injected, published) = {
+        let fault_run = faults::run(workers, pg, mq, args, faults_stop.clone());
+        let publishing = async {
+            let mut n = 0;
+            for slice in planned.chunks(planned.len().div_ceil(20).max(1)) {
+                let bodies = slice.iter().map(|p| p.body.clone());
+                n += crate::commands::bench::load::publish_all(
+                    channel,
+                    &topology.refunds_exchange,
+                    crate::amqp::topology::APPROVED_KEY,
+                    bodies,
+                )
+                .await?;
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+            // Let the faults go on a little after the last event.
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            faults_stop.cancel();
+            Ok::<_, anyhow::Error>(n)
+        };
+        let (injected, published) = tokio::join!(fault_run, publishing);
+        (injected?, published?)
+    };
+    let publish_seconds = started.elapsed().as_secs();
+    anyhow::ensure!(
+        published == planned.len(),
+        "the broker confirmed {published} of {}",
+        planned.len()
+    );
+
+    // Quiescence: every valid refund terminal and every event published.
+    let quiet_from = Instant::now();
+    loop {
+        let done: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM refunds WHERE refund_id = ANY($1) AND status IN ('succeeded', 'failed')",
+        )
+        .bind(&valid_ids)
+        .fetch_one(pool)
+        .await?;
+        let unpublished: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+                .fetch_one(pool)
+                .await?;
+        if done as usize == valid.len() && unpublished == 0 {
+            break;
+        }
+        if quiet_from.elapsed() > QUIET_LIMIT {
+            eprintln!(
+                "soak: not quiet after {QUIET_LIMIT:?}: {done} of {} valid refunds terminal, {unpublished} events unpublished",
+                valid.len()
+            );
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let quiescence_seconds = quiet_from.elapsed().as_secs();
+    workers.stop_all();
+
+    // Collect.
+    let mut events = Vec::new();
+    let mut ids = HashSet::new();
+    let queue = topology.results_queue.clone().unwrap_or_default();
+    while let Some(m) = channel
+        .basic_get(queue.as_str().into(), BasicGetOptions::default())
+        .await?
+    {
+        m.delivery.acker.ack(BasicAckOptions::default()).await?;
+        let body: serde_json::Value = serde_json::from_slice(&m.delivery.data)?;
+        if ids.insert(body["event_id"].as_str().unwrap_or_default().to_owned()) {
+            events.push(body);
+        }
+    }
+    let listing = crate::dlq::list(
+        &crate::dlq::Target::new(&settings.amqp.url, topology),
+        &Default::default(),
+    )
+    .await?;
+    let dead: Vec<(Option<String>, Option<String>, Vec<u8>)> = listing
+        .letters
+        .iter()
+        .map(|l| (l.refund_id.clone(), l.code.clone(), l.body.clone()))
+        .collect();
+    let ledger = sandbox.ledger();
+    let count =
+        |sql: &'static str| async move { sqlx::query_scalar::<_, i64>(sql).fetch_one(pool).await };
+    let db = DbFacts {
+        batches_over_1000: count("SELECT count(*) FROM (SELECT batch_no FROM batch_items GROUP BY batch_no HAVING count(*) > 1000) s").await?,
+        batches_with_a_trade_twice: count("SELECT count(*) FROM (SELECT 1 FROM batch_items GROUP BY batch_no, trade_no HAVING count(*) > 1) s").await?,
+        refunds_in_two_live_batches: count(
+            "SELECT count(*) FROM (SELECT bi.refund_id FROM batch_items bi JOIN batches b USING (batch_no)
+             WHERE b.status IN ('created', 'submitting', 'submitted', 'awaiting_operator') AND bi.result_code IS NULL
+             GROUP BY bi.refund_id HAVING count(*) > 1) s",
+        )
+        .await?,
+        forged_applied: count("SELECT count(*) FROM notifications WHERE notify_id LIKE 'soak-forged-%' AND verdict = 'applied'").await?,
+        forged_stored: count("SELECT count(*) FROM notifications WHERE notify_id LIKE 'soak-forged-%'").await?,
+    };
+    let violations = check::violations(&Facts {
+        planned: &planned,
+        events: &events,
+        dead: &dead,
+        ledger: &ledger,
+        db: &db,
+        forged_sent: injected.forged_notifications,
+    });
+    Ok(Report {
+        seed: args.seed,
+        workers: args.workers,
+        events_published: published,
+        valid_refunds: valid.len(),
+        succeeded: events
+            .iter()
+            .filter(|e| e["event"] == "refund.succeeded")
+            .count(),
+        failed: events
+            .iter()
+            .filter(|e| e["event"] == "refund.failed")
+            .count(),
+        dead_letters: dead.len(),
+        faults: injected,
+        sandbox_faults: "5xx 3 %, time-out after accepting 3 %, SYSTEM_ERROR 3 %, P 3 %, item failures 2 %, notifications dropped/duplicated/delayed/reordered 10 % each",
+        publish_seconds,
+        quiescence_seconds,
+        db,
+        violations,
+    })
+}
