@@ -11,9 +11,7 @@
 //! deduplicates by `refund_id`, so replaying it again later is harmless.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::Duration;
 
-use anyhow::Context;
 use chrono::Utc;
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions};
 use lapin::types::FieldTable;
@@ -23,13 +21,11 @@ use super::letter::{Letter, Origin};
 use super::render::{Action, Outcome};
 use super::republish::replay_properties;
 use super::select::Selection;
-use super::snapshot::Snapshot;
+use super::snapshot::{BROKER_TIMEOUT, Snapshot, bounded};
 use super::{Tally, Target};
 
 /// Copies published before their confirms are awaited.
 const WINDOW: usize = 64;
-/// The longest a confirm is awaited before the copy counts as not confirmed.
-const CONFIRM_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Replays the chosen dead letters (or, with `dry_run`, only says what it
 /// would do). Each outcome goes to `report` as soon as it is known.
@@ -102,15 +98,16 @@ async fn replay_held(
     if todo.is_empty() {
         return Ok(tally);
     }
-    let publisher = snap
-        .connection()
-        .create_channel()
-        .await
-        .context("while opening the publishing channel")?;
-    publisher
-        .confirm_select(ConfirmSelectOptions::default())
-        .await
-        .context("while enabling publisher confirms")?;
+    let publisher = bounded(
+        "opening the publishing channel",
+        snap.connection().create_channel(),
+    )
+    .await?;
+    bounded(
+        "enabling publisher confirms",
+        publisher.confirm_select(ConfirmSelectOptions::default()),
+    )
+    .await?;
     let mut broken: Option<String> = None;
     for window in todo.chunks(WINDOW) {
         if let Some(why) = &broken {
@@ -126,31 +123,32 @@ async fn replay_held(
             let sent = if broken.is_some() {
                 Err("not attempted: an earlier publish failed".to_owned())
             } else {
-                publisher
-                    .basic_publish(
-                        to.exchange.as_str().into(),
-                        to.routing_key.as_str().into(),
-                        BasicPublishOptions {
-                            mandatory: true,
-                            ..Default::default()
-                        },
-                        &letter.body,
-                        replay_properties(letter, now),
-                    )
-                    .await
-                    .map_err(|e| {
-                        let why = format!("the publish failed: {e}");
-                        broken = Some(why.clone());
-                        why
-                    })
+                let publish = publisher.basic_publish(
+                    to.exchange.as_str().into(),
+                    to.routing_key.as_str().into(),
+                    BasicPublishOptions {
+                        mandatory: true,
+                        ..Default::default()
+                    },
+                    &letter.body,
+                    replay_properties(letter, now),
+                );
+                bounded("publishing the copy", publish).await.map_err(|e| {
+                    let why = format!("{e:#}");
+                    broken = Some(why.clone());
+                    why
+                })
             };
             pending.push((*i, to, sent));
         }
+        // One deadline for the window's confirms, so a dead session costs
+        // one timeout, not one per message.
+        let deadline = tokio::time::Instant::now() + BROKER_TIMEOUT;
         for (i, to, sent) in pending {
             let letter = &snap.letters[i];
             let action = match sent {
                 Err(why) => Action::Left(why),
-                Ok(confirm) => match settle(confirm, to).await {
+                Ok(confirm) => match settle(confirm, to, deadline).await {
                     Err(why) => {
                         broken.get_or_insert_with(|| why.clone());
                         Action::Left(why)
@@ -172,18 +170,27 @@ async fn replay_held(
             tally.record(report, Outcome::of(letter, action));
         }
     }
-    publisher.close(200, "dlq replay done".into()).await.ok();
+    bounded(
+        "closing the publishing channel",
+        publisher.close(200, "dlq replay done".into()),
+    )
+    .await
+    .ok();
     Ok(tally)
 }
 
 /// Awaits one confirm: `Ok(None)` when the broker took and routed the copy,
 /// `Ok(Some(why))` when it refused or could not route it, `Err` when the
 /// session failed (nothing more can be published on it).
-async fn settle(confirm: PublisherConfirm, to: &Origin) -> Result<Option<String>, String> {
-    match tokio::time::timeout(CONFIRM_TIMEOUT, confirm).await {
+async fn settle(
+    confirm: PublisherConfirm,
+    to: &Origin,
+    deadline: tokio::time::Instant,
+) -> Result<Option<String>, String> {
+    match tokio::time::timeout_at(deadline, confirm).await {
         Err(_) => Err(format!(
             "no confirm from the broker within {}s",
-            CONFIRM_TIMEOUT.as_secs()
+            BROKER_TIMEOUT.as_secs()
         )),
         Ok(Err(e)) => Err(format!("no confirm from the broker: {e}")),
         Ok(Ok(Confirmation::Ack(None))) => Ok(None),
@@ -207,30 +214,27 @@ async fn missing_exchanges(
 ) -> anyhow::Result<BTreeMap<String, String>> {
     let mut missing = BTreeMap::new();
     for exchange in exchanges.into_iter().filter(|x| !x.is_empty()) {
-        let ch = snap
-            .connection()
-            .create_channel()
-            .await
-            .context("while opening a channel")?;
+        let ch = bounded("opening a channel", snap.connection().create_channel()).await?;
         let passive = ExchangeDeclareOptions {
             passive: true,
             ..Default::default()
         };
-        match ch
-            .exchange_declare(
-                exchange.into(),
-                ExchangeKind::Topic,
-                passive,
-                FieldTable::default(),
-            )
-            .await
-        {
-            Ok(()) => {
-                ch.close(200, "checked".into()).await.ok();
+        let declare = ch.exchange_declare(
+            exchange.into(),
+            ExchangeKind::Topic,
+            passive,
+            FieldTable::default(),
+        );
+        match tokio::time::timeout(BROKER_TIMEOUT, declare).await {
+            Ok(Ok(())) => {
+                bounded("closing a channel", ch.close(200, "checked".into()))
+                    .await
+                    .ok();
             }
-            Err(e) => {
+            Ok(Err(e)) => {
                 missing.insert(exchange.to_owned(), e.to_string());
             }
+            Err(_) => anyhow::bail!("no answer from the broker while checking exchange {exchange}"),
         }
     }
     Ok(missing)

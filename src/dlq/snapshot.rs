@@ -10,6 +10,10 @@
 //! The channel is closed before the consumer is dropped (lapin can race the
 //! other way round), and never with `basic.reject`, which some broker
 //! versions count towards a delivery limit.
+//!
+//! Every call to the broker after reading is bounded by [`BROKER_TIMEOUT`]:
+//! when the connection drops, lapin can leave an ack or a close pending for
+//! ever, and an on-call tool must end and say so rather than hang.
 
 use std::time::Duration;
 
@@ -27,6 +31,22 @@ use crate::amqp;
 
 /// How long reading waits for the next message before settling for what it has.
 const IDLE: Duration = Duration::from_secs(3);
+/// The longest any single broker call (ack, publish, confirm, close) may take.
+pub const BROKER_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Runs a broker call, failing it if it takes longer than [`BROKER_TIMEOUT`].
+pub async fn bounded<T>(
+    what: &str,
+    call: impl Future<Output = lapin::Result<T>>,
+) -> anyhow::Result<T> {
+    match tokio::time::timeout(BROKER_TIMEOUT, call).await {
+        Ok(result) => result.with_context(|| format!("while {what}")),
+        Err(_) => anyhow::bail!(
+            "no answer from the broker within {}s while {what}",
+            BROKER_TIMEOUT.as_secs()
+        ),
+    }
+}
 
 /// Every ready dead letter, held unacked, in queue order.
 pub struct Snapshot {
@@ -42,14 +62,19 @@ pub struct Snapshot {
 impl Snapshot {
     /// Connects and reads every ready message of the dead-letter queue.
     pub async fn take(target: &Target, purpose: &str) -> anyhow::Result<Self> {
-        let conn = amqp::connect(&target.url, &format!("refund-worker dlq {purpose}"))
-            .await
-            .context("while connecting to RabbitMQ (AMQP_URL)")?;
-        let channel = match conn.create_channel().await {
+        let name = format!("refund-worker dlq {purpose}");
+        let conn = bounded(
+            "connecting to RabbitMQ (AMQP_URL)",
+            amqp::connect(&target.url, &name),
+        )
+        .await?;
+        let channel = match bounded("opening a channel", conn.create_channel()).await {
             Ok(c) => c,
             Err(e) => {
-                conn.close(200, "dlq done".into()).await.ok();
-                return Err(e).context("while opening a channel");
+                bounded("disconnecting", conn.close(200, "dlq done".into()))
+                    .await
+                    .ok();
+                return Err(e);
             }
         };
         let mut snap = Self {
@@ -71,16 +96,15 @@ impl Snapshot {
 
     async fn read(&mut self, target: &Target) -> anyhow::Result<()> {
         let queue = target.dead_queue.as_str();
-        let declared = self
-            .channel
-            .queue_declare(
-                queue.into(),
-                QueueDeclareOptions {
-                    passive: true,
-                    ..Default::default()
-                },
-                FieldTable::default(),
-            )
+        let declare = self.channel.queue_declare(
+            queue.into(),
+            QueueDeclareOptions {
+                passive: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        );
+        let declared = bounded("looking up the dead-letter queue", declare)
             .await
             .with_context(|| {
                 format!("cannot find the dead-letter queue {queue} (is AMQP_NAME_PREFIX right?)")
@@ -96,20 +120,18 @@ impl Snapshot {
                 "only the first {prefetch} dead letters can be held at once"
             );
         }
-        self.channel
-            .basic_qos(prefetch, BasicQosOptions::default())
-            .await
-            .context("while setting the prefetch")?;
-        let consumer = self
-            .channel
-            .basic_consume(
-                queue.into(),
-                "".into(),
-                BasicConsumeOptions::default(),
-                FieldTable::default(),
-            )
-            .await
-            .context("while starting to read the dead-letter queue")?;
+        bounded(
+            "setting the prefetch",
+            self.channel.basic_qos(prefetch, BasicQosOptions::default()),
+        )
+        .await?;
+        let consume = self.channel.basic_consume(
+            queue.into(),
+            "".into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        );
+        let consumer = bounded("starting to read the dead-letter queue", consume).await?;
         let consumer = self.consumer.insert(consumer);
         while self.letters.len() < usize::from(prefetch) {
             match tokio::time::timeout(IDLE, consumer.next()).await {
@@ -142,10 +164,14 @@ impl Snapshot {
             .ackers
             .get(index)
             .context("no such dead letter in this snapshot")?;
-        acker
-            .ack(lapin::options::BasicAckOptions::default())
-            .await
-            .context("while removing it from the dead-letter queue")?;
+        if !self.conn.status().connected() {
+            anyhow::bail!("the broker connection is lost; it was not removed");
+        }
+        bounded(
+            "removing it from the dead-letter queue",
+            acker.ack(lapin::options::BasicAckOptions::default()),
+        )
+        .await?;
         Ok(())
     }
 
@@ -153,9 +179,16 @@ impl Snapshot {
     /// The close waits for the broker's answer, so removals sent before it
     /// have been processed when it returns.
     pub async fn release(mut self) -> Vec<Letter> {
-        self.channel.close(200, "dlq done".into()).await.ok();
+        bounded(
+            "closing the channel",
+            self.channel.close(200, "dlq done".into()),
+        )
+        .await
+        .ok();
         drop(self.consumer.take());
-        self.conn.close(200, "dlq done".into()).await.ok();
+        bounded("disconnecting", self.conn.close(200, "dlq done".into()))
+            .await
+            .ok();
         self.letters
     }
 }
