@@ -44,6 +44,8 @@ const PARTNER: &str = "2088000000000001";
 const KEY: &str = "soak-key-not-a-secret";
 /// The longest the run waits for quiescence after the faults stop.
 const QUIET_LIMIT: Duration = Duration::from_secs(300);
+/// The longest faults go on (they stop earlier once nine in ten refunds are done).
+const FAULT_LIMIT: Duration = Duration::from_secs(2 * 3600);
 
 /// What `soak` was asked.
 #[derive(Debug, Clone)]
@@ -292,8 +294,21 @@ async fn run(
                 .await?;
                 tokio::time::sleep(Duration::from_millis(300)).await;
             }
-            // Let the faults go on a little after the last event.
+            // Faults go on while the refunds flow: until nine in ten valid
+            // refunds are terminal (at least 3 s after the last event).
             tokio::time::sleep(Duration::from_secs(3)).await;
+            loop {
+                let done: i64 = sqlx::query_scalar(
+                    "SELECT count(*) FROM refunds WHERE refund_id = ANY($1) AND status IN ('succeeded', 'failed')",
+                )
+                .bind(&valid_ids)
+                .fetch_one(pool)
+                .await?;
+                if done as usize * 10 >= valid.len() * 9 || started.elapsed() > FAULT_LIMIT {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
             faults_stop.cancel();
             Ok::<_, anyhow::Error>(n)
         };
