@@ -14,6 +14,7 @@ use anyhow::Context;
 use chrono::{DateTime, Utc};
 use secrecy::ExposeSecret;
 use sqlx::PgPool;
+use sqlx::postgres::PgListener;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
@@ -282,6 +283,9 @@ impl Submitter {
     /// Steps until shutdown; at once while there is work.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let mut error_delay = Duration::from_millis(100);
+        // A new batch wakes the submitter at once (NOTIFY batches); the poll
+        // backs it up, and covers retries that fall due.
+        let mut listener = self.listen().await;
         loop {
             let wait = match self.step(Utc::now()).await {
                 Ok(Step::Idle) => IDLE_POLL,
@@ -295,10 +299,38 @@ impl Submitter {
                     error_delay
                 }
             };
+            if wait.is_zero() {
+                continue;
+            }
             tokio::select! {
                 _ = shutdown.cancelled() => return Ok(()),
                 _ = tokio::time::sleep(wait) => {}
+                woken = wake(&mut listener) => {
+                    if !woken {
+                        listener = self.listen().await;
+                    }
+                }
             }
+        }
+    }
+
+    /// A listener on `batches`, or `None` (polling only) when the database
+    /// refuses one now; the next failed wake tries again.
+    async fn listen(&self) -> Option<PgListener> {
+        let mut l = PgListener::connect_with(&self.pool).await.ok()?;
+        l.listen("batches").await.ok()?;
+        Some(l)
+    }
+}
+
+/// Waits for a NOTIFY; `false` when the listener failed, or after a while
+/// without one, so that a new listener is tried.
+async fn wake(listener: &mut Option<PgListener>) -> bool {
+    match listener {
+        Some(l) => l.recv().await.is_ok(),
+        None => {
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            false
         }
     }
 }
