@@ -147,6 +147,15 @@ impl Workers {
     }
 }
 
+impl Drop for Workers {
+    /// An interrupted soak leaves no worker behind.
+    fn drop(&mut self) {
+        for i in 0..self.children.len() {
+            self.kill(i);
+        }
+    }
+}
+
 pub async fn soak(settings: &Settings, args: SoakArgs) -> anyhow::Result<ExitCode> {
     eprintln!(
         "soak: seed {} (replay with --seed {}), {} workers, {} refunds",
