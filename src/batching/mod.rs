@@ -23,6 +23,8 @@ use former::{MAX_REFUNDS_PER_TRADE, due, pick};
 
 /// The worker's own code for a trade's 100th refund.
 pub const REFUND_COUNT_EXCEEDED: &str = "REFUND_COUNT_EXCEEDED";
+/// Pending refunds looked at per step, in batches' worth.
+const LOOK_AHEAD: usize = 8;
 /// How long an idle batcher waits before looking again.
 const IDLE_POLL: Duration = Duration::from_millis(250);
 
@@ -60,8 +62,11 @@ impl Batcher {
         let mut next_due: Option<DateTime<Utc>> = None;
         let mut chosen = None;
         for partner in store::partners_by_oldest_pending(&mut tx).await? {
-            // Twice the batch, so refunds of busy trades do not crowd others out.
-            let candidates = store::lock_candidates(&mut tx, &partner, (2 * max) as i64).await?;
+            // Several batches' worth, so refunds of busy trades (a trade's
+            // later partial refunds wait for its first) do not crowd the
+            // others out and keep only one batch in flight.
+            let window = (LOOK_AHEAD * max) as i64;
+            let candidates = store::lock_candidates(&mut tx, &partner, window).await?;
             let trades: Vec<&str> = candidates.iter().map(|c| c.trade_no.as_str()).collect();
             let busy = store::busy_trades(&mut tx, &partner, &trades).await?;
             let free = candidates

@@ -265,6 +265,16 @@ pub async fn soak(settings: &Settings, args: SoakArgs) -> anyhow::Result<ExitCod
     }
 }
 
+/// Refunds in a terminal state. Only valid events are ever stored (the
+/// others are dead-lettered, duplicates stored once), so this counts valid
+/// refunds done without sending their ids: an array of a million ids every
+/// half second was itself the heaviest load on the database.
+async fn terminal_count(pool: &PgPool) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT count(*) FROM refunds WHERE status IN ('succeeded', 'failed')")
+        .fetch_one(pool)
+        .await
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn run(
     pool: &PgPool,
@@ -283,7 +293,6 @@ async fn run(
         .filter(|p| p.kind == Kind::Valid)
         .map(|p| p.refund_id.as_str())
         .collect();
-    let valid_ids: Vec<String> = valid.iter().map(|s| s.to_string()).collect();
 
     // Publish in slices while the faults run.
     let started = Instant::now();
@@ -307,12 +316,7 @@ async fn run(
             // refunds are terminal (at least 3 s after the last event).
             tokio::time::sleep(Duration::from_secs(3)).await;
             loop {
-                let done: i64 = sqlx::query_scalar(
-                    "SELECT count(*) FROM refunds WHERE refund_id = ANY($1) AND status IN ('succeeded', 'failed')",
-                )
-                .bind(&valid_ids)
-                .fetch_one(pool)
-                .await?;
+                let done = terminal_count(pool).await?;
                 if done as usize * 10 >= valid.len() * 9 || started.elapsed() > FAULT_LIMIT {
                     break;
                 }
@@ -334,12 +338,7 @@ async fn run(
     // Quiescence: every valid refund terminal and every event published.
     let quiet_from = Instant::now();
     loop {
-        let done: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM refunds WHERE refund_id = ANY($1) AND status IN ('succeeded', 'failed')",
-        )
-        .bind(&valid_ids)
-        .fetch_one(pool)
-        .await?;
+        let done = terminal_count(pool).await?;
         let unpublished: i64 =
             sqlx::query_scalar("SELECT count(*) FROM outbox WHERE published_at IS NULL")
                 .fetch_one(pool)
