@@ -150,7 +150,7 @@ async fn an_operator_signs_in_clicks_replay_and_the_refund_is_stored() {
     browser.go(&format!("{base}/login")).await;
     browser.type_into("#token", TOKEN).await;
     browser.click("#sign-in").await;
-    let page = browser.source().await;
+    let page = browser.page_with("refund-worker operations").await;
     assert!(page.contains("refund-worker operations"), "{page}");
     assert!(page.contains("invalid_amount (1)"), "{page}");
     assert!(
@@ -160,7 +160,7 @@ async fn an_operator_signs_in_clicks_replay_and_the_refund_is_stored() {
     assert!(page.contains("id=\"dead-msg-adm-1\""));
 
     browser.click("#dead-msg-adm-1 .replay").await;
-    let page = browser.source().await;
+    let page = browser.page_with("id=\"flash\"").await;
     assert!(page.contains("id=\"flash\""), "{page}");
     assert!(
         !page.contains("id=\"dead-msg-adm-1\""),
@@ -176,7 +176,7 @@ async fn an_operator_signs_in_clicks_replay_and_the_refund_is_stored() {
 
     browser.type_into("#refund-id", "ADM-1").await;
     browser.click("#find").await;
-    let page = browser.source().await;
+    let page = browser.page_with("id=\"status\"").await;
     assert!(page.contains("<td id=\"status\">pending</td>"), "{page}");
     browser.close().await;
     stop.cancel();

@@ -133,6 +133,19 @@ impl Browser {
             .to_owned()
     }
 
+    /// The page once it holds `marker`: a click returns before the page it
+    /// leads to has loaded, so reading at once could see the old one.
+    pub async fn page_with(&self, marker: &str) -> String {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+        loop {
+            let page = self.source().await;
+            if page.contains(marker) || tokio::time::Instant::now() >= deadline {
+                return page;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     pub async fn close(self) {
         self.call("DELETE", "", None).await;
     }
