@@ -114,7 +114,7 @@ async fn metrics_text(State(s): State<HealthState>) -> (StatusCode, String) {
     (StatusCode::OK, s.metrics.render())
 }
 
-/// The whole system's backlogs and ages, from cheap indexed queries.
+/// The whole system's backlogs and ages (whole seconds), from cheap indexed queries.
 async fn refresh_gauges(pool: &PgPool) -> Result<(), sqlx::Error> {
     let by_state: Vec<(String, i64)> = sqlx::query_as(
         "SELECT status, count(*) FROM refunds WHERE status IN ('pending', 'batched', 'submitted') GROUP BY status",
@@ -128,26 +128,26 @@ async fn refresh_gauges(pool: &PgPool) -> Result<(), sqlx::Error> {
             .map_or(0, |(_, n)| *n);
         metrics::gauge!("refund_worker_refunds", "status" => state).set(n as f64);
     }
-    let (backlog, outbox_age): (i64, f64) = sqlx::query_as(
-        "SELECT count(*), COALESCE(EXTRACT(EPOCH FROM now() - min(created_at)), 0)::float8
+    let (backlog, outbox_age): (i64, i64) = sqlx::query_as(
+        "SELECT count(*), COALESCE(EXTRACT(EPOCH FROM now() - min(created_at)), 0)::int8
          FROM outbox WHERE published_at IS NULL",
     )
     .fetch_one(pool)
     .await?;
     metrics::gauge!("refund_worker_outbox_backlog").set(backlog as f64);
-    metrics::gauge!("refund_worker_outbox_oldest_seconds").set(outbox_age);
-    let pending_age: f64 = sqlx::query_scalar(
-        "SELECT COALESCE(EXTRACT(EPOCH FROM now() - min(received_at)), 0)::float8 FROM refunds WHERE status = 'pending'",
+    metrics::gauge!("refund_worker_outbox_oldest_seconds").set(outbox_age as f64);
+    let pending_age: i64 = sqlx::query_scalar(
+        "SELECT COALESCE(EXTRACT(EPOCH FROM now() - min(received_at)), 0)::int8 FROM refunds WHERE status = 'pending'",
     )
     .fetch_one(pool)
     .await?;
-    metrics::gauge!("refund_worker_oldest_pending_seconds").set(pending_age);
-    let submitted_age: f64 = sqlx::query_scalar(
-        "SELECT COALESCE(EXTRACT(EPOCH FROM now() - min(submitted_at)), 0)::float8 FROM batches WHERE status = 'submitted'",
+    metrics::gauge!("refund_worker_oldest_pending_seconds").set(pending_age as f64);
+    let submitted_age: i64 = sqlx::query_scalar(
+        "SELECT COALESCE(EXTRACT(EPOCH FROM now() - min(submitted_at)), 0)::int8 FROM batches WHERE status = 'submitted'",
     )
     .fetch_one(pool)
     .await?;
-    metrics::gauge!("refund_worker_oldest_submitted_seconds").set(submitted_age);
+    metrics::gauge!("refund_worker_oldest_submitted_seconds").set(submitted_age as f64);
     let paused: i64 =
         sqlx::query_scalar("SELECT count(*) FROM partner_pauses WHERE paused_until > now()")
             .fetch_one(pool)

@@ -149,3 +149,22 @@ pub async fn serve(
         })
         .await
 }
+
+/// A sandbox served in-process on a free local port, for benchmarks and the
+/// soak; stopped with `stop`.
+pub struct LocalGateway {
+    pub sandbox: Sandbox,
+    /// `http://127.0.0.1:PORT/gateway.do`.
+    pub url: String,
+    pub stop: CancellationToken,
+}
+
+/// Starts a sandbox with `config` on 127.0.0.1 and a free port.
+pub async fn start_local(config: SandboxConfig) -> anyhow::Result<LocalGateway> {
+    let sandbox = Sandbox::new(config)?;
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}/gateway.do", listener.local_addr()?);
+    let stop = CancellationToken::new();
+    tokio::spawn(serve(listener, sandbox.clone(), stop.clone()));
+    Ok(LocalGateway { sandbox, url, stop })
+}

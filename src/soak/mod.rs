@@ -25,7 +25,6 @@ use anyhow::Context;
 use lapin::options::{BasicAckOptions, BasicGetOptions, ConfirmSelectOptions};
 use serde::Serialize;
 use sqlx::PgPool;
-use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::amqp::{self, Topology};
@@ -195,15 +194,8 @@ pub async fn soak(settings: &Settings, args: SoakArgs) -> anyhow::Result<ExitCod
     f.notify_delay_rate = "0.1".parse()?;
     f.notify_delay = Duration::from_secs(60);
     f.notify_reorder_rate = "0.1".parse()?;
-    let sandbox = Sandbox::new(config)?;
-    let gateway_listener = TcpListener::bind("127.0.0.1:0").await?;
-    let gateway = format!("http://{}/gateway.do", gateway_listener.local_addr()?);
-    let stop_sandbox = CancellationToken::new();
-    tokio::spawn(sandbox::serve(
-        gateway_listener,
-        sandbox.clone(),
-        stop_sandbox.clone(),
-    ));
+    let gw = sandbox::start_local(config).await?;
+    let (sandbox, gateway, stop_sandbox) = (gw.sandbox, gw.url, gw.stop);
 
     let pg = Proxy::start(&target(&settings.database_url, 5432)?).await?;
     let mq = Proxy::start(&target(&settings.amqp.url, 5672)?).await?;

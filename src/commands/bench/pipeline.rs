@@ -23,14 +23,12 @@ use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions, Conf
 use lapin::types::FieldTable;
 use serde::Serialize;
 use sqlx::PgPool;
-use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
 
 use super::load::{Percentiles, percentiles, process_usage, publish_all, rate};
 use crate::amqp::Topology;
 use crate::amqp::topology::APPROVED_KEY;
 use crate::config::Settings;
-use crate::sandbox::{self, PartnerKey, Sandbox, SandboxConfig};
+use crate::sandbox::{self, PartnerKey, SandboxConfig};
 use crate::storage;
 
 const PARTNER: &str = "2088000000000001";
@@ -122,15 +120,8 @@ pub async fn measure(
         1,
     );
     config.time_scale = "0.001".parse()?;
-    let sandbox = Sandbox::new(config)?;
-    let gateway_listener = TcpListener::bind("127.0.0.1:0").await?;
-    let gateway = format!("http://{}/gateway.do", gateway_listener.local_addr()?);
-    let stop = CancellationToken::new();
-    tokio::spawn(sandbox::serve(
-        gateway_listener,
-        sandbox.clone(),
-        stop.clone(),
-    ));
+    let gw = sandbox::start_local(config).await?;
+    let (sandbox, gateway, stop) = (gw.sandbox, gw.url, gw.stop);
     let http = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
     let notify_url = format!("http://{http}/alipay/notify");
     let http_listen = http.to_string();

@@ -8,12 +8,9 @@
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
-
 use super::load::{Percentiles, ms, percentiles, process_usage, rate};
 use crate::config::Settings;
-use crate::sandbox::{self, PartnerKey, Sandbox, SandboxConfig};
+use crate::sandbox::{self, PartnerKey, SandboxConfig};
 use crate::storage;
 
 const PARTNER: &str = "2088000000000001";
@@ -45,11 +42,8 @@ pub async fn bench(settings: &Settings, n: usize, json: bool) -> anyhow::Result<
         1,
     );
     config.time_scale = "0.001".parse()?;
-    let sandbox = Sandbox::new(config)?;
-    let listener = TcpListener::bind("127.0.0.1:0").await?;
-    let gateway = format!("http://{}/gateway.do", listener.local_addr()?);
-    let stop = CancellationToken::new();
-    tokio::spawn(sandbox::serve(listener, sandbox.clone(), stop.clone()));
+    let gw = sandbox::start_local(config).await?;
+    let (sandbox, gateway, stop) = (gw.sandbox, gw.url, gw.stop);
 
     let prefix = format!("bench-{id}.");
     let env = [
