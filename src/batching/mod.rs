@@ -1,10 +1,10 @@
 //! The batcher role: forms batches from pending refunds.
 //!
-//! One step is one short transaction: lock the oldest partner's pending
-//! refunds (`FOR UPDATE SKIP LOCKED`, so batchers in other processes take
-//! other rows), pick a trade at most once, cut the batch when it is full or its
-//! oldest refund has lingered, fail a trade's 100th refund instead of sending
-//! it, number the batch and write it. The bytes Alipay will see (`batch_no`,
+//! One step is one short transaction: read the oldest partner's pending
+//! refunds, pick a trade at most once, lock the picked ones (`FOR UPDATE SKIP
+//! LOCKED`, so two batchers never take the same refund), cut the batch when it
+//! is full or its oldest refund has lingered, fail a trade's 100th refund
+//! instead of sending it, number the batch and write it. The bytes Alipay will see (`batch_no`,
 //! `refund_date`, `detail_data`) are fixed here, so every retry sends the same.
 
 pub mod former;
@@ -27,6 +27,8 @@ pub const REFUND_COUNT_EXCEEDED: &str = "REFUND_COUNT_EXCEEDED";
 const LOOK_AHEAD: usize = 8;
 /// How long an idle batcher waits before looking again.
 const IDLE_POLL: Duration = Duration::from_millis(250);
+/// How long a batcher waits when another one holds every refund it picked.
+const CONTENDED_POLL: Duration = Duration::from_millis(20);
 
 /// What one step did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,6 +43,8 @@ pub enum Step {
     FailedOnly { failed: usize },
     /// Refunds wait, but no batch is due before this time.
     NotDue(DateTime<Utc>),
+    /// Every refund picked was locked by another batcher.
+    Contended,
     /// No pending refund can go into a batch now.
     Idle,
 }
@@ -61,36 +65,62 @@ impl Batcher {
         // row locks would hide these refunds from every batcher (SKIP LOCKED).
         let mut next_due: Option<DateTime<Utc>> = None;
         let mut chosen = None;
+        let mut contended = false;
         for partner in store::partners_by_oldest_pending(&mut tx).await? {
             // Several batches' worth, so refunds of busy trades (a trade's
             // later partial refunds wait for its first) do not crowd the
             // others out and keep only one batch in flight.
             let window = (LOOK_AHEAD * max) as i64;
-            let candidates = store::lock_candidates(&mut tx, &partner, window).await?;
-            let trades: Vec<&str> = candidates.iter().map(|c| c.trade_no.as_str()).collect();
-            let busy = store::busy_trades(&mut tx, &partner, &trades).await?;
+            let candidates = store::pending_window(&mut tx, &partner, window).await?;
+            let mut trades: Vec<&str> = candidates.iter().map(|c| c.trade_no.as_str()).collect();
+            trades.sort_unstable();
+            trades.dedup();
+            let repeat = store::repeat_trades(&mut tx, &partner, &trades).await?;
             let free = candidates
                 .into_iter()
-                .filter(|c| !busy.contains(&c.trade_no))
+                .filter(|c| repeat.get(&c.trade_no) != Some(&true))
                 .collect();
-            let picked = pick(free, max);
+            let mut picked = pick(free, max);
             if picked.is_empty() {
                 continue;
             }
+            let ids: Vec<&str> = picked.iter().map(|c| c.refund_id.as_str()).collect();
+            let locked = store::lock_pending(&mut tx, &ids).await?;
+            if locked.len() < picked.len() {
+                // Another batcher holds some of them: batch the rest, and
+                // look again soon if none is left.
+                picked.retain(|c| locked.contains(&c.refund_id));
+                if picked.is_empty() {
+                    contended = true;
+                    continue;
+                }
+            }
             match due(&picked, max, self.settings.linger, now) {
                 Ok(()) => {
-                    chosen = Some((partner, picked));
+                    chosen = Some((partner, picked, repeat));
                     break;
                 }
                 Err(at) => next_due = Some(next_due.map_or(at, |n| n.min(at))),
             }
         }
-        let Some((partner, picked)) = chosen else {
+        let Some((partner, picked, repeat)) = chosen else {
             tx.rollback().await?;
+            if contended {
+                return Ok(Step::Contended);
+            }
             return Ok(next_due.map_or(Step::Idle, Step::NotDue));
         };
-        let trades: Vec<&str> = picked.iter().map(|c| c.trade_no.as_str()).collect();
-        let counts = store::accepted_refund_counts(&mut tx, &partner, &trades).await?;
+        // Only a trade with other refunds can have 99 accepted already.
+        let repeated: Vec<&str> = picked
+            .iter()
+            .map(|c| c.trade_no.as_str())
+            .filter(|t| repeat.contains_key(*t))
+            .collect();
+        let counts = if repeated.is_empty() {
+            Default::default()
+        } else {
+            store::accepted_refund_counts(&mut tx, &partner, &repeated).await?
+        };
         let (over, keep): (Vec<_>, Vec<_>) = picked
             .iter()
             .partition(|c| counts.get(&c.trade_no).copied().unwrap_or(0) >= MAX_REFUNDS_PER_TRADE);
@@ -167,6 +197,7 @@ impl Batcher {
                     .to_std()
                     .unwrap_or_default()
                     .min(IDLE_POLL),
+                Ok(Step::Contended) => CONTENDED_POLL,
                 Ok(Step::Idle) => IDLE_POLL,
                 Err(e) => {
                     tracing::warn!(error = %format!("{e:#}"), "batcher step failed; backing off");

@@ -137,7 +137,7 @@ async fn refresh_gauges(pool: &PgPool) -> Result<(), sqlx::Error> {
     metrics::gauge!("refund_worker_outbox_backlog").set(backlog as f64);
     metrics::gauge!("refund_worker_outbox_oldest_seconds").set(outbox_age as f64);
     let pending_age: i64 = sqlx::query_scalar(
-        "SELECT COALESCE(EXTRACT(EPOCH FROM now() - min(received_at)), 0)::int8 FROM refunds WHERE status = 'pending'",
+        "SELECT COALESCE(EXTRACT(EPOCH FROM now() - min(oldest)), 0)::int8 FROM pending_partners",
     )
     .fetch_one(pool)
     .await?;
