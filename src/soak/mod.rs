@@ -22,7 +22,12 @@ use std::process::{Child, ExitCode};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use lapin::options::{BasicAckOptions, BasicGetOptions, ConfirmSelectOptions};
+use futures_util::StreamExt;
+use lapin::options::{
+    BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicQosOptions,
+    ConfirmSelectOptions, QueueDeclareOptions,
+};
+use lapin::types::FieldTable;
 use serde::Serialize;
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
@@ -350,20 +355,11 @@ async fn run(
     let quiescence_seconds = quiet_from.elapsed().as_secs();
     workers.stop_all();
 
-    // Collect.
-    let mut events = Vec::new();
-    let mut ids = HashSet::new();
+    // Collect: the workers are stopped, so the queue holds every event there
+    // will be; consumed with a wide prefetch and `multiple` acks (one
+    // `basic.get` round trip per event took minutes at a million).
     let queue = topology.results_queue.clone().unwrap_or_default();
-    while let Some(m) = channel
-        .basic_get(queue.as_str().into(), BasicGetOptions::default())
-        .await?
-    {
-        m.delivery.acker.ack(BasicAckOptions::default()).await?;
-        let body: serde_json::Value = serde_json::from_slice(&m.delivery.data)?;
-        if ids.insert(body["event_id"].as_str().unwrap_or_default().to_owned()) {
-            events.push(body);
-        }
-    }
+    let events = collect(&channel, &queue).await?;
     let listing = crate::dlq::list(
         &crate::dlq::Target::new(&settings.amqp.url, topology),
         &Default::default(),
@@ -418,4 +414,52 @@ async fn run(
         db,
         violations,
     })
+}
+
+/// Every result event in `queue`, once each by `event_id`.
+async fn collect(channel: &lapin::Channel, queue: &str) -> anyhow::Result<Vec<serde_json::Value>> {
+    let declared = channel
+        .queue_declare(
+            queue.into(),
+            QueueDeclareOptions {
+                passive: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await?;
+    let total = declared.message_count() as usize;
+    channel.basic_qos(2000, BasicQosOptions::default()).await?;
+    let mut consumer = channel
+        .basic_consume(
+            queue.into(),
+            "soak-collect".into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await?;
+    let mut events = Vec::new();
+    let mut ids = HashSet::new();
+    for n in 1..=total {
+        let next = tokio::time::timeout(Duration::from_secs(30), consumer.next())
+            .await
+            .map_err(|_| {
+                anyhow::anyhow!("result events stopped arriving after {} of {total}", n - 1)
+            })?;
+        let Some(delivery) = next else {
+            anyhow::bail!("the results consumer ended after {} of {total}", n - 1);
+        };
+        let delivery = delivery?;
+        if n % 1000 == 0 || n == total {
+            delivery.ack(BasicAckOptions { multiple: true }).await?;
+        }
+        let body: serde_json::Value = serde_json::from_slice(&delivery.data)?;
+        if ids.insert(body["event_id"].as_str().unwrap_or_default().to_owned()) {
+            events.push(body);
+        }
+    }
+    channel
+        .basic_cancel("soak-collect".into(), BasicCancelOptions::default())
+        .await?;
+    Ok(events)
 }

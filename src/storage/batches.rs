@@ -13,11 +13,9 @@ use crate::batching::former::Candidate;
 pub async fn partners_by_oldest_pending(
     conn: &mut PgConnection,
 ) -> Result<Vec<String>, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT partner FROM pending_partners ORDER BY oldest",
-    )
-    .fetch_all(conn)
-    .await
+    sqlx::query_scalar("SELECT partner FROM pending_partners ORDER BY oldest")
+        .fetch_all(conn)
+        .await
 }
 
 /// Up to `limit` pending refunds of one partner, oldest first, read without
