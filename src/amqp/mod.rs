@@ -4,7 +4,9 @@
 pub mod headers;
 pub mod topology;
 
-use lapin::{Connection, ConnectionProperties};
+use lapin::options::QueueDeclareOptions;
+use lapin::types::FieldTable;
+use lapin::{Channel, Connection, ConnectionProperties};
 
 pub use topology::Topology;
 
@@ -12,4 +14,16 @@ pub use topology::Topology;
 pub async fn connect(url: &str, name: &str) -> lapin::Result<Connection> {
     let props = ConnectionProperties::default().with_connection_name(name.into());
     Connection::connect(url, props).await
+}
+
+/// A queue as the broker reports it (messages ready, consumers), without
+/// creating it: a passive declare, which fails if the queue does not exist.
+pub async fn inspect(channel: &Channel, queue: &str) -> lapin::Result<lapin::Queue> {
+    let passive = QueueDeclareOptions {
+        passive: true,
+        ..Default::default()
+    };
+    channel
+        .queue_declare(queue.into(), passive, FieldTable::default())
+        .await
 }

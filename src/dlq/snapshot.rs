@@ -21,7 +21,7 @@ use anyhow::Context;
 use futures_util::StreamExt;
 use lapin::Acker;
 use lapin::message::Delivery;
-use lapin::options::{BasicConsumeOptions, BasicQosOptions, QueueDeclareOptions};
+use lapin::options::{BasicConsumeOptions, BasicQosOptions};
 use lapin::types::FieldTable;
 use lapin::{Channel, Connection, Consumer};
 
@@ -96,14 +96,7 @@ impl Snapshot {
 
     async fn read(&mut self, target: &Target) -> anyhow::Result<()> {
         let queue = target.dead_queue.as_str();
-        let declare = self.channel.queue_declare(
-            queue.into(),
-            QueueDeclareOptions {
-                passive: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        );
+        let declare = crate::amqp::inspect(&self.channel, queue);
         let declared = bounded("looking up the dead-letter queue", declare)
             .await
             .with_context(|| {

@@ -24,8 +24,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use futures_util::StreamExt;
 use lapin::options::{
-    BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicQosOptions,
-    ConfirmSelectOptions, QueueDeclareOptions,
+    BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicQosOptions, ConfirmSelectOptions,
 };
 use lapin::types::FieldTable;
 use serde::Serialize;
@@ -420,17 +419,7 @@ async fn run(
 
 /// Every result event in `queue`, once each by `event_id`.
 async fn collect(channel: &lapin::Channel, queue: &str) -> anyhow::Result<Vec<serde_json::Value>> {
-    let declared = channel
-        .queue_declare(
-            queue.into(),
-            QueueDeclareOptions {
-                passive: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
-        .await?;
-    let total = declared.message_count() as usize;
+    let total = amqp::inspect(channel, queue).await?.message_count() as usize;
     channel.basic_qos(2000, BasicQosOptions::default()).await?;
     let mut consumer = channel
         .basic_consume(

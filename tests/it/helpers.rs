@@ -197,17 +197,7 @@ impl TestApp {
     /// Messages ready in a queue (not counting unacked ones).
     pub async fn ready(&self, queue: &str) -> u32 {
         let ch = self.conn.create_channel().await.unwrap();
-        let q = ch
-            .queue_declare(
-                queue.into(),
-                QueueDeclareOptions {
-                    passive: true,
-                    ..Default::default()
-                },
-                FieldTable::default(),
-            )
-            .await
-            .unwrap();
+        let q = refund_worker::amqp::inspect(&ch, queue).await.unwrap();
         ch.close(200, "".into()).await.ok();
         q.message_count()
     }

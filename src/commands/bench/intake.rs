@@ -8,8 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use lapin::Connection;
-use lapin::options::{ConfirmSelectOptions, QueueDeclareOptions};
-use lapin::types::FieldTable;
+use lapin::options::ConfirmSelectOptions;
 use sqlx::{AssertSqlSafe, PgPool};
 
 use super::Phase;
@@ -153,13 +152,7 @@ pub async fn wait_for_consumer(
         if let Some(status) = child.try_wait()? {
             anyhow::bail!("the worker exited before consuming: {status}");
         }
-        let opts = QueueDeclareOptions {
-            passive: true,
-            ..Default::default()
-        };
-        let q = channel
-            .queue_declare(queue.into(), opts, FieldTable::default())
-            .await?;
+        let q = crate::amqp::inspect(channel, queue).await?;
         if q.consumer_count() > 0 {
             return Ok(());
         }
