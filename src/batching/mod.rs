@@ -9,17 +9,18 @@
 
 pub mod former;
 
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 use tokio_util::sync::CancellationToken;
 
 use crate::alipay::wire::batch_no::{beijing_now, format_refund_date};
 use crate::alipay::wire::detail::{BatchItem, detail_data};
 use crate::config::BatchSettings;
 use crate::storage::batches::{self as store, NewBatch};
-use former::{MAX_REFUNDS_PER_TRADE, due, pick};
+use former::{Candidate, MAX_REFUNDS_PER_TRADE, due, pick};
 
 /// The worker's own code for a trade's 100th refund.
 pub const REFUND_COUNT_EXCEEDED: &str = "REFUND_COUNT_EXCEEDED";
@@ -49,6 +50,45 @@ pub enum Step {
     Idle,
 }
 
+/// The refunds of the next batch among `candidates` (arrival order): the
+/// first refund of each trade that is not busy, up to `max`. Whether a trade
+/// is busy is asked a batch's worth of trades at a time, in arrival order,
+/// until the batch is full or the window is used up: one round in the usual
+/// case instead of one index probe for every trade of the window. Also
+/// returns what was learnt: the trades with other refunds, busy or not.
+async fn pick_free(
+    conn: &mut PgConnection,
+    partner: &str,
+    candidates: &[Candidate],
+    max: usize,
+) -> Result<(Vec<Candidate>, HashMap<String, bool>), sqlx::Error> {
+    let mut seen = HashSet::new();
+    let order: Vec<&str> = candidates
+        .iter()
+        .map(|c| c.trade_no.as_str())
+        .filter(|t| seen.insert(*t))
+        .collect();
+    let mut repeat = HashMap::new();
+    let mut asked = 0;
+    while asked < order.len() {
+        let next = (asked + max.max(1)).min(order.len());
+        repeat.extend(store::repeat_trades(conn, partner, &order[asked..next]).await?);
+        asked = next;
+        let known: HashSet<&str> = order[..asked].iter().copied().collect();
+        let free = candidates
+            .iter()
+            .filter(|c| known.contains(c.trade_no.as_str()))
+            .filter(|c| repeat.get(&c.trade_no) != Some(&true))
+            .cloned()
+            .collect();
+        let picked = pick(free, max);
+        if picked.len() >= max || asked == order.len() {
+            return Ok((picked, repeat));
+        }
+    }
+    Ok((Vec::new(), repeat))
+}
+
 #[derive(Clone)]
 pub struct Batcher {
     pub pool: PgPool,
@@ -72,15 +112,7 @@ impl Batcher {
             // others out and keep only one batch in flight.
             let window = (LOOK_AHEAD * max) as i64;
             let candidates = store::pending_window(&mut tx, &partner, window).await?;
-            let mut trades: Vec<&str> = candidates.iter().map(|c| c.trade_no.as_str()).collect();
-            trades.sort_unstable();
-            trades.dedup();
-            let repeat = store::repeat_trades(&mut tx, &partner, &trades).await?;
-            let free = candidates
-                .into_iter()
-                .filter(|c| repeat.get(&c.trade_no) != Some(&true))
-                .collect();
-            let mut picked = pick(free, max);
+            let (mut picked, repeat) = pick_free(&mut tx, &partner, &candidates, max).await?;
             if picked.is_empty() {
                 continue;
             }
