@@ -360,7 +360,7 @@ async fn run(
     // will be; consumed with a wide prefetch and `multiple` acks (one
     // `basic.get` round trip per event took minutes at a million).
     let queue = topology.results_queue.clone().unwrap_or_default();
-    let events = collect(&channel, &queue).await?;
+    let events = collect(channel, &queue).await?;
     let listing = crate::dlq::list(
         &crate::dlq::Target::new(&settings.amqp.url, topology),
         &Default::default(),
