@@ -4,8 +4,9 @@
 //! refunds, pick a trade at most once, lock the picked ones (`FOR UPDATE SKIP
 //! LOCKED`, so two batchers never take the same refund), cut the batch when it
 //! is full or its oldest refund has lingered, fail a trade's 100th refund
-//! instead of sending it, number the batch and write it. The bytes Alipay will see (`batch_no`,
-//! `refund_date`, `detail_data`) are fixed here, so every retry sends the same.
+//! instead of sending it, number the batch and write it. The bytes Alipay
+//! will see (`batch_no`, `refund_date`, `detail_data`) are fixed here, so
+//! every retry sends the same.
 
 pub mod former;
 
@@ -69,12 +70,10 @@ async fn pick_free(
         .filter(|t| seen.insert(*t))
         .collect();
     let mut repeat = HashMap::new();
-    let mut asked = 0;
-    while asked < order.len() {
-        let next = (asked + max.max(1)).min(order.len());
-        repeat.extend(store::repeat_trades(conn, partner, &order[asked..next]).await?);
-        asked = next;
-        let known: HashSet<&str> = order[..asked].iter().copied().collect();
+    let mut known = HashSet::new();
+    for asking in order.chunks(max.max(1)) {
+        repeat.extend(store::repeat_trades(conn, partner, asking).await?);
+        known.extend(asking.iter().copied());
         let free = candidates
             .iter()
             .filter(|c| known.contains(c.trade_no.as_str()))
@@ -82,7 +81,7 @@ async fn pick_free(
             .cloned()
             .collect();
         let picked = pick(free, max);
-        if picked.len() >= max || asked == order.len() {
+        if picked.len() >= max || known.len() == order.len() {
             return Ok((picked, repeat));
         }
     }
