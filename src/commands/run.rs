@@ -35,6 +35,13 @@ pub async fn run(settings: Settings, roles: &[Role]) -> anyhow::Result<ExitCode>
     let topology = Topology::new(&settings.amqp.name_prefix, settings.amqp.results_queue);
     declare(&settings, &topology).await?;
 
+    // Before any role starts: a count recorded before the recorder exists is
+    // lost (the intake can store its first window while the HTTP role binds).
+    let recorder = if roles.contains(&Role::Http) {
+        Some(health::install_recorder().context("while installing the metrics recorder")?)
+    } else {
+        None
+    };
     let shutdown = CancellationToken::new();
     let mut tasks = JoinSet::new();
     for role in dedup(roles) {
@@ -69,11 +76,10 @@ pub async fn run(settings: Settings, roles: &[Role]) -> anyhow::Result<ExitCode>
                     partners: settings.alipay.partners.clone(),
                     verify_notify_id: settings.alipay.verify_notify_id,
                 };
-                let health = HealthState::new(
-                    pool.clone(),
-                    settings.amqp.url.clone(),
-                    health::install_recorder().context("while installing the metrics recorder")?,
-                );
+                let recorder = recorder
+                    .clone()
+                    .context("the metrics recorder is installed whenever the HTTP role runs")?;
+                let health = HealthState::new(pool.clone(), settings.amqp.url.clone(), recorder);
                 let listener = tokio::net::TcpListener::bind(settings.http_listen)
                     .await
                     .with_context(|| {

@@ -28,6 +28,8 @@ pub struct Outcome {
     pub metrics: String,
     /// The worker's `GET /readyz` status at the end.
     pub ready: u16,
+    /// The worker's log (removed by `TestApp::cleanup` when the test passes).
+    pub log: std::path::PathBuf,
 }
 
 /// The value of one sample line (`name{labels} value`) of a metrics text.
@@ -162,13 +164,14 @@ pub async fn run_loop(
     let logged = std::fs::read_to_string(&log).unwrap_or_default();
     assert!(!logged.contains(KEY), "the key is in the worker's log");
     assert!(!metrics.contains(KEY), "the key is in /metrics");
-    std::fs::remove_file(&log).ok();
+    // The log stays for a failing test to point at; `TestApp::cleanup` removes it.
     Outcome {
         terminal,
         deliveries,
         ledger,
         metrics,
         ready,
+        log,
     }
 }
 
@@ -270,7 +273,9 @@ async fn ten_thousand_refunds_in_ten_thousand_terminal_events_out() {
     };
     assert_eq!(
         m(r#"refund_worker_intake_total{outcome="stored"}"#),
-        N as f64
+        N as f64,
+        "worker log {}",
+        o.log.display()
     );
     assert_eq!(
         m(r#"refund_worker_refunds_completed_total{status="succeeded"}"#),

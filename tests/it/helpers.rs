@@ -252,6 +252,7 @@ impl TestApp {
             self.db_name()
         );
         sqlx::query(AssertSqlSafe(sql)).execute(&admin).await.ok();
+        std::fs::remove_file(std::env::temp_dir().join(format!("rw-e2e-{}.log", self.id))).ok();
     }
 }
 
