@@ -100,6 +100,11 @@ pub enum Command {
         /// Mean milliseconds between injected faults.
         #[arg(long, default_value_t = 1000)]
         fault_every_ms: u64,
+        /// Spread the events evenly over this long (e.g. `30m`, `90s`), with
+        /// faults throughout; without it they are published as fast as the
+        /// broker confirms them.
+        #[arg(long, value_parser = humantime::parse_duration)]
+        duration: Option<std::time::Duration>,
     },
     /// Inspect, replay or purge dead letters (the `refunds.dead` queue).
     Dlq {

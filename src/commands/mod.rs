@@ -109,9 +109,14 @@ pub async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<Ex
             refunds,
             seed,
             fault_every_ms,
+            duration,
         } => {
             if workers == 0 || refunds == 0 {
                 eprintln!("--workers and --refunds must be at least 1");
+                return Ok(ExitCode::from(EXIT_USAGE));
+            }
+            if duration.is_some_and(|d| d.is_zero()) {
+                eprintln!("--duration must be longer than zero");
                 return Ok(ExitCode::from(EXIT_USAGE));
             }
             let args = crate::soak::SoakArgs {
@@ -119,6 +124,7 @@ pub async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<Ex
                 refunds,
                 seed: seed.unwrap_or_else(rand::random),
                 fault_every: std::time::Duration::from_millis(fault_every_ms),
+                duration,
             };
             crate::soak::soak(&settings, args).await
         }

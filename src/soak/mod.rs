@@ -58,6 +58,37 @@ pub struct SoakArgs {
     pub seed: u64,
     /// The mean gap between injected faults.
     pub fault_every: Duration,
+    /// Spread the events over this long (faults throughout); `None`: as fast
+    /// as the broker confirms them.
+    pub duration: Option<Duration>,
+}
+
+/// How the stream is cut into slices, and when each is published.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Pacing {
+    pub slices: usize,
+    pub duration: Option<Duration>,
+}
+
+impl Pacing {
+    /// Twenty slices 300 ms apart, or with a duration one slice a second
+    /// (at least twenty), evenly over it; never more slices than events.
+    pub fn new(events: usize, duration: Option<Duration>) -> Self {
+        let wanted = duration.map_or(20, |d| (d.as_secs() as usize).max(20));
+        Pacing {
+            slices: wanted.min(events).max(1),
+            duration,
+        }
+    }
+
+    /// How long after the start slice `k` is due (`None`: right after the
+    /// previous one and a 300 ms pause).
+    pub fn due(&self, k: usize) -> Option<Duration> {
+        let d = self.duration?;
+        let k = u32::try_from(k).unwrap_or(u32::MAX);
+        let n = u32::try_from(self.slices).unwrap_or(u32::MAX);
+        Some(d.checked_mul(k).map_or(d, |dk| dk / n))
+    }
 }
 
 /// The report, as `--json` prints it.
@@ -65,6 +96,8 @@ pub struct SoakArgs {
 pub struct Report {
     pub seed: u64,
     pub workers: usize,
+    /// `--duration`, seconds, when given.
+    pub duration_seconds: Option<u64>,
     pub events_published: usize,
     pub valid_refunds: usize,
     pub succeeded: usize,
@@ -160,8 +193,12 @@ impl Drop for Workers {
 }
 
 pub async fn soak(settings: &Settings, args: SoakArgs) -> anyhow::Result<ExitCode> {
+    let over = args
+        .duration
+        .map(|d| format!(" over {}", humantime::format_duration(d)))
+        .unwrap_or_default();
     eprintln!(
-        "soak: seed {} (replay with --seed {}), {} workers, {} refunds",
+        "soak: seed {} (replay with --seed {}), {} workers, {} refunds{over}",
         args.seed, args.seed, args.workers, args.refunds
     );
     let id = uuid::Uuid::new_v4().simple().to_string()[..10].to_owned();
@@ -297,7 +334,12 @@ async fn run(
         let fault_run = faults::run(workers, pg, mq, args, faults_stop.clone());
         let publishing = async {
             let mut n = 0;
-            for slice in planned.chunks(planned.len().div_ceil(20).max(1)) {
+            let pacing = Pacing::new(planned.len(), args.duration);
+            let size = planned.len().div_ceil(pacing.slices).max(1);
+            for (k, slice) in planned.chunks(size).enumerate() {
+                if let Some(due) = pacing.due(k) {
+                    tokio::time::sleep_until((started + due).into()).await;
+                }
                 let bodies = slice.iter().map(|p| p.body.clone());
                 n += crate::commands::bench::load::publish_all(
                     channel,
@@ -306,11 +348,17 @@ async fn run(
                     bodies,
                 )
                 .await?;
-                tokio::time::sleep(Duration::from_millis(300)).await;
+                if pacing.duration.is_none() {
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                }
             }
-            // Faults go on while the refunds flow: until nine in ten valid
-            // refunds are terminal (at least 3 s after the last event).
+            // Faults go on while the refunds flow: for the whole duration and
+            // until nine in ten valid refunds are terminal (at least 3 s after
+            // the last event).
             tokio::time::sleep(Duration::from_secs(3)).await;
+            if let Some(d) = args.duration {
+                tokio::time::sleep_until((started + d).into()).await;
+            }
             loop {
                 let done = terminal_count(pool).await?;
                 if done as usize * 10 >= valid.len() * 9 || started.elapsed() > FAULT_LIMIT {
@@ -397,6 +445,7 @@ async fn run(
     Ok(Report {
         seed: args.seed,
         workers: args.workers,
+        duration_seconds: args.duration.map(|d| d.as_secs()),
         events_published: published,
         valid_refunds: valid.len(),
         succeeded: events
@@ -453,4 +502,31 @@ async fn collect(channel: &lapin::Channel, queue: &str) -> anyhow::Result<Vec<se
         .basic_cancel("soak-collect".into(), BasicCancelOptions::default())
         .await?;
     Ok(events)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn without_a_duration_the_stream_goes_in_twenty_unpaced_slices() {
+        let p = Pacing::new(5000, None);
+        assert_eq!(p.slices, 20);
+        assert_eq!(p.due(7), None);
+        assert_eq!(Pacing::new(3, None).slices, 3);
+    }
+
+    #[test]
+    fn a_duration_spreads_one_slice_a_second_evenly_over_it() {
+        let p = Pacing::new(1_000_000, Some(Duration::from_secs(1800)));
+        assert_eq!(p.slices, 1800);
+        assert_eq!(p.due(0), Some(Duration::ZERO));
+        assert_eq!(p.due(900), Some(Duration::from_secs(900)));
+        assert_eq!(p.due(1799), Some(Duration::from_secs(1799)));
+        // Short runs still get twenty slices, never more than events.
+        let short = Pacing::new(5000, Some(Duration::from_secs(5)));
+        assert_eq!(short.slices, 20);
+        assert_eq!(short.due(10), Some(Duration::from_millis(2500)));
+        assert_eq!(Pacing::new(7, Some(Duration::from_secs(60))).slices, 7);
+    }
 }

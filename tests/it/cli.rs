@@ -124,3 +124,21 @@ async fn publish_then_refund_show_tells_the_story() {
     assert_eq!(String::from_utf8_lossy(&out.stderr).lines().count(), 1);
     app.cleanup().await;
 }
+
+#[test]
+fn a_soak_duration_that_is_not_one_is_refused_with_exit_code_2() {
+    for (value, said) in [("half-an-hour", "--duration"), ("0s", "--duration")] {
+        let out = Command::new(env!("CARGO_BIN_EXE_refund-worker"))
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("DATABASE_URL", format!("{}/postgres", pg_base()))
+            .env("AMQP_URL", amqp_url())
+            .args(["soak", "--duration", value])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "--duration {value}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(said), "--duration {value}: {err}");
+        assert!(out.stdout.is_empty(), "no report for --duration {value}");
+    }
+}

@@ -1,5 +1,5 @@
-//! The short soak profile: 3 workers, about 3 000 events, faults injected on a
-//! seeded schedule; every invariant must hold. (The long profile is a
+//! The short soak profile: 3 workers, about 3 000 events spread over 8 s,
+//! faults injected on a seeded schedule; every invariant must hold. (The long profile is a
 //! release check: see the README.)
 
 use std::process::Command;
@@ -21,6 +21,8 @@ fn the_short_soak_holds_every_invariant() {
             "3000",
             "--fault-every-ms",
             "700",
+            "--duration",
+            "8s",
         ])
         .output()
         .unwrap();
@@ -40,6 +42,11 @@ fn the_short_soak_holds_every_invariant() {
     );
     assert_eq!(r["violations"].as_array().unwrap().len(), 0);
     assert!(r["valid_refunds"].as_u64().unwrap() > 2500);
+    assert_eq!(r["duration_seconds"], 8, "--duration 8s");
+    assert!(
+        r["publish_seconds"].as_u64().unwrap() >= 8,
+        "faults for the whole duration"
+    );
     assert!(
         r["dead_letters"].as_u64().unwrap() > 0,
         "invalid events and conflicts were sent"
