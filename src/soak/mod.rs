@@ -38,7 +38,7 @@ use crate::commands::bench::intake::{
 use crate::config::Settings;
 use crate::sandbox::{self, PartnerKey, Sandbox, SandboxConfig};
 use crate::storage;
-use check::{DbFacts, Facts};
+use check::{DbFacts, Facts, Terminal};
 use faults::Injected;
 use proxy::Proxy;
 use stream::{Kind, PAID_FEN};
@@ -107,6 +107,9 @@ pub struct Report {
     pub sandbox_faults: &'static str,
     pub publish_seconds: u64,
     pub quiescence_seconds: u64,
+    /// Peak resident memory of the soak process itself (it holds the plan,
+    /// the terminal events and the dead letters to check them), MiB.
+    pub soak_peak_rss_mib: Option<u64>,
     pub db: DbFacts,
     pub violations: Vec<String>,
 }
@@ -448,26 +451,23 @@ async fn run(
         duration_seconds: args.duration.map(|d| d.as_secs()),
         events_published: published,
         valid_refunds: valid.len(),
-        succeeded: events
-            .iter()
-            .filter(|e| e["event"] == "refund.succeeded")
-            .count(),
-        failed: events
-            .iter()
-            .filter(|e| e["event"] == "refund.failed")
-            .count(),
+        succeeded: events.iter().filter(|e| e.succeeded).count(),
+        failed: events.iter().filter(|e| !e.succeeded).count(),
         dead_letters: dead.len(),
         faults: injected,
         sandbox_faults: "5xx 3 %, time-out after accepting 3 %, SYSTEM_ERROR 3 %, P 3 %, item failures 2 %, notifications dropped/duplicated/delayed/reordered 10 % each",
         publish_seconds,
         quiescence_seconds,
+        soak_peak_rss_mib: crate::commands::bench::load::process_usage(std::process::id())
+            .map(|(bytes, _)| bytes >> 20),
         db,
         violations,
     })
 }
 
-/// Every result event in `queue`, once each by `event_id`.
-async fn collect(channel: &lapin::Channel, queue: &str) -> anyhow::Result<Vec<serde_json::Value>> {
+/// The terminal events in `queue`, once each by `event_id` (the others are
+/// read and dropped).
+async fn collect(channel: &lapin::Channel, queue: &str) -> anyhow::Result<Vec<Terminal>> {
     let total = amqp::inspect(channel, queue).await?.message_count() as usize;
     channel.basic_qos(2000, BasicQosOptions::default()).await?;
     let mut consumer = channel
@@ -494,8 +494,10 @@ async fn collect(channel: &lapin::Channel, queue: &str) -> anyhow::Result<Vec<se
             delivery.ack(BasicAckOptions { multiple: true }).await?;
         }
         let body: serde_json::Value = serde_json::from_slice(&delivery.data)?;
-        if ids.insert(body["event_id"].as_str().unwrap_or_default().to_owned()) {
-            events.push(body);
+        if let Some(terminal) = Terminal::from_event(&body)
+            && ids.insert(body["event_id"].as_str().unwrap_or_default().to_owned())
+        {
+            events.push(terminal);
         }
     }
     channel
