@@ -100,11 +100,11 @@ pub enum Command {
         /// Mean milliseconds between injected faults.
         #[arg(long, default_value_t = 1000)]
         fault_every_ms: u64,
-        /// Spread the events evenly over this long (e.g. `30m`, `90s`), with
+        /// Spread the events evenly over this long (`90s`, `30m`, `2h`), with
         /// faults throughout; without it they are published as fast as the
         /// broker confirms them.
-        #[arg(long, value_parser = humantime::parse_duration)]
-        duration: Option<std::time::Duration>,
+        #[arg(long, value_name = "DURATION", value_parser = parse_age)]
+        duration: Option<Age>,
     },
     /// Inspect, replay or purge dead letters (the `refunds.dead` queue).
     Dlq {

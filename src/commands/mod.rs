@@ -115,16 +115,12 @@ pub async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<Ex
                 eprintln!("--workers and --refunds must be at least 1");
                 return Ok(ExitCode::from(EXIT_USAGE));
             }
-            if duration.is_some_and(|d| d.is_zero()) {
-                eprintln!("--duration must be longer than zero");
-                return Ok(ExitCode::from(EXIT_USAGE));
-            }
             let args = crate::soak::SoakArgs {
                 workers,
                 refunds,
                 seed: seed.unwrap_or_else(rand::random),
                 fault_every: std::time::Duration::from_millis(fault_every_ms),
-                duration,
+                duration: duration.map(|a| a.0),
             };
             crate::soak::soak(&settings, args).await
         }

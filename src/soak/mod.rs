@@ -198,7 +198,7 @@ impl Drop for Workers {
 pub async fn soak(settings: &Settings, args: SoakArgs) -> anyhow::Result<ExitCode> {
     let over = args
         .duration
-        .map(|d| format!(" over {}", humantime::format_duration(d)))
+        .map(|d| format!(" over {}", crate::dlq::Age(d)))
         .unwrap_or_default();
     eprintln!(
         "soak: seed {} (replay with --seed {}), {} workers, {} refunds{over}",
