@@ -3,7 +3,7 @@
 # the binary (sqlx::migrate!), so the image needs nothing else.
 FROM rust:1.95-bookworm AS build
 WORKDIR /src
-COPY Cargo.toml Cargo.lock ./
+COPY Cargo.toml Cargo.lock build.rs ./
 COPY src ./src
 COPY migrations ./migrations
 COPY vendor ./vendor

@@ -45,6 +45,13 @@ impl Relay {
     /// Publishes one window of due rows on `channel` (confirms enabled).
     pub async fn step(&self, channel: &Channel) -> anyhow::Result<Relayed> {
         let mut tx = self.pool.begin().await?;
+        // An ordered index scan that stops after a window, whatever the
+        // statistics say: a bitmap scan collects every unpublished row and
+        // every published one not yet vacuumed away (1 s a step at 700 000
+        // published events), and only a plain index scan marks those dead.
+        sqlx::query("SET LOCAL enable_bitmapscan = off")
+            .execute(&mut *tx)
+            .await?;
         let rows: Vec<(Uuid, String, serde_json::Value)> = sqlx::query_as(
             "SELECT event_id, routing_key, body FROM outbox
              WHERE published_at IS NULL AND next_attempt_at <= now()
