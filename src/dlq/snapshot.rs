@@ -11,10 +11,15 @@
 //! other way round), and never with `basic.reject`, which some broker
 //! versions count towards a delivery limit.
 //!
+//! A quorum queue takes the letters back a moment *after* the close has
+//! been answered, so [`Snapshot::release`] waits (bounded) until the queue
+//! shows them ready again: the next command, run at once, must see them.
+//!
 //! Every call to the broker after reading is bounded by [`BROKER_TIMEOUT`]:
 //! when the connection drops, lapin can leave an ack or a close pending for
 //! ever, and an on-call tool must end and say so rather than hang.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -33,6 +38,8 @@ use crate::amqp;
 const IDLE: Duration = Duration::from_secs(3);
 /// The longest any single broker call (ack, publish, confirm, close) may take.
 pub const BROKER_TIMEOUT: Duration = Duration::from_secs(15);
+/// How long [`Snapshot::release`] waits for the letters to be ready again.
+const RETURN_WAIT: Duration = Duration::from_secs(5);
 
 /// Runs a broker call, failing it if it takes longer than [`BROKER_TIMEOUT`].
 pub async fn bounded<T>(
@@ -53,8 +60,11 @@ pub struct Snapshot {
     conn: Connection,
     channel: Channel,
     consumer: Option<Consumer>,
+    queue: String,
     pub letters: Vec<Letter>,
     ackers: Vec<Acker>,
+    /// How many letters [`Snapshot::remove`] took out for good.
+    removed: AtomicUsize,
     /// What the broker said was ready before reading.
     pub expected: u32,
 }
@@ -81,8 +91,10 @@ impl Snapshot {
             conn,
             channel,
             consumer: None,
+            queue: target.dead_queue.clone(),
             letters: Vec::new(),
             ackers: Vec::new(),
+            removed: AtomicUsize::new(0),
             expected: 0,
         };
         match snap.read(target).await {
@@ -165,23 +177,67 @@ impl Snapshot {
             acker.ack(lapin::options::BasicAckOptions::default()),
         )
         .await?;
+        self.removed.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
 
     /// Hands back every letter not removed (channel close), then disconnects.
     /// The close waits for the broker's answer, so removals sent before it
-    /// have been processed when it returns.
+    /// have been processed when it returns; the letters handed back are
+    /// waited for until the queue shows them ready.
     pub async fn release(mut self) -> Vec<Letter> {
-        bounded(
+        let closed = bounded(
             "closing the channel",
             self.channel.close(200, "dlq done".into()),
         )
         .await
-        .ok();
+        .is_ok();
         drop(self.consumer.take());
+        let held = self.letters.len() - self.removed.load(Ordering::Relaxed);
+        if closed && held > 0 {
+            self.wait_returned(held).await;
+        }
         bounded("disconnecting", self.conn.close(200, "dlq done".into()))
             .await
             .ok();
         self.letters
+    }
+
+    /// Polls the queue until at least `held` letters are ready again, or
+    /// [`RETURN_WAIT`] passed (another reader may have taken some meanwhile).
+    async fn wait_returned(&self, held: usize) {
+        let Ok(channel) = bounded("opening a channel", self.conn.create_channel()).await else {
+            return;
+        };
+        let deadline = tokio::time::Instant::now() + RETURN_WAIT;
+        loop {
+            let ready = bounded(
+                "looking up the dead-letter queue",
+                amqp::inspect(&channel, &self.queue),
+            )
+            .await
+            .map(|q| q.message_count() as usize);
+            match ready {
+                Ok(n) if n >= held => break,
+                Ok(_) if tokio::time::Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                Ok(n) => {
+                    tracing::warn!(
+                        held,
+                        ready = n,
+                        "dead letters handed back are not all ready yet"
+                    );
+                    break;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot tell whether the dead letters are ready again");
+                    break;
+                }
+            }
+        }
+        bounded("closing the channel", channel.close(200, "dlq done".into()))
+            .await
+            .ok();
     }
 }
