@@ -25,6 +25,8 @@ fn later() -> chrono::DateTime<Utc> {
 #[tokio::test]
 async fn pending_refunds_become_one_batch_with_each_trade_once() {
     let app = TestApp::without_intake(&[]).await;
+    // Before anything is stored, so nothing can have lingered yet.
+    let stored = Utc::now();
     app.store_events(&[
         event("B-1", &trade(1), r#""1.00""#),
         event("B-2", &trade(2), r#""2.50""#),
@@ -33,7 +35,7 @@ async fn pending_refunds_become_one_batch_with_each_trade_once() {
     .await;
     let b = batcher(&app, 1000);
     assert!(
-        matches!(b.step(Utc::now()).await.unwrap(), Step::NotDue(_)),
+        matches!(b.step(stored).await.unwrap(), Step::NotDue(_)),
         "not due before the linger"
     );
     let Step::Formed {
@@ -88,15 +90,16 @@ async fn a_full_batch_is_cut_at_once_and_the_rest_waits_for_its_linger() {
     let events: Vec<_> = (0..25)
         .map(|i| event(&format!("F-{i}"), &trade(i), "1"))
         .collect();
+    let stored = Utc::now();
     app.store_events(&events).await;
     let b = batcher(&app, 10);
     for _ in 0..2 {
         assert!(matches!(
-            b.step(Utc::now()).await.unwrap(),
+            b.step(stored).await.unwrap(),
             Step::Formed { items: 10, .. }
         ));
     }
-    assert!(matches!(b.step(Utc::now()).await.unwrap(), Step::NotDue(_)));
+    assert!(matches!(b.step(stored).await.unwrap(), Step::NotDue(_)));
     let last = b.step(later()).await.unwrap();
     assert!(matches!(last, Step::Formed { items: 5, .. }), "{last:?}");
     app.cleanup().await;

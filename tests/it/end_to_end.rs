@@ -144,14 +144,33 @@ pub async fn run_loop(
     }
     consume.close(200, "".into()).await.ok();
     let http = reqwest::Client::new();
-    let metrics = http
-        .get(format!("http://127.0.0.1:{port}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let scrape = || async {
+        http.get(format!("http://127.0.0.1:{port}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+    // A counter is bumped after its commit, and the relay may publish the
+    // result event first: wait for the counters to account for every one.
+    let completed = |m: &str| {
+        ["succeeded", "failed"]
+            .iter()
+            .filter_map(|s| {
+                sample(
+                    m,
+                    &format!(r#"refund_worker_refunds_completed_total{{status="{s}"}}"#),
+                )
+            })
+            .sum::<f64>()
+    };
+    wait_until("the counters caught up", limit, || async {
+        completed(&scrape().await) >= terminal.len() as f64
+    })
+    .await;
+    let metrics = scrape().await;
     let ready = http
         .get(format!("http://127.0.0.1:{port}/readyz"))
         .send()

@@ -131,7 +131,10 @@ async fn every_error_code_is_dead_lettered_with_its_headers_and_the_body_intact(
 
 #[tokio::test]
 async fn a_duplicate_is_acked_and_stored_once_however_its_amount_is_spelled() {
-    let mut app = TestApp::spawn().await;
+    // One window holds all three, so the stored refund proves all were handled.
+    let mut app =
+        TestApp::without_intake(&[("INTAKE_WINDOW", "3"), ("INTAKE_WINDOW_MS", "10000")]).await;
+    app.start_intake();
     app.publish(&[
         event("R-d", TRADE, r#""10.50""#),
         event("R-d", TRADE, "10.5"),

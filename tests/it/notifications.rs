@@ -371,8 +371,16 @@ async fn a_notification_during_a_database_outage_is_answered_503_and_applied_on_
         app.status_of("P-1").await == "succeeded"
     })
     .await;
+    // The receiver commits before it answers `success`, and the sandbox
+    // records the answer only once it has read it: wait for that too.
+    wait_until(
+        "the resend acknowledged",
+        Duration::from_secs(30),
+        || async { sandbox.ledger().notifications[0].acknowledged },
+    )
+    .await;
     let n = &sandbox.ledger().notifications[0];
-    assert!(n.acknowledged && n.delivered >= 2, "{n:?}");
+    assert!(n.delivered >= 2, "{n:?}");
     let batch_status: String = sqlx::query_scalar("SELECT status FROM batches WHERE batch_no = $1")
         .bind(&batch_no)
         .fetch_one(&app.pool)

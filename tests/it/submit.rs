@@ -82,7 +82,9 @@ async fn first_attempt_times_out(app: &TestApp, refund_id: &str) -> (Gateway, St
     app.store_events(&[event(refund_id, &trade(1), r#""3.00""#)])
         .await;
     let batch_no = form_batch(app).await;
-    let s = submitter(app, &gw.url, Duration::from_millis(300));
+    // Long enough for the sandbox to have accepted before the client gives
+    // up, far below the 5 s hold.
+    let s = submitter(app, &gw.url, Duration::from_millis(1500));
     let first = next_step(&s).await;
     assert!(
         matches!(
@@ -98,6 +100,13 @@ async fn first_attempt_times_out(app: &TestApp, refund_id: &str) -> (Gateway, St
         ),
         "{first:?}"
     );
+    let sandbox = gw.sandbox.as_ref().unwrap();
+    wait_until(
+        "the sandbox holds the batch",
+        Duration::from_secs(10),
+        || async { sandbox.ledger().batches.len() == 1 },
+    )
+    .await;
     (gw, batch_no, s)
 }
 

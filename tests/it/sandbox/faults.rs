@@ -55,7 +55,7 @@ async fn a_held_answer_times_out_the_client_but_the_batch_is_accepted_and_paid()
         .client
         .post(url_of(&sandbox))
         .body(request.form_body(KEY))
-        .timeout(Duration::from_millis(300))
+        .timeout(Duration::from_millis(1500))
         .send()
         .await;
     assert!(sent.is_err_and(|e| e.is_timeout()));
