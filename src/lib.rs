@@ -15,6 +15,7 @@
 //! - `outbox`: the relay of result events to `refunds.results`.
 //! - `reconcile`: batches without a notification, settled by the query.
 //! - `dlq`: the dead-letter tooling (`refund-worker dlq`).
+//! - `fuzzing`: the checks every parser of outside input is fuzzed with.
 //! - `commands`: one module per subcommand.
 
 pub mod admin;
@@ -27,6 +28,7 @@ pub mod commands;
 pub mod config;
 pub mod dlq;
 pub mod domain;
+pub mod fuzzing;
 pub mod health;
 pub mod intake;
 pub mod operator;
