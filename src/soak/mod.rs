@@ -384,7 +384,9 @@ async fn run(
         planned.len()
     );
 
-    // Quiescence: every valid refund terminal and every event published.
+    // Quiescence: every valid refund terminal, every event published, and
+    // nothing left for intake (an invalid event last in the stream must be
+    // dead-lettered before the dead letters are checked).
     let quiet_from = Instant::now();
     loop {
         let done = terminal_count(pool).await?;
@@ -392,12 +394,15 @@ async fn run(
             sqlx::query_scalar("SELECT count(*) FROM outbox WHERE published_at IS NULL")
                 .fetch_one(pool)
                 .await?;
-        if done as usize == valid.len() && unpublished == 0 {
+        let unread = crate::amqp::inspect(channel, &topology.approved_queue)
+            .await?
+            .message_count();
+        if done as usize == valid.len() && unpublished == 0 && unread == 0 {
             break;
         }
         if quiet_from.elapsed() > QUIET_LIMIT {
             eprintln!(
-                "soak: not quiet after {QUIET_LIMIT:?}: {done} of {} valid refunds terminal, {unpublished} events unpublished",
+                "soak: not quiet after {QUIET_LIMIT:?}: {done} of {} valid refunds terminal, {unpublished} events unpublished, {unread} events not yet read",
                 valid.len()
             );
             break;
