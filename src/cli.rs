@@ -105,6 +105,12 @@ pub enum Command {
         /// broker confirms them.
         #[arg(long, value_name = "DURATION", value_parser = parse_age)]
         duration: Option<Age>,
+        /// Also really restart RabbitMQ (`rabbitmqctl stop_app`/`start_app`)
+        /// or PostgreSQL (`pg_ctlcluster … restart`), one of the two at about
+        /// this interval (`45s`, `2m`). Every client of those services loses
+        /// its connections: for a machine of your own, run as root.
+        #[arg(long, value_name = "INTERVAL", value_parser = parse_age)]
+        restart_every: Option<Age>,
     },
     /// Inspect, replay or purge dead letters (the `refunds.dead` queue).
     Dlq {

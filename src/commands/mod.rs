@@ -7,6 +7,7 @@ pub mod publish;
 pub mod refund;
 pub mod run;
 pub mod sandbox;
+pub mod startup;
 pub mod watch;
 
 use std::process::ExitCode;
@@ -110,6 +111,7 @@ pub async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<Ex
             seed,
             fault_every_ms,
             duration,
+            restart_every,
         } => {
             if workers == 0 || refunds == 0 {
                 eprintln!("--workers and --refunds must be at least 1");
@@ -121,6 +123,7 @@ pub async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<Ex
                 seed: seed.unwrap_or_else(rand::random),
                 fault_every: std::time::Duration::from_millis(fault_every_ms),
                 duration: duration.map(|a| a.0),
+                restart_every: restart_every.map(|a| a.0),
             };
             crate::soak::soak(&settings, args).await
         }

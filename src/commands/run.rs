@@ -1,5 +1,6 @@
-//! `refund-worker run [--roles …]`: migrate, declare the topology, run the
-//! roles until SIGTERM or Ctrl-C, then give in-flight work `SHUTDOWN_GRACE_MS`.
+//! `refund-worker run [--roles …]`: migrate, declare the topology (waiting
+//! for services not answering yet, see `startup`), run the roles until
+//! SIGTERM or Ctrl-C, then give in-flight work `SHUTDOWN_GRACE_MS`.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -19,7 +20,6 @@ use crate::health::{self, HealthState};
 use crate::intake::Intake;
 use crate::outbox::Relay;
 use crate::reconcile::Reconciler;
-use crate::storage;
 use crate::submit::Submitter;
 
 pub async fn run(settings: Settings, roles: &[Role]) -> anyhow::Result<ExitCode> {
@@ -30,10 +30,11 @@ pub async fn run(settings: Settings, roles: &[Role]) -> anyhow::Result<ExitCode>
         );
         return Ok(ExitCode::from(super::EXIT_USAGE));
     }
-    let pool =
-        storage::connect_and_migrate(&settings.database_url, settings.database_pool_size).await?;
     let topology = Topology::new(&settings.amqp.name_prefix, settings.amqp.results_queue);
-    declare(&settings, &topology).await?;
+    let Some(pool) = super::startup::start(&settings, &topology, stop_signal()).await? else {
+        tracing::info!("stopped before the services answered");
+        return Ok(ExitCode::SUCCESS);
+    };
 
     // Before any role starts: a count recorded before the recorder exists is
     // lost (the intake can store its first window while the HTTP role binds).
@@ -187,7 +188,7 @@ fn dedup(roles: &[Role]) -> Vec<Role> {
 }
 
 /// Declares the topology once, so every role starts against a complete one.
-async fn declare(settings: &Settings, topology: &Topology) -> anyhow::Result<()> {
+pub(super) async fn declare(settings: &Settings, topology: &Topology) -> anyhow::Result<()> {
     let conn = amqp::connect(&settings.amqp.url, "refund-worker setup")
         .await
         .context("while connecting to RabbitMQ (AMQP_URL)")?;

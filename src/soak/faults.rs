@@ -20,6 +20,9 @@ pub struct Injected {
     pub broker_cuts: usize,
     pub database_cuts: usize,
     pub forged_notifications: usize,
+    /// Real restarts (`--restart-every`), counted by `restarts`.
+    pub broker_restarts: usize,
+    pub database_restarts: usize,
 }
 
 /// Injects faults until `stop`; restores everything before returning.

@@ -4,17 +4,21 @@
 //! RabbitMQ; the sandbox gateway (in-process) injects its faults at fixed
 //! rates; a seeded schedule SIGKILLs workers (restarting them), cuts the
 //! broker and the database away for a moment, and posts forged
-//! notifications, while a seeded stream of refunds is published. Then the
+//! notifications, while a seeded stream of refunds is published; with
+//! `--restart-every`, RabbitMQ and PostgreSQL are also really restarted. Then the
 //! faults stop, the run waits (bounded) for quiescence, and `check` judges
 //! the invariants from the result events, the dead letters, the ledger and
 //! the database. The seed is printed so a failing run can be replayed.
 //!
 //! - `stream`: the traffic (pure) · `check`: the invariants (pure)
 //! - `proxy`: the cuttable TCP proxy · `faults`: the fault schedule
+//! - `restarts`: real service restarts · `link`: the soak's own broker link
 
 pub mod check;
 mod faults;
+mod link;
 pub mod proxy;
+mod restarts;
 pub mod stream;
 
 use std::collections::HashSet;
@@ -23,9 +27,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use futures_util::StreamExt;
-use lapin::options::{
-    BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicQosOptions, ConfirmSelectOptions,
-};
+use lapin::options::{BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicQosOptions};
 use lapin::types::FieldTable;
 use serde::Serialize;
 use sqlx::PgPool;
@@ -40,7 +42,9 @@ use crate::sandbox::{self, PartnerKey, Sandbox, SandboxConfig};
 use crate::storage;
 use check::{DbFacts, Facts, Terminal};
 use faults::Injected;
+use link::Link;
 use proxy::Proxy;
+use restarts::Restarted;
 use stream::{Kind, PAID_FEN};
 
 const PARTNER: &str = "2088000000000001";
@@ -49,6 +53,10 @@ const KEY: &str = "soak-key-not-a-secret";
 const QUIET_LIMIT: Duration = Duration::from_secs(300);
 /// The longest faults go on (they stop earlier once nine in ten refunds are done).
 const FAULT_LIMIT: Duration = Duration::from_secs(2 * 3600);
+/// The longest a slice of the stream may wait for its confirms.
+const PUBLISH_LIMIT: Duration = Duration::from_secs(60);
+/// How often a slice is published before the run gives up.
+const PUBLISH_ATTEMPTS: usize = 10;
 
 /// What `soak` was asked.
 #[derive(Debug, Clone)]
@@ -61,6 +69,8 @@ pub struct SoakArgs {
     /// Spread the events over this long (faults throughout); `None`: as fast
     /// as the broker confirms them.
     pub duration: Option<Duration>,
+    /// Really restart RabbitMQ or PostgreSQL at about this interval.
+    pub restart_every: Option<Duration>,
 }
 
 /// How the stream is cut into slices, and when each is published.
@@ -210,12 +220,8 @@ pub async fn soak(settings: &Settings, args: SoakArgs) -> anyhow::Result<ExitCod
     let pool = storage::connect_and_migrate(&db_url, 4).await?;
     let prefix = format!("soak-{id}.");
     let topology = Topology::new(&prefix, true);
-    let conn = amqp::connect(&settings.amqp.url, "refund-worker soak").await?;
-    let channel = conn.create_channel().await?;
-    topology.declare(&channel).await?;
-    channel
-        .confirm_select(ConfirmSelectOptions::default())
-        .await?;
+    let link = Link::open(&settings.amqp.url).await?;
+    topology.declare(&link.channel).await?;
 
     let mut config = SandboxConfig::new(
         vec![PartnerKey {
@@ -265,7 +271,7 @@ pub async fn soak(settings: &Settings, args: SoakArgs) -> anyhow::Result<ExitCod
 
     let result = run(
         &pool,
-        &channel,
+        link,
         &topology,
         settings,
         &sandbox,
@@ -277,7 +283,6 @@ pub async fn soak(settings: &Settings, args: SoakArgs) -> anyhow::Result<ExitCod
     .await;
     workers.stop_all();
     stop_sandbox.cancel();
-    conn.close(200, "soak done".into()).await.ok();
     let report = result?;
     let clean = report.violations.is_empty();
     pool.close().await;
@@ -314,7 +319,7 @@ async fn terminal_count(pool: &PgPool) -> Result<i64, sqlx::Error> {
 #[allow(clippy::too_many_arguments)]
 async fn run(
     pool: &PgPool,
-    channel: &lapin::Channel,
+    mut link: Link,
     topology: &Topology,
     settings: &Settings,
     sandbox: &Sandbox,
@@ -333,50 +338,29 @@ async fn run(
     // Publish in slices while the faults run.
     let started = Instant::now();
     let faults_stop = CancellationToken::new();
-    let (injected, published) = {
+    let (mut injected, published, restarted) = {
         let fault_run = faults::run(workers, pg, mq, args, faults_stop.clone());
-        let publishing = async {
-            let mut n = 0;
-            let pacing = Pacing::new(planned.len(), args.duration);
-            let size = planned.len().div_ceil(pacing.slices).max(1);
-            for (k, slice) in planned.chunks(size).enumerate() {
-                if let Some(due) = pacing.due(k) {
-                    tokio::time::sleep_until((started + due).into()).await;
-                }
-                let bodies = slice.iter().map(|p| p.body.clone());
-                n += crate::commands::bench::load::publish_all(
-                    channel,
-                    &topology.refunds_exchange,
-                    crate::amqp::topology::APPROVED_KEY,
-                    bodies,
-                )
-                .await?;
-                if pacing.duration.is_none() {
-                    tokio::time::sleep(Duration::from_millis(300)).await;
-                }
+        let restart_run = async {
+            match args.restart_every {
+                Some(every) => restarts::run(every, args.seed, faults_stop.clone()).await,
+                None => Ok(Restarted::default()),
             }
-            // Faults go on while the refunds flow: for the whole duration and
-            // until nine in ten valid refunds are terminal (at least 3 s after
-            // the last event).
-            tokio::time::sleep(Duration::from_secs(3)).await;
-            if let Some(d) = args.duration {
-                tokio::time::sleep_until((started + d).into()).await;
-            }
-            loop {
-                let done = terminal_count(pool).await?;
-                if done as usize * 10 >= valid.len() * 9 || started.elapsed() > FAULT_LIMIT {
-                    break;
-                }
-                // A count over every refund: at a million rows, twice a
-                // second was a fifth of a core taken from the system.
-                tokio::time::sleep(Duration::from_secs(2)).await;
-            }
-            faults_stop.cancel();
-            Ok::<_, anyhow::Error>(n)
         };
-        let (injected, published) = tokio::join!(fault_run, publishing);
-        (injected?, published?)
+        let publishing = async {
+            let published = publish_stream(&mut link, &planned, topology, args, started).await;
+            if published.is_ok() {
+                until_mostly_done(pool, valid.len(), args, started).await;
+            }
+            // Faults stop however publishing ended, or the run would wait
+            // for them for ever.
+            faults_stop.cancel();
+            published
+        };
+        let (injected, published, restarted) = tokio::join!(fault_run, publishing, restart_run);
+        (injected?, published?, restarted?)
     };
+    injected.broker_restarts = restarted.broker;
+    injected.database_restarts = restarted.database;
     let publish_seconds = started.elapsed().as_secs();
     anyhow::ensure!(
         published == planned.len(),
@@ -384,28 +368,23 @@ async fn run(
         planned.len()
     );
 
-    // Quiescence: every valid refund terminal, every event published, and
-    // nothing left for intake (an invalid event last in the stream must be
-    // dead-lettered before the dead letters are checked).
+    // Quiescence (see `quiet`).
     let quiet_from = Instant::now();
     loop {
-        let done = terminal_count(pool).await?;
-        let unpublished: i64 =
-            sqlx::query_scalar("SELECT count(*) FROM outbox WHERE published_at IS NULL")
-                .fetch_one(pool)
-                .await?;
-        let unread = crate::amqp::inspect(channel, &topology.approved_queue)
-            .await?
-            .message_count();
-        if done as usize == valid.len() && unpublished == 0 && unread == 0 {
-            break;
-        }
-        if quiet_from.elapsed() > QUIET_LIMIT {
-            eprintln!(
-                "soak: not quiet after {QUIET_LIMIT:?}: {done} of {} valid refunds terminal, {unpublished} events unpublished, {unread} events not yet read",
-                valid.len()
-            );
-            break;
+        match quiet(pool, &link, topology, valid.len()).await {
+            Ok(None) => break,
+            Ok(Some(state)) if quiet_from.elapsed() > QUIET_LIMIT => {
+                eprintln!("soak: not quiet after {QUIET_LIMIT:?}: {state}");
+                break;
+            }
+            Ok(Some(_)) => {}
+            // A restart shortly before the faults stopped: ask again.
+            Err(e) => {
+                eprintln!("soak: cannot tell whether it is quiet ({e:#}); asking again");
+                if !link.channel.status().connected() {
+                    link.reopen().await?;
+                }
+            }
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
@@ -416,7 +395,9 @@ async fn run(
     // will be; consumed with a wide prefetch and `multiple` acks (one
     // `basic.get` round trip per event took minutes at a million).
     let queue = topology.results_queue.clone().unwrap_or_default();
-    let events = collect(channel, &queue).await?;
+    link.reopen().await?;
+    let events = collect(&link.channel, &queue).await?;
+    link.close().await;
     let listing = crate::dlq::list(
         &crate::dlq::Target::new(&settings.amqp.url, topology),
         &Default::default(),
@@ -468,6 +449,101 @@ async fn run(
         db,
         violations,
     })
+}
+
+/// Publishes the stream in paced slices. A slice the broker did not confirm
+/// (a restart closed the link) is published again on a new link: intake
+/// stores a repeated event once, and the check counts a repeated dead letter
+/// once.
+async fn publish_stream(
+    link: &mut Link,
+    planned: &[stream::Planned],
+    topology: &Topology,
+    args: &SoakArgs,
+    started: Instant,
+) -> anyhow::Result<usize> {
+    let pacing = Pacing::new(planned.len(), args.duration);
+    let size = planned.len().div_ceil(pacing.slices).max(1);
+    let mut n = 0;
+    for (k, slice) in planned.chunks(size).enumerate() {
+        if let Some(due) = pacing.due(k) {
+            tokio::time::sleep_until((started + due).into()).await;
+        }
+        for attempt in 1.. {
+            let bodies = slice.iter().map(|p| p.body.clone());
+            let sent = tokio::time::timeout(
+                PUBLISH_LIMIT,
+                crate::commands::bench::load::publish_all(
+                    &link.channel,
+                    &topology.refunds_exchange,
+                    crate::amqp::topology::APPROVED_KEY,
+                    bodies,
+                ),
+            )
+            .await;
+            let error = match sent {
+                Ok(Ok(_)) => break,
+                Ok(Err(e)) => format!("{e:#}"),
+                Err(_) => format!("no confirms within {PUBLISH_LIMIT:?}"),
+            };
+            anyhow::ensure!(
+                attempt < PUBLISH_ATTEMPTS,
+                "slice {k} of the stream was not confirmed in {attempt} attempts: {error}"
+            );
+            eprintln!("soak: slice {k} not confirmed ({error}); publishing it again");
+            link.reopen().await?;
+        }
+        n += slice.len();
+        if pacing.duration.is_none() {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    }
+    Ok(n)
+}
+
+/// Faults go on while the refunds flow: for the whole duration and until
+/// nine in ten valid refunds are terminal (at least 3 s after the last
+/// event), or [`FAULT_LIMIT`].
+async fn until_mostly_done(pool: &PgPool, valid: usize, args: &SoakArgs, started: Instant) {
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    if let Some(d) = args.duration {
+        tokio::time::sleep_until((started + d).into()).await;
+    }
+    while started.elapsed() < FAULT_LIMIT {
+        match terminal_count(pool).await {
+            Ok(done) if done as usize * 10 >= valid * 9 => return,
+            Ok(_) => {}
+            // The database restarting: ask again.
+            Err(e) => eprintln!("soak: cannot count terminal refunds ({e}); asking again"),
+        }
+        // A count over every refund: at a million rows, twice a second was
+        // a fifth of a core taken from the system.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+}
+
+/// `None` once every valid refund is terminal, every event published and
+/// nothing left for intake (an invalid event last in the stream must be
+/// dead-lettered before the dead letters are checked); else what is left.
+async fn quiet(
+    pool: &PgPool,
+    link: &Link,
+    topology: &Topology,
+    valid: usize,
+) -> anyhow::Result<Option<String>> {
+    let done = terminal_count(pool).await?;
+    let unpublished: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+            .fetch_one(pool)
+            .await?;
+    let unread = amqp::inspect(&link.channel, &topology.approved_queue)
+        .await?
+        .message_count();
+    Ok((done as usize != valid || unpublished > 0 || unread > 0).then(|| {
+        format!(
+            "{done} of {valid} valid refunds terminal, {unpublished} events unpublished, {unread} events not yet read"
+        )
+    }))
 }
 
 /// The terminal events in `queue`, once each by `event_id` (the others are

@@ -238,3 +238,75 @@ async fn outages_and_a_sigterm_lose_nothing_and_double_nothing() {
     std::fs::remove_file(&log).ok();
     app.cleanup().await;
 }
+
+/// Started while PostgreSQL and RabbitMQ are both away (a restart, or
+/// compose starting everything at once), the worker waits for them instead
+/// of exiting, and works once they answer; a SIGTERM while it waits is a
+/// clean stop.
+#[tokio::test]
+async fn a_worker_started_before_its_services_waits_for_them() {
+    let app = TestApp::without_intake(&[]).await;
+    let pg = Proxy::start("127.0.0.1:5432").await.unwrap();
+    let mq = Proxy::start("127.0.0.1:5672").await.unwrap();
+    pg.cut();
+    mq.cut();
+    let log = std::env::temp_dir().join(format!("rw-startup-{}.log", app.id));
+    let spawn = || {
+        worker(&app)
+            .args(["run", "--roles", "intake"])
+            .env(
+                "DATABASE_URL",
+                format!("postgres://postgres@{}/{}", pg.addr, app.db_name()),
+            )
+            .env("AMQP_URL", format!("amqp://guest:guest@{}/%2f", mq.addr))
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap()
+    };
+    let waiting = || {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .contains("not answering yet")
+    };
+
+    // Told to stop while waiting: exit 0.
+    let mut child = spawn();
+    wait_until("the worker waiting", Duration::from_secs(30), || async {
+        waiting()
+    })
+    .await;
+    let pid = child.id().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+
+    // Left waiting: it starts once both answer.
+    let mut children = KillOnDrop(vec![spawn()]);
+    wait_until("the worker waiting", Duration::from_secs(30), || async {
+        waiting()
+    })
+    .await;
+    app.publish(&[event("W-1", &trade(1), r#""1.00""#)]).await;
+    assert_eq!(app.refund_count().await, 0);
+    assert!(
+        children.0[0].try_wait().unwrap().is_none(),
+        "the worker exited instead of waiting: {}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
+    pg.restore();
+    mq.restore();
+    wait_for_count("the refund", 1, Duration::from_secs(60), || {
+        app.refund_count()
+    })
+    .await;
+    drop(children);
+    std::fs::remove_file(&log).ok();
+    app.cleanup().await;
+}

@@ -1,0 +1,124 @@
+//! `run`'s start: PostgreSQL migrated and the topology declared before any
+//! role starts. A service that is not answering yet (restarting, or started
+//! at the same moment by compose) is waited for with backoff, until it
+//! answers or the process is told to stop; any other error (a bad URL,
+//! refused credentials, a failed migration) ends the start at once.
+
+use std::time::Duration;
+
+use backon::{BackoffBuilder, ExponentialBuilder};
+use sqlx::PgPool;
+
+use crate::amqp::Topology;
+use crate::config::Settings;
+use crate::storage;
+
+/// PostgreSQL's "the database system is starting up" and "terminating
+/// connection due to administrator command" (a restart).
+const STARTING_OR_STOPPING: &[&str] = &["57P03", "57P01"];
+/// AMQP's CONNECTION_FORCED: the broker is stopping.
+const CONNECTION_FORCED: u16 = 320;
+
+/// The migrated pool, or `None` when a stop signal came first.
+pub async fn start(
+    settings: &Settings,
+    topology: &Topology,
+    stop: impl Future<Output = ()>,
+) -> anyhow::Result<Option<PgPool>> {
+    let mut delays = ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(200))
+        .with_max_delay(Duration::from_secs(10))
+        .with_jitter()
+        .without_max_times()
+        .build();
+    tokio::pin!(stop);
+    loop {
+        let attempt = async {
+            let pool =
+                storage::connect_and_migrate(&settings.database_url, settings.database_pool_size)
+                    .await?;
+            super::run::declare(settings, topology).await?;
+            anyhow::Ok(pool)
+        }
+        .await;
+        let error = match attempt {
+            Ok(pool) => return Ok(Some(pool)),
+            Err(e) if is_unreachable(&e) => e,
+            Err(e) => return Err(e),
+        };
+        let delay = delays.next().unwrap_or(Duration::from_secs(10));
+        tracing::warn!(
+            error = %format!("{error:#}"),
+            retry_in_ms = delay.as_millis() as u64,
+            "a service is not answering yet; waiting for it before starting"
+        );
+        tokio::select! {
+            _ = &mut stop => return Ok(None),
+            _ = tokio::time::sleep(delay) => {}
+        }
+    }
+}
+
+/// Whether an error says a service is not answering (yet), rather than
+/// that something is wrong that waiting will not mend.
+pub fn is_unreachable(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        if let Some(e) = cause.downcast_ref::<sqlx::Error>() {
+            return match e {
+                // A connection closed while it was being set up reads as a
+                // protocol error (sqlx: "unexpected response from SSLRequest").
+                sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::Protocol(_) => true,
+                sqlx::Error::Database(db) => db
+                    .code()
+                    .is_some_and(|c| STARTING_OR_STOPPING.contains(&c.as_ref())),
+                _ => false,
+            };
+        }
+        if let Some(e) = cause.downcast_ref::<lapin::Error>() {
+            return match e.kind() {
+                lapin::ErrorKind::IOError(_) | lapin::ErrorKind::InvalidConnectionState(_) => true,
+                lapin::ErrorKind::ProtocolError(amqp) => amqp.get_id() == CONNECTION_FORCED,
+                _ => false,
+            };
+        }
+        cause.downcast_ref::<std::io::Error>().is_some()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_unreachable;
+    use anyhow::Context;
+
+    fn io(kind: std::io::ErrorKind) -> std::io::Error {
+        std::io::Error::new(kind, "x")
+    }
+
+    #[test]
+    fn a_service_not_answering_is_waited_for() {
+        let refused: anyhow::Result<()> =
+            Err(sqlx::Error::Io(io(std::io::ErrorKind::ConnectionRefused)))
+                .context("while connecting to PostgreSQL (DATABASE_URL)");
+        assert!(is_unreachable(&refused.unwrap_err()));
+        let timed_out: anyhow::Result<()> = Err(sqlx::Error::PoolTimedOut).context("pool");
+        assert!(is_unreachable(&timed_out.unwrap_err()));
+        let reset: anyhow::Result<()> =
+            Err(lapin::Error::from(io(std::io::ErrorKind::ConnectionReset)))
+                .context("while connecting to RabbitMQ (AMQP_URL)");
+        assert!(is_unreachable(&reset.unwrap_err()));
+    }
+
+    #[test]
+    fn anything_else_ends_the_start() {
+        let bad_url = anyhow::anyhow!("DATABASE_URL is not a valid PostgreSQL URL");
+        assert!(!is_unreachable(&bad_url));
+        let migration: anyhow::Result<()> =
+            Err(sqlx::migrate::MigrateError::VersionMismatch(9)).context("migrations");
+        assert!(!is_unreachable(&migration.unwrap_err()));
+        let password: anyhow::Result<()> =
+            Err(sqlx::Error::Configuration("bad".into())).context("connecting");
+        assert!(!is_unreachable(&password.unwrap_err()));
+        let refused = lapin::Error::from(lapin::ErrorKind::AuthProviderError("no".into()));
+        assert!(!is_unreachable(&anyhow::Error::from(refused)));
+    }
+}
