@@ -45,6 +45,13 @@ rabbitmq_up() {
     say "installing RabbitMQ from Debian's packages"
     apt_install rabbitmq-server
   fi
+  # A node whose application was stopped (`rabbitmqctl stop_app`, as an
+  # interrupted `soak --restart-every` can leave it) only needs start_app.
+  if command -v rabbitmqctl >/dev/null && as_root timeout 60 rabbitmqctl start_app >/dev/null 2>&1 \
+    && wait_for "$AMQP_PORT" RabbitMQ 30; then
+    say "started RabbitMQ's stopped application"
+    return
+  fi
   say "starting RabbitMQ"
   as_root rabbitmq-server -detached || true
   wait_for "$AMQP_PORT" RabbitMQ 120

@@ -342,7 +342,9 @@ async fn run(
         let fault_run = faults::run(workers, pg, mq, args, faults_stop.clone());
         let restart_run = async {
             match args.restart_every {
-                Some(every) => restarts::run(every, args.seed, faults_stop.clone()).await,
+                Some(every) => restarts::run(every, args.seed, faults_stop.clone())
+                    .await
+                    .inspect_err(|e| eprintln!("soak: no more real restarts: {e:#}")),
                 None => Ok(Restarted::default()),
             }
         };
