@@ -203,7 +203,7 @@ pub async fn process(cx: &WindowContext<'_>, deliveries: &[Delivery]) -> anyhow:
 
     let mut report = WindowReport::default();
     let mut outcome = outcomes.into_iter();
-    let mut confirms = Vec::new();
+    let mut letters = Vec::new();
     for (delivery, parsed) in deliveries.iter().zip(&parsed) {
         let rejection = match parsed {
             Err(rejection) => rejection.clone(),
@@ -246,46 +246,115 @@ pub async fn process(cx: &WindowContext<'_>, deliveries: &[Delivery]) -> anyhow:
             },
         };
         tracing::warn!(code = %rejection.code, reason = %rejection.message, "dead-lettering a refund-approved event");
-        let props = dead_letter::properties(
-            &delivery.properties,
-            delivery.exchange.as_str(),
-            delivery.routing_key.as_str(),
-            &rejection,
-            Utc::now(),
-        );
-        let confirm = cx
-            .publisher
-            .basic_publish(
-                cx.topology.dead_letter_exchange.as_str().into(),
-                delivery.routing_key.clone(),
-                BasicPublishOptions {
-                    mandatory: true,
-                    ..Default::default()
-                },
-                &delivery.data,
-                props,
-            )
-            .await
-            .context("while publishing a dead letter")?;
-        confirms.push(confirm);
         report.dead_lettered.push(rejection.code);
+        letters.push((delivery, rejection));
     }
-    for confirm in confirms {
-        match confirm
-            .await
-            .context("while awaiting a dead letter's confirm")?
-        {
-            Confirmation::Ack(None) | Confirmation::NotRequested => {}
-            other => anyhow::bail!(
-                "the broker did not take a dead letter ({other:?}); the window stays unacked"
-            ),
-        }
+    if let Published::ShuttingDown = publish_dead_letters(cx, &letters).await? {
+        return Ok(Settled {
+            report: WindowReport {
+                returned: deliveries.len(),
+                ..Default::default()
+            },
+            ack: AckPlan::LeaveUnacked,
+        });
     }
     record_metrics(&report);
     Ok(Settled {
         report,
         ack: AckPlan::UpTo(last.acker.clone()),
     })
+}
+
+enum Published {
+    Done,
+    ShuttingDown,
+}
+
+/// Publishes a window's dead letters and waits for their confirms. A letter
+/// the broker refuses (a nack, or returned unroutable: the dead-letter queue
+/// not available yet, as after a broker restart) is published again after a
+/// backoff while the window is held, until shutdown. Ending the session
+/// instead would hand back every delivery it holds, and each hand-back
+/// counts towards the queue's delivery limit: a few quick failures would
+/// have the broker dead-letter the whole window, valid refunds included.
+/// A channel that is gone is still an error: nothing can be settled on it.
+async fn publish_dead_letters(
+    cx: &WindowContext<'_>,
+    letters: &[(&Delivery, Rejection)],
+) -> anyhow::Result<Published> {
+    let mut delays = holding_delays();
+    let mut pending: Vec<&(&Delivery, Rejection)> = letters.iter().collect();
+    while !pending.is_empty() {
+        let mut confirms = Vec::with_capacity(pending.len());
+        for letter in pending {
+            let (delivery, rejection) = letter;
+            let props = dead_letter::properties(
+                &delivery.properties,
+                delivery.exchange.as_str(),
+                delivery.routing_key.as_str(),
+                rejection,
+                Utc::now(),
+            );
+            let confirm = cx
+                .publisher
+                .basic_publish(
+                    cx.topology.dead_letter_exchange.as_str().into(),
+                    delivery.routing_key.clone(),
+                    BasicPublishOptions {
+                        mandatory: true,
+                        ..Default::default()
+                    },
+                    &delivery.data,
+                    props,
+                )
+                .await
+                .context("while publishing a dead letter")?;
+            confirms.push((letter, confirm));
+        }
+        let mut refused = Vec::new();
+        for (letter, confirm) in confirms {
+            match confirm
+                .await
+                .context("while awaiting a dead letter's confirm")?
+            {
+                Confirmation::Ack(None) | Confirmation::NotRequested => {}
+                other => {
+                    tracing::debug!(answer = ?other, "the broker did not take a dead letter");
+                    refused.push(letter);
+                }
+            }
+        }
+        if refused.is_empty() {
+            break;
+        }
+        let delay = delays.next().unwrap_or(HOLD_CAP);
+        tracing::warn!(
+            refused = refused.len(),
+            retry_in_ms = delay.as_millis() as u64,
+            "the broker did not take dead letters; holding the window unacked"
+        );
+        metrics::counter!("refund_worker_intake_dead_letter_refusals_total")
+            .increment(refused.len() as u64);
+        tokio::select! {
+            _ = cx.shutdown.cancelled() => return Ok(Published::ShuttingDown),
+            _ = tokio::time::sleep(delay) => {}
+        }
+        pending = refused;
+    }
+    Ok(Published::Done)
+}
+
+/// The longest wait between two tries while a window is held.
+const HOLD_CAP: Duration = Duration::from_secs(5);
+
+/// Capped exponential backoff for a held window's retries.
+fn holding_delays() -> impl Iterator<Item = Duration> {
+    ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(100))
+        .with_max_delay(HOLD_CAP)
+        .with_jitter()
+        .without_max_times()
+        .build()
 }
 
 enum Stored {
@@ -300,18 +369,13 @@ async fn store_with_retry(cx: &WindowContext<'_>, news: &[NewRefund<'_>]) -> Sto
     if news.is_empty() {
         return Stored::Done(Vec::new());
     }
-    let mut delays = ExponentialBuilder::default()
-        .with_min_delay(Duration::from_millis(100))
-        .with_max_delay(Duration::from_secs(5))
-        .with_jitter()
-        .without_max_times()
-        .build();
+    let mut delays = holding_delays();
     loop {
         match store_window(cx.pool, news).await {
             Ok(outcomes) => return Stored::Done(outcomes),
             Err(e) if !is_transient(&e) => return Stored::Refused(e),
             Err(e) => {
-                let delay = delays.next().unwrap_or(Duration::from_secs(5));
+                let delay = delays.next().unwrap_or(HOLD_CAP);
                 tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "cannot store a window; holding it unacked");
                 metrics::counter!("refund_worker_intake_store_errors_total").increment(1);
                 tokio::select! {

@@ -284,3 +284,83 @@ async fn set_connections(admin: &sqlx::PgPool, db: &str, allow: bool) {
             .unwrap();
     }
 }
+
+/// The dead-letter queue gone for a while (as right after a broker restart,
+/// before it is back): the broker returns the dead letter unroutable, and
+/// intake holds the window and publishes the letter again. It used to end
+/// its session instead, handing every delivery back: five quick failures
+/// and the broker dead-lettered the whole window under `delivery_limit`.
+#[tokio::test]
+async fn a_dead_letter_the_broker_refuses_is_published_again_while_the_window_is_held() {
+    let app = TestApp::without_intake(&[]).await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let _worker = crate::process::KillOnDrop(vec![
+        crate::cli::worker(&app)
+            .args(["run", "--roles", "intake,http"])
+            .env("HTTP_LISTEN", format!("127.0.0.1:{port}"))
+            .env("RUST_LOG", "error")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    ]);
+    // Consuming (the worker declares the topology as it starts), then the
+    // dead-letter queue goes away.
+    app.publish(&[event("H-0", TRADE, r#""1.00""#)]).await;
+    wait_for_count("the first refund", 1, LONG, || app.refund_count()).await;
+    app.channel
+        .queue_delete(
+            app.topology.dead_queue.as_str().into(),
+            lapin::options::QueueDeleteOptions::default(),
+        )
+        .await
+        .unwrap();
+    app.publish(&[
+        event("H-1", TRADE, r#""2.00""#),
+        event("H-2", TRADE, r#""1.001""#),
+    ])
+    .await;
+    wait_for_count("the valid refund", 2, LONG, || app.refund_count()).await;
+    let refusals = || async {
+        let text = match reqwest::get(format!("http://127.0.0.1:{port}/metrics")).await {
+            Ok(r) => r.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        };
+        crate::end_to_end::sample(&text, "refund_worker_intake_dead_letter_refusals_total")
+            .unwrap_or(0.0)
+    };
+    // More refusals than the delivery limit (5) would have allowed sessions.
+    wait_until("six refusals", LONG, || async { refusals().await >= 6.0 }).await;
+    assert_eq!(
+        app.ready(&app.topology.approved_queue).await,
+        0,
+        "the window was handed back"
+    );
+
+    // The queue back: the letter goes in under its own code, once.
+    app.topology.declare(&app.channel).await.unwrap();
+    let letters = app.take_dead_letters(1).await;
+    assert_eq!(
+        letters[0].header(CODE_HEADER).as_deref(),
+        Some("invalid_amount")
+    );
+    assert!(
+        !letters[0]
+            .headers
+            .inner()
+            .keys()
+            .any(|k| k.as_str() == "x-death"),
+        "dead-lettered by the broker: {:?}",
+        letters[0].headers
+    );
+    wait_until("the window acked", LONG, || async {
+        app.ready(&app.topology.approved_queue).await == 0
+    })
+    .await;
+    assert_eq!(app.refund_count().await, 2);
+    app.cleanup().await;
+}
