@@ -12,7 +12,7 @@ use lapin::options::{BasicAckOptions, BasicGetOptions};
 use crate::cli::worker;
 use crate::gateway::*;
 use crate::helpers::*;
-use crate::process::KillOnDrop;
+use crate::process::{KillOnDrop, sigterm};
 use crate::proxy::Proxy;
 
 async fn count(app: &TestApp, sql: &'static str) -> i64 {
@@ -128,14 +128,7 @@ async fn outages_and_a_sigterm_lose_nothing_and_double_nothing() {
 
     // SIGTERM in the middle of the run: a clean exit within the grace.
     let child = &mut children.0[0];
-    let pid = child.id().to_string();
-    assert!(
-        std::process::Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
+    sigterm(child);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
     let status = loop {
         if let Some(s) = child.try_wait().unwrap() {
@@ -277,14 +270,7 @@ async fn a_worker_started_before_its_services_waits_for_them() {
         waiting()
     })
     .await;
-    let pid = child.id().to_string();
-    assert!(
-        std::process::Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
+    sigterm(&child);
     assert_eq!(child.wait().unwrap().code(), Some(0));
 
     // Left waiting: it starts once both answer.

@@ -72,14 +72,7 @@ async fn a_worker_killed_mid_stream_loses_and_doubles_nothing() {
         .unwrap();
     assert_eq!(distinct, N as i64);
     // SIGTERM: a clean stop, and then nothing is left unacked.
-    let pid = child.id().to_string();
-    assert!(
-        std::process::Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
+    sigterm(&child);
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(0));
     assert_eq!(app.ready(&app.topology.approved_queue).await, 0);
@@ -198,6 +191,18 @@ async fn three_processes_killed_and_restarted_pay_every_refund_exactly_once() {
 
 /// Child processes killed when the test ends, even by a panic.
 pub struct KillOnDrop(pub Vec<std::process::Child>);
+
+/// Sends SIGTERM to a child process.
+pub fn sigterm(child: &std::process::Child) {
+    let pid = child.id().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+}
 
 impl Drop for KillOnDrop {
     fn drop(&mut self) {
