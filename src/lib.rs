@@ -26,6 +26,7 @@ pub mod callback;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod delays;
 pub mod dlq;
 pub mod domain;
 pub mod fuzzing;

@@ -4,13 +4,11 @@
 //! answers or the process is told to stop; any other error (a bad URL,
 //! refused credentials, a failed migration) ends the start at once.
 
-use std::time::Duration;
-
-use backon::{BackoffBuilder, ExponentialBuilder};
 use sqlx::PgPool;
 
 use crate::amqp::Topology;
 use crate::config::Settings;
+use crate::delays::Delays;
 use crate::storage;
 
 /// PostgreSQL's "the database system is starting up" and "terminating
@@ -25,12 +23,7 @@ pub async fn start(
     topology: &Topology,
     stop: impl Future<Output = ()>,
 ) -> anyhow::Result<Option<PgPool>> {
-    let mut delays = ExponentialBuilder::default()
-        .with_min_delay(Duration::from_millis(200))
-        .with_max_delay(Duration::from_secs(10))
-        .with_jitter()
-        .without_max_times()
-        .build();
+    let mut delays = Delays::reconnect();
     tokio::pin!(stop);
     loop {
         let attempt = async {
@@ -46,7 +39,7 @@ pub async fn start(
             Err(e) if is_unreachable(&e) => e,
             Err(e) => return Err(e),
         };
-        let delay = delays.next().unwrap_or(Duration::from_secs(10));
+        let delay = delays.next_delay();
         tracing::warn!(
             error = %format!("{error:#}"),
             retry_in_ms = delay.as_millis() as u64,

@@ -14,10 +14,7 @@
 pub mod dead_letter;
 pub mod window;
 
-use std::time::Duration;
-
 use anyhow::Context;
-use backon::{BackoffBuilder, ExponentialBuilder};
 use futures_util::StreamExt;
 use futures_util::stream::FuturesOrdered;
 use lapin::Connection;
@@ -30,6 +27,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::amqp::{self, Topology};
 use crate::config::Settings;
+use crate::delays::{Delays, sleep_or_stop};
 use window::AckPlan;
 pub use window::WindowReport;
 
@@ -48,20 +46,19 @@ impl Intake {
     /// Runs until `shutdown`, reconnecting to the broker whenever the session
     /// fails. Unacked deliveries go back to the broker when a session ends.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let mut delays = reconnect_delays();
+        let mut delays = Delays::reconnect();
         while !shutdown.is_cancelled() {
             match self.session(&shutdown).await {
                 Ok(()) => break,
                 Err(e) => {
-                    let delay = delays.next().unwrap_or(Duration::from_secs(10));
+                    let delay = delays.next_delay();
                     tracing::warn!(
                         error = %format!("{e:#}"),
                         retry_in_ms = delay.as_millis() as u64,
                         "intake lost its broker session; reconnecting"
                     );
-                    tokio::select! {
-                        _ = shutdown.cancelled() => break,
-                        _ = tokio::time::sleep(delay) => {}
+                    if !sleep_or_stop(&shutdown, delay).await {
+                        break;
                     }
                 }
             }
@@ -162,13 +159,4 @@ async fn settle(done: window::Settled) -> anyhow::Result<bool> {
     }
     done.ack.apply().await?;
     Ok(true)
-}
-
-fn reconnect_delays() -> impl Iterator<Item = Duration> {
-    ExponentialBuilder::default()
-        .with_min_delay(Duration::from_millis(200))
-        .with_max_delay(Duration::from_secs(10))
-        .with_jitter()
-        .without_max_times()
-        .build()
 }

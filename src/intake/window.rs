@@ -11,7 +11,6 @@
 use std::time::Duration;
 
 use anyhow::Context;
-use backon::{BackoffBuilder, ExponentialBuilder};
 use chrono::Utc;
 use lapin::Acker;
 use lapin::message::Delivery;
@@ -23,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 use super::dead_letter;
 use crate::amqp::Topology;
 use crate::config::AlipaySettings;
+use crate::delays::{Delays, sleep_or_stop};
 use crate::domain::refund_request::parse;
 use crate::domain::{ErrorCode, Rejection, format_fen};
 use crate::storage::intake::{NewRefund, StoreOutcome, store_window};
@@ -327,7 +327,7 @@ async fn publish_dead_letters(
         if refused.is_empty() {
             break;
         }
-        let delay = delays.next().unwrap_or(HOLD_CAP);
+        let delay = delays.next_delay();
         tracing::warn!(
             refused = refused.len(),
             retry_in_ms = delay.as_millis() as u64,
@@ -335,26 +335,17 @@ async fn publish_dead_letters(
         );
         metrics::counter!("refund_worker_intake_dead_letter_refusals_total")
             .increment(refused.len() as u64);
-        tokio::select! {
-            _ = cx.shutdown.cancelled() => return Ok(Published::ShuttingDown),
-            _ = tokio::time::sleep(delay) => {}
+        if !sleep_or_stop(cx.shutdown, delay).await {
+            return Ok(Published::ShuttingDown);
         }
         pending = refused;
     }
     Ok(Published::Done)
 }
 
-/// The longest wait between two tries while a window is held.
-const HOLD_CAP: Duration = Duration::from_secs(5);
-
-/// Capped exponential backoff for a held window's retries.
-fn holding_delays() -> impl Iterator<Item = Duration> {
-    ExponentialBuilder::default()
-        .with_min_delay(Duration::from_millis(100))
-        .with_max_delay(HOLD_CAP)
-        .with_jitter()
-        .without_max_times()
-        .build()
+/// Between two tries while a window is held: 0.1 s up to 5 s.
+fn holding_delays() -> Delays {
+    Delays::new(Duration::from_millis(100), Duration::from_secs(5))
 }
 
 enum Stored {
@@ -375,12 +366,11 @@ async fn store_with_retry(cx: &WindowContext<'_>, news: &[NewRefund<'_>]) -> Sto
             Ok(outcomes) => return Stored::Done(outcomes),
             Err(e) if !is_transient(&e) => return Stored::Refused(e),
             Err(e) => {
-                let delay = delays.next().unwrap_or(HOLD_CAP);
+                let delay = delays.next_delay();
                 tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "cannot store a window; holding it unacked");
                 metrics::counter!("refund_worker_intake_store_errors_total").increment(1);
-                tokio::select! {
-                    _ = cx.shutdown.cancelled() => return Stored::ShuttingDown,
-                    _ = tokio::time::sleep(delay) => {}
+                if !sleep_or_stop(cx.shutdown, delay).await {
+                    return Stored::ShuttingDown;
                 }
             }
         }

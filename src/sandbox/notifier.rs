@@ -10,11 +10,11 @@
 use std::time::Duration;
 
 use axum::http::header;
-use tokio_util::sync::CancellationToken;
 
 use super::Sandbox;
 use super::batches::NotifyJob;
 use super::faults::SENDS;
+use crate::delays::sleep_or_stop;
 
 /// The waits between Alipay's sends: 2m, 10m, 10m, 1h, 2h, 6h, 15h.
 pub const RESEND_INTERVALS: [Duration; SENDS - 1] = [
@@ -124,16 +124,5 @@ impl Sandbox {
             tracing::info!(notify_id = %job.notify_id, url = %job.url, %error, "notification not delivered");
         }
         acknowledged
-    }
-}
-
-/// Sleeps unless stopped first; true when the whole time passed.
-async fn sleep_or_stop(stop: &CancellationToken, wait: Duration) -> bool {
-    if wait.is_zero() {
-        return !stop.is_cancelled();
-    }
-    tokio::select! {
-        _ = stop.cancelled() => false,
-        _ = tokio::time::sleep(wait) => true,
     }
 }
