@@ -230,10 +230,41 @@ pub enum RefundCommand {
         #[arg(long)]
         by: Option<String>,
     },
+    /// Settle a submitted refund whose item Alipay left open (a code that
+    /// needs a person, an unknown code, an amount other than the one sent):
+    /// writes its terminal event with source `operator`.
+    Settle {
+        /// The refund_id.
+        id: String,
+        /// The money moved (the merchant's Alipay account shows the refund).
+        #[arg(long, conflicts_with = "failed", required_unless_present = "failed")]
+        succeeded: bool,
+        /// The money did not move: fail it with this code.
+        #[arg(long, value_name = "CODE")]
+        failed: Option<String>,
+        /// Why, for the history (what the Alipay account or support showed).
+        #[arg(long)]
+        reason: String,
+        /// Who settles it, for the history.
+        #[arg(long)]
+        by: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
 pub enum BatchCommand {
+    /// Send a held batch's refunds back to pending (Alipay refused it with a
+    /// code the answer table does not know, so nothing of it was accepted).
+    Release {
+        /// The batch_no.
+        batch_no: String,
+        /// Why, for the history.
+        #[arg(long)]
+        reason: String,
+        /// Who releases it, for the history.
+        #[arg(long)]
+        by: String,
+    },
     /// Batches, newest first.
     List {
         /// Only batches waiting for an operator and the password form.

@@ -12,6 +12,8 @@ use std::time::Duration;
 
 use secrecy::SecretString;
 
+use crate::domain::item_outcome::ItemRetry;
+
 mod source;
 mod types;
 
@@ -56,6 +58,8 @@ pub const VARIABLES: &[&str] = &[
     "SUBMIT_RETRY_BASE_MS",
     "SUBMIT_RETRY_CAP_MS",
     "SUBMIT_GIVE_UP_MS",
+    "ITEM_RETRY_BASE_MS",
+    "ITEM_RETRY_LIMIT",
     "PARTNER_PAUSE_MS",
     "PARTNER_PAUSE_MAX_MS",
     "RECONCILE_AFTER_MS",
@@ -119,6 +123,10 @@ impl Settings {
                     1..=604_800_000,
                 )?),
             },
+            item_retry: ItemRetry {
+                base: millis(src.number_in("ITEM_RETRY_BASE_MS", 60_000, 1..=86_400_000)?),
+                limit: src.number_in("ITEM_RETRY_LIMIT", 5, 0..=100)? as i32,
+            },
             reconcile_after: millis(src.number_in(
                 "RECONCILE_AFTER_MS",
                 600_000,
@@ -147,12 +155,42 @@ impl Settings {
         if let Some(p) = &s.alipay.default_partner {
             check_partner_id("ALIPAY_PARTNER", p)?;
         }
+        check_database_url(&s.database_url)?;
+        check_amqp_url(&s.amqp.url)?;
         Ok(s)
     }
 }
 
 fn millis(ms: u64) -> Duration {
     Duration::from_millis(ms)
+}
+
+/// `DATABASE_URL` must read as a PostgreSQL URL now, not at the first
+/// connection attempt (contract §1: exit 2 at start). The reason never
+/// repeats the URL, which may hold a password.
+fn check_database_url(url: &str) -> Result<(), ConfigError> {
+    let scheme_ok = url.starts_with("postgres://") || url.starts_with("postgresql://");
+    if scheme_ok && url.parse::<sqlx::postgres::PgConnectOptions>().is_ok() {
+        Ok(())
+    } else {
+        Err(ConfigError::new(
+            "DATABASE_URL",
+            "is not a PostgreSQL URL like postgres://user@host:5432/db",
+        ))
+    }
+}
+
+/// `AMQP_URL` must read as an AMQP URL (`amqp://` or `amqps://`).
+fn check_amqp_url(url: &str) -> Result<(), ConfigError> {
+    let scheme_ok = url.starts_with("amqp://") || url.starts_with("amqps://");
+    if scheme_ok && url.parse::<lapin::uri::AMQPUri>().is_ok() {
+        Ok(())
+    } else {
+        Err(ConfigError::new(
+            "AMQP_URL",
+            "is not an AMQP URL like amqp://user:password@host:5672/%2f",
+        ))
+    }
 }
 
 fn check_partner_id(var: &str, id: &str) -> Result<(), ConfigError> {

@@ -47,17 +47,29 @@ pub fn notify_form(data: &[u8]) {
     }
 }
 
-/// `result_details`: every item names a trade and a result code.
+/// `result_details`: every item read names a trade and a result code, no
+/// code holds a tail separator, and no item is lost: read and unreadable
+/// items together are every `#`-separated item.
 pub fn result_details(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    if let Ok(items) = parse_result_details(text) {
-        for item in items {
-            assert!(!item.trade_no.is_empty(), "an item without a trade");
-            assert!(!item.code.is_empty(), "an item without a code");
-        }
+    let d = parse_result_details(text);
+    for item in &d.items {
+        assert!(!item.trade_no.is_empty(), "an item without a trade");
+        assert!(!item.code.is_empty(), "an item without a code");
+        assert!(
+            !item.code.contains(['$', '|', '^']),
+            "a code with a separator"
+        );
     }
+    let body = text.strip_suffix('#').unwrap_or(text);
+    let expected = if body.is_empty() {
+        0
+    } else {
+        body.split('#').count()
+    };
+    assert_eq!(d.items.len() + d.unreadable.len(), expected, "an item was lost");
 }
 
 /// The form answer of `refund_fastpay_query`.

@@ -14,6 +14,7 @@
 //! - `callback`: the receiver of Alipay's notifications (the http role).
 //! - `outbox`: the relay of result events to `refunds.results`.
 //! - `reconcile`: batches without a notification, settled by the query.
+//! - `report`: applying a notification or query answer to its batch, and its alarms.
 //! - `dlq`: the dead-letter tooling (`refund-worker dlq`).
 //! - `fuzzing`: the checks every parser of outside input is fuzzed with.
 //! - `commands`: one module per subcommand.
@@ -37,6 +38,7 @@ pub mod outbox;
 #[cfg(test)]
 mod parser_robustness;
 pub mod reconcile;
+pub mod report;
 pub mod sandbox;
 pub mod soak;
 pub mod storage;

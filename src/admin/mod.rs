@@ -94,10 +94,21 @@ async fn overview(State(s): State<AdminState>, Query(q): Query<Flash>) -> Respon
         Ok(b) => b,
         Err(e) => return unavailable(e),
     };
+    let (open, held) = match tokio::try_join!(
+        storage::batch_view::open_items(&s.pool, 200),
+        storage::batch_view::held(&s.pool, 200)
+    ) {
+        Ok(both) => both,
+        Err(e) => return unavailable(e),
+    };
     let dead = dead_letters::list(&s.settings).await;
     let csrf = auth::csrf(s.token.expose_secret());
     Html(pages::overview(
         q.flash.as_deref(),
+        &pages::Attention {
+            open: &open,
+            held: &held,
+        },
         &awaiting,
         dead.as_deref().map_err(String::as_str),
         &csrf,

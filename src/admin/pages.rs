@@ -2,7 +2,8 @@
 //! Every value from the database, the broker or the request is escaped.
 
 use crate::alipay::wire::pwd_form::html_escape as esc;
-use crate::storage::batch_view::BatchSummary;
+use crate::domain::format_fen;
+use crate::storage::batch_view::{BatchSummary, OpenItemRow};
 use crate::storage::refunds::RefundView;
 
 /// One dead letter as the page lists it.
@@ -51,10 +52,74 @@ pub fn refused() -> String {
     )
 }
 
-/// The overview: batches awaiting an operator, dead letters by code, and
-/// the refund search.
+/// What needs a person beside the dead letters: items Alipay left open and
+/// batches held for a code the submitter cannot act on.
+pub struct Attention<'a> {
+    pub open: &'a [OpenItemRow],
+    pub held: &'a [BatchSummary],
+}
+
+/// The open items and held batches, each with the command that settles it.
+fn attention(a: &Attention<'_>) -> String {
+    let mut body = String::from("<h2>Items Alipay left open</h2>
+");
+    if a.open.is_empty() {
+        body.push_str("<p id=\"no-open\">None.</p>\n");
+    } else {
+        body.push_str("<table id=\"open\"><tr><th>refund_id</th><th>batch_no</th><th>trade_no</th><th>amount</th><th>code</th><th>why</th><th>since</th><th>what to do</th></tr>\n");
+        for i in a.open {
+            let class = i.open_class.as_deref().unwrap_or("-");
+            let todo = if class == "alipay_retries" {
+                "wait: Alipay retries it and reports again".to_owned()
+            } else {
+                format!(
+                    "check the Alipay account, then: refund-worker refund settle {} (--succeeded | --failed CODE) --reason … --by …",
+                    i.refund_id
+                )
+            };
+            body.push_str(&format!(
+                "<tr class=\"open-{}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
+                esc(class),
+                esc(&i.refund_id),
+                esc(&i.batch_no),
+                esc(&i.trade_no),
+                format_fen(i.amount_fen),
+                esc(&i.open_code),
+                esc(i.open_detail.as_deref().unwrap_or(class)),
+                esc(&i.open_since.map(|t| t.to_rfc3339()).unwrap_or_default()),
+                esc(&todo),
+            ));
+        }
+        body.push_str("</table>\n");
+    }
+    body.push_str("<h2>Held batches</h2>\n");
+    if a.held.is_empty() {
+        body.push_str("<p id=\"no-held\">None.</p>\n");
+    } else {
+        body.push_str("<table id=\"held\"><tr><th>batch_no</th><th>partner</th><th>items</th><th>code</th><th>what to do</th></tr>\n");
+        for b in a.held {
+            body.push_str(&format!(
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
+                esc(&b.batch_no),
+                esc(&b.partner),
+                b.batch_num,
+                esc(b.last_code.as_deref().unwrap_or("-")),
+                esc(&format!(
+                    "nothing of it was accepted: refund-worker batch release {} --reason … --by …",
+                    b.batch_no
+                )),
+            ));
+        }
+        body.push_str("</table>\n");
+    }
+    body
+}
+
+/// The overview: what needs a person (open items, held batches), batches
+/// awaiting an operator, dead letters by code, and the refund search.
 pub fn overview(
     flash: Option<&str>,
+    needs: &Attention<'_>,
     awaiting: &[BatchSummary],
     dead: Result<&[DeadRow], &str>,
     csrf: &str,
@@ -68,6 +133,7 @@ pub fn overview(
          <input name=\"id\" id=\"refund-id\" placeholder=\"refund_id\"> \
          <button type=\"submit\" id=\"find\">Show</button></form>\n",
     );
+    body.push_str(&attention(needs));
     body.push_str("<h2>Batches awaiting an operator</h2>\n");
     if awaiting.is_empty() {
         body.push_str("<p id=\"no-awaiting\">None.</p>\n");
@@ -197,7 +263,11 @@ mod tests {
             reason: "a < b & c".into(),
             dead_lettered_at: None,
         }];
-        let html = overview(Some("<b>done</b>"), &[], Ok(&rows), "c\"s");
+        let none = Attention {
+            open: &[],
+            held: &[],
+        };
+        let html = overview(Some("<b>done</b>"), &none, &[], Ok(&rows), "c\"s");
         assert!(!html.contains("<script>x"), "{html}");
         assert!(html.contains("&lt;script&gt;x&lt;/script&gt;"));
         assert!(html.contains("a &lt; b &amp; c"));
@@ -205,5 +275,28 @@ mod tests {
         assert!(html.contains("&lt;b&gt;done&lt;/b&gt;"));
         assert!(html.contains("<h3>invalid_amount (1)</h3>"));
         assert!(refund("<i>", None).contains("No refund &lt;i&gt;."));
+    }
+
+    #[test]
+    fn open_items_say_what_to_do_by_why_they_are_open() {
+        let row = |refund_id: &str, class: &str| OpenItemRow {
+            batch_no: "20261204000001".into(),
+            refund_id: refund_id.into(),
+            trade_no: "<t>".into(),
+            amount_fen: 1050,
+            open_code: "REFUND_FAIL".into(),
+            open_class: Some(class.into()),
+            open_detail: None,
+            open_since: None,
+        };
+        let open = [row("R-1", "needs_person"), row("R-2", "alipay_retries")];
+        let html = attention(&Attention {
+            open: &open,
+            held: &[],
+        });
+        assert!(html.contains("refund settle R-1"));
+        assert!(!html.contains("refund settle R-2"));
+        assert!(html.contains("10.50") && html.contains("&lt;t&gt;"));
+        assert!(html.contains("id=\"no-held\""));
     }
 }

@@ -29,6 +29,33 @@ pub enum ClientError {
     Unreadable(#[from] QueryAnswerError),
 }
 
+
+/// What `notify_verify` answered (alipay-mapi.md, Verification).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotifyVerify {
+    /// `true`: the gateway sent this notification.
+    Genuine,
+    /// `false`: not sent by the gateway, or expired.
+    NotGenuine,
+    /// `invalid`: our partner or parameters are wrong — a configuration
+    /// alarm, not a forgery.
+    Invalid,
+    /// Anything else, kept (trimmed, at most 64 characters).
+    Other(String),
+}
+
+impl NotifyVerify {
+    /// Reads the answer's body.
+    pub fn read(body: &str) -> Self {
+        match body.trim() {
+            "true" => Self::Genuine,
+            "false" => Self::NotGenuine,
+            "invalid" => Self::Invalid,
+            other => Self::Other(other.chars().take(64).collect()),
+        }
+    }
+}
+
 /// The outcome of one submission: the raw exchange (for the record) and its verdict.
 #[derive(Debug, Clone)]
 pub struct Submission {
@@ -74,11 +101,15 @@ impl AlipayClient {
         }
     }
 
-    /// `notify_verify`: whether the gateway sent this `notify_id` (body `true`).
-    pub async fn notify_verify(&self, partner: &str, notify_id: &str) -> Result<bool, ClientError> {
+    /// `notify_verify`: whether the gateway sent this `notify_id`.
+    pub async fn notify_verify(
+        &self,
+        partner: &str,
+        notify_id: &str,
+    ) -> Result<NotifyVerify, ClientError> {
         let url = notify_verify_url(&self.gateway, partner, notify_id);
         match exchange(self.http.get(url)).await {
-            Exchange::Answered { status: 200, body } => Ok(body.trim() == "true"),
+            Exchange::Answered { status: 200, body } => Ok(NotifyVerify::read(&body)),
             Exchange::Answered { status, .. } => Err(ClientError::Status { status }),
             Exchange::Failed(e) => Err(e.into()),
         }

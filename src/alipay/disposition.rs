@@ -20,16 +20,23 @@ pub enum Disposition {
     /// Refused for its number or date: rebuild with a fresh `batch_no`, unless
     /// an earlier attempt had an unknown outcome (then query first).
     Rebuild,
-    /// One trade sank the batch: a batch of one fails with the code, a larger one is split.
+    /// One trade sank the batch for good: a batch of one fails with the
+    /// code, a larger one is split.
     BadItem,
-    /// We built a batch Alipay cannot read, or said something we do not know:
-    /// hold the batch and alert loudly.
+    /// One trade sank the batch for now (`TRADE_STATUS_ERROR`, balance,
+    /// lock): split like [`Self::BadItem`]; alone, the refund goes back to
+    /// pending for a later attempt, not to `failed`.
+    ItemMayPass,
+    /// We built a batch Alipay cannot read: hold the batch and alert loudly.
     OurBug,
+    /// An `F` code the answer table does not know: hold the batch, alert
+    /// with the code; an operator may release its refunds to pending.
+    UnknownCode,
 }
 
 impl Disposition {
     /// The metric label: `accepted`, `outcome_unknown`, `partner_misconfigured`,
-    /// `rebuild`, `bad_item` or `our_bug`.
+    /// `rebuild`, `bad_item`, `item_may_pass`, `our_bug` or `unknown_code`.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Accepted => "accepted",
@@ -37,7 +44,9 @@ impl Disposition {
             Self::PartnerMisconfigured => "partner_misconfigured",
             Self::Rebuild => "rebuild",
             Self::BadItem => "bad_item",
+            Self::ItemMayPass => "item_may_pass",
             Self::OurBug => "our_bug",
+            Self::UnknownCode => "unknown_code",
         }
     }
 }
@@ -48,22 +57,35 @@ const ACCEPTED: &[&str] = &["DUPLICATE_BATCH_NO"];
 /// Codes after which Alipay may or may not hold the batch.
 const OUTCOME_UNKNOWN: &[&str] = &["SYSTEM_ERROR", "UNKNOWN_EXCEPTION", "GENERIC_FAILURE"];
 
-/// Codes about our partner configuration or contract.
+/// Codes about our partner configuration, contract or account.
 pub const PARTNER_MISCONFIGURED: &[&str] = &[
     "ILLEGAL_SIGN",
     "ILLEGAL_PARTNER",
     "ILLEGAL_PARTNER_EXTERFACE",
+    "ILLEGAL_EXTERFACE",
     "ILLEGAL_SECURITY_PROFILE",
     "ILLEGAL_SIGN_TYPE",
     "ILLEGAL_CHARSET",
+    "ILLEGAL_ENCODING",
     "ILLEGAL_CLIENT_IP",
+    "ILLEGAL_EXTER_INVOKE_IP",
+    "ILLEGAL_AGENT",
+    "ILLEGAL_DYN_MD5_KEY",
+    "ILLEGAL_ENCRYPT",
+    "ILLEGAL_ACCESS_SWITCH_SYSTEM",
+    "ILLEGAL_REQUEST_REFERER",
+    "ILLEGAL_ANTI_PHISHING_KEY",
+    "ANTI_PHISHING_KEY_TIMEOUT",
     "HAS_NO_PRIVILEGE",
     "EXTERFACE_IS_CLOSED",
     "PARTNER_NOT_SIGN_PROTOCOL",
     "SELLER_NOT_SIGN_PROTOCOL",
     "ILLEGAL_SERVICE",
-    "ILLEGAL_ARGUMENT",
     "ILLEGAL_USER",
+    "SELLER_INFO_NOT_EXIST",
+    "SELLER_STATUS_NOT_ALLOW",
+    "TXN_RESULT_ACCOUNT_STATUS_NOT_VALID",
+    "CA_USER_NOT_USE_CA",
 ];
 
 /// Codes about the batch number or date of this attempt.
@@ -73,8 +95,10 @@ const REBUILD: &[&str] = &[
     "REFUND_DATE_ERROR",
 ];
 
-/// Codes about how we built the batch.
+/// Codes about how we built this batch (or a reason Alipay cannot encode):
+/// hold it, alert loudly, and leave the partner's other batches alone.
 const OUR_BUG: &[&str] = &[
+    "ILLEGAL_ARGUMENT",
     "BATCH_NUM_ERROR",
     "BATCH_NUM_EXCEED_LIMIT",
     "BATCH_NUM_NOT_EQUAL_TOTAL",
@@ -85,51 +109,53 @@ const OUR_BUG: &[&str] = &[
     "SINGLE_DETAIL_DATA_ENCODING_NOT_SUPPORT",
 ];
 
-/// Codes about one trade. The design lists these "…" and open-ended; the two
-/// notification codes `RESULT_AMOUNT_NOT_VALID` and `BATCH_REFUND_LOCK_ERROR`
-/// are about one trade as well, so they split the batch the same way.
+/// Final codes about one trade. Every `REASON_*` code is one too: the
+/// table names that family (`REASON_TRADE_REFUND_FEE_ERR`,
+/// `REASON_HAS_REFUND_FEE_NOT_MATCH`, `REASON_REFUND_AMOUNT_LESS_THAN_COUPON_FEE`).
 const BAD_ITEM: &[&str] = &[
     "NOT_THIS_SELLER_TRADE",
     "NOT_THIS_PARTNERS_TRADE",
     "TRADE_NOT_EXISTS",
-    "TRADE_STATUS_ERROR",
     "TRADE_HAS_CLOSED",
     "TRADE_HAS_FINISHED",
     "REFUND_AMOUNT_NOT_VALID",
     "REFUND_TRADE_FEE_ERROR",
-    "TRADE_PRODUCT_TYPE_NOT_ALLOW_REFUND",
     "RESULT_AMOUNT_NOT_VALID",
-    "BATCH_REFUND_LOCK_ERROR",
+    "RESULT_FACE_AMOUNT_NOT_VALID",
+    "TRADE_PRODUCT_TYPE_NOT_ALLOW_REFUND",
+    "WHOLE_DETAIL_FORBID_REFUND",
 ];
 
-/// Item codes in a notification after which a new batch may still succeed.
-const ITEM_RETRYABLE: &[&str] = &[
-    "TXN_RESULT_ACCOUNT_BALANCE_NOT_ENOUGH",
-    "BATCH_REFUND_LOCK_ERROR",
-];
+/// Codes about one trade that can pass later: the item-code table's own.
+const ITEM_MAY_PASS: &[&str] = crate::domain::item_code::CAN_PASS;
 
 /// Classifies the error code of an `F` answer.
 ///
-/// An unknown code is [`Disposition::OurBug`]. `F` means not accepted, so no
-/// money moved and the batch must not wait as if accepted; but we do not
-/// know what it refuses, so each automatic path is wrong somewhere:
+/// An unknown code is [`Disposition::UnknownCode`]. `F` means not accepted,
+/// so no money moved and the batch must not wait as if accepted; but we do
+/// not know what it refuses, so each automatic path is wrong somewhere:
 /// `BadItem` would fail refunds for good (or split a batch into a thousand
 /// failures) over what may be an account-wide or passing condition;
 /// `Rebuild` and `OutcomeUnknown` would repeat the refusal. Holding the batch
-/// and alerting keeps every item intact until a person adds the code here.
+/// and alerting keeps every item intact until a person releases it (or adds
+/// the code here).
 pub fn classify_code(code: &str) -> Disposition {
-    let tables: [(&[&str], Disposition); 6] = [
+    let tables: [(&[&str], Disposition); 7] = [
         (ACCEPTED, Disposition::Accepted),
         (OUTCOME_UNKNOWN, Disposition::OutcomeUnknown),
         (PARTNER_MISCONFIGURED, Disposition::PartnerMisconfigured),
         (REBUILD, Disposition::Rebuild),
         (OUR_BUG, Disposition::OurBug),
         (BAD_ITEM, Disposition::BadItem),
+        (ITEM_MAY_PASS, Disposition::ItemMayPass),
     ];
-    tables
-        .into_iter()
-        .find(|(codes, _)| codes.contains(&code))
-        .map_or(Disposition::OurBug, |(_, d)| d)
+    if let Some((_, d)) = tables.into_iter().find(|(codes, _)| codes.contains(&code)) {
+        return d;
+    }
+    if code.starts_with("REASON_") && code.len() > "REASON_".len() {
+        return Disposition::BadItem;
+    }
+    Disposition::UnknownCode
 }
 
 /// Classifies a readable synchronous answer.
@@ -150,68 +176,57 @@ pub fn classify_result(result: &Result<SyncAnswer, AnswerError>) -> Disposition 
     }
 }
 
-/// Whether a failed item in a notification may succeed in a later batch;
-/// every other item code is final.
-pub fn item_code_is_retryable(code: &str) -> bool {
-    ITEM_RETRYABLE.contains(&code)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use Disposition::*;
 
     /// Every code the design's answer table names, with its disposition.
-    const TABLE: &[(&str, Disposition)] = &[
-        ("DUPLICATE_BATCH_NO", Accepted),
-        ("SYSTEM_ERROR", OutcomeUnknown),
-        ("UNKNOWN_EXCEPTION", OutcomeUnknown),
-        ("GENERIC_FAILURE", OutcomeUnknown),
-        ("ILLEGAL_SIGN", PartnerMisconfigured),
-        ("ILLEGAL_PARTNER", PartnerMisconfigured),
-        ("ILLEGAL_PARTNER_EXTERFACE", PartnerMisconfigured),
-        ("ILLEGAL_SECURITY_PROFILE", PartnerMisconfigured),
-        ("ILLEGAL_SIGN_TYPE", PartnerMisconfigured),
-        ("ILLEGAL_CHARSET", PartnerMisconfigured),
-        ("ILLEGAL_CLIENT_IP", PartnerMisconfigured),
-        ("HAS_NO_PRIVILEGE", PartnerMisconfigured),
-        ("EXTERFACE_IS_CLOSED", PartnerMisconfigured),
-        ("PARTNER_NOT_SIGN_PROTOCOL", PartnerMisconfigured),
-        ("SELLER_NOT_SIGN_PROTOCOL", PartnerMisconfigured),
-        ("ILLEGAL_SERVICE", PartnerMisconfigured),
-        ("ILLEGAL_ARGUMENT", PartnerMisconfigured),
-        ("ILLEGAL_USER", PartnerMisconfigured),
-        ("BATCH_NO_FORMAT_ERROR", Rebuild),
-        ("RESULT_BATCH_NO_FORMAT_ERROR", Rebuild),
-        ("REFUND_DATE_ERROR", Rebuild),
-        ("BATCH_NUM_ERROR", OurBug),
-        ("BATCH_NUM_EXCEED_LIMIT", OurBug),
-        ("BATCH_NUM_NOT_EQUAL_TOTAL", OurBug),
-        ("DETAIL_DATA_FORMAT_ERROR", OurBug),
-        ("DUBL_TRADE_NO_IN_SAME_BATCH", OurBug),
-        ("BATCH_MEMO_LENGTH_EXCEED_LIMIT", OurBug),
-        ("SINGLE_DETAIL_DATA_EXCEED_LIMIT", OurBug),
-        ("SINGLE_DETAIL_DATA_ENCODING_NOT_SUPPORT", OurBug),
-        ("NOT_THIS_SELLER_TRADE", BadItem),
-        ("NOT_THIS_PARTNERS_TRADE", BadItem),
-        ("TRADE_NOT_EXISTS", BadItem),
-        ("TRADE_STATUS_ERROR", BadItem),
-        ("TRADE_HAS_CLOSED", BadItem),
-        ("TRADE_HAS_FINISHED", BadItem),
-        ("REFUND_AMOUNT_NOT_VALID", BadItem),
-        ("REFUND_TRADE_FEE_ERROR", BadItem),
-        ("TRADE_PRODUCT_TYPE_NOT_ALLOW_REFUND", BadItem),
-        ("RESULT_AMOUNT_NOT_VALID", BadItem),
-        ("BATCH_REFUND_LOCK_ERROR", BadItem),
-    ];
+    fn table() -> Vec<(&'static str, Disposition)> {
+        let mut t = vec![
+            ("DUPLICATE_BATCH_NO", Accepted),
+            ("SYSTEM_ERROR", OutcomeUnknown),
+            ("UNKNOWN_EXCEPTION", OutcomeUnknown),
+            ("GENERIC_FAILURE", OutcomeUnknown),
+            ("BATCH_NO_FORMAT_ERROR", Rebuild),
+            ("RESULT_BATCH_NO_FORMAT_ERROR", Rebuild),
+            ("REFUND_DATE_ERROR", Rebuild),
+            ("REASON_TRADE_REFUND_FEE_ERR", BadItem),
+            ("REASON_HAS_REFUND_FEE_NOT_MATCH", BadItem),
+            ("REASON_REFUND_AMOUNT_LESS_THAN_COUPON_FEE", BadItem),
+        ];
+        t.extend(PARTNER_MISCONFIGURED.iter().map(|c| (*c, PartnerMisconfigured)));
+        t.extend(OUR_BUG.iter().map(|c| (*c, OurBug)));
+        t.extend(BAD_ITEM.iter().map(|c| (*c, BadItem)));
+        t.extend(ITEM_MAY_PASS.iter().map(|c| (*c, ItemMayPass)));
+        t
+    }
 
     #[test]
     fn every_code_in_the_answer_table_has_its_disposition() {
-        for &(code, expected) in TABLE {
+        for (code, expected) in table() {
             assert_eq!(classify_code(code), expected, "{code}");
             let answer = SyncAnswer::Failed { code: code.into() };
             assert_eq!(classify_answer(&answer), expected, "{code}");
         }
+        // The table of alipay-mapi.md, counted: 27 configuration codes, 9 of
+        // ours, 14 final per-trade (11 listed, 3 REASON_*), 3 passing.
+        assert_eq!(PARTNER_MISCONFIGURED.len(), 27);
+        assert_eq!(OUR_BUG.len(), 9);
+        assert_eq!(BAD_ITEM.len(), 11);
+        assert_eq!(ITEM_MAY_PASS.len(), 3);
+    }
+
+    #[test]
+    fn the_corrected_rows_of_the_table_hold() {
+        // One bad argument holds one batch; it does not pause the partner.
+        assert_eq!(classify_code("ILLEGAL_ARGUMENT"), OurBug);
+        // A lock or a suspended trade passes later: not a final failure.
+        assert_eq!(classify_code("BATCH_REFUND_LOCK_ERROR"), ItemMayPass);
+        assert_eq!(classify_code("TRADE_STATUS_ERROR"), ItemMayPass);
+        assert_eq!(classify_code("TXN_RESULT_ACCOUNT_BALANCE_NOT_ENOUGH"), ItemMayPass);
+        // A coupon order refunded in part sinks its batch for good.
+        assert_eq!(classify_code("REASON_REFUND_AMOUNT_LESS_THAN_COUPON_FEE"), BadItem);
     }
 
     #[test]
@@ -223,13 +238,13 @@ mod tests {
             REBUILD,
             OUR_BUG,
             BAD_ITEM,
+            ITEM_MAY_PASS,
         ]
         .concat();
         let mut sorted = all.clone();
         sorted.sort_unstable();
         sorted.dedup();
         assert_eq!(sorted.len(), all.len());
-        assert_eq!(all.len(), TABLE.len());
     }
 
     #[test]
@@ -246,8 +261,9 @@ mod tests {
             "illegal_sign",
             "ILLEGAL_SIGN ",
             "T",
+            "REASON_",
         ] {
-            assert_eq!(classify_code(code), OurBug, "{code:?}");
+            assert_eq!(classify_code(code), UnknownCode, "{code:?}");
         }
     }
 
@@ -256,21 +272,5 @@ mod tests {
         let unreadable = Err(AnswerError::WrongRoot("html".into()));
         assert_eq!(classify_result(&unreadable), OutcomeUnknown);
         assert_eq!(classify_result(&Ok(SyncAnswer::Accepted)), Accepted);
-    }
-
-    #[test]
-    fn only_balance_and_lock_item_failures_may_be_retried() {
-        assert!(item_code_is_retryable(
-            "TXN_RESULT_ACCOUNT_BALANCE_NOT_ENOUGH"
-        ));
-        assert!(item_code_is_retryable("BATCH_REFUND_LOCK_ERROR"));
-        for code in [
-            "TRADE_HAS_CLOSED",
-            "REFUND_FAIL",
-            "SUCCESS",
-            "SOMETHING_NEW",
-        ] {
-            assert!(!item_code_is_retryable(code), "{code}");
-        }
     }
 }

@@ -59,13 +59,11 @@ pub fn judge_submission(exchange: &Exchange) -> Verdict {
         Exchange::Failed(TransportError::Broken(_)) => {
             verdict(Disposition::OutcomeUnknown, "BROKEN")
         }
-        Exchange::Answered { status, .. } if *status >= 500 => {
-            verdict(Disposition::OutcomeUnknown, &format!("HTTP_{status}"))
-        }
-        // A redirect or a 4xx means the gateway URL or our request shape is
-        // wrong for every batch: our configuration, so pause and alert.
+        // Any status but 200 may come from a proxy or firewall that had
+        // already forwarded the request (403, 408, 429, 502 …): unknown, so
+        // the same batch is sent again and never renumbered on it.
         Exchange::Answered { status, .. } if *status != 200 => {
-            verdict(Disposition::PartnerMisconfigured, &format!("HTTP_{status}"))
+            verdict(Disposition::OutcomeUnknown, &format!("HTTP_{status}"))
         }
         Exchange::Answered { body, .. } => {
             let parsed = parse_sync_answer(body);
@@ -167,12 +165,17 @@ mod tests {
             ),
             (answered(200, ""), OutcomeUnknown, Some("UNREADABLE")),
             (answered(502, ""), OutcomeUnknown, Some("HTTP_502")),
+            (answered(404, "not found"), OutcomeUnknown, Some("HTTP_404")),
+            (answered(302, ""), OutcomeUnknown, Some("HTTP_302")),
+            (answered(403, "denied"), OutcomeUnknown, Some("HTTP_403")),
+            (answered(408, ""), OutcomeUnknown, Some("HTTP_408")),
+            (answered(429, "slow down"), OutcomeUnknown, Some("HTTP_429")),
+            // A 4xx with the answer's own XML is still not the answer.
             (
-                answered(404, "not found"),
-                PartnerMisconfigured,
-                Some("HTTP_404"),
+                answered(429, &xml("<is_success>T</is_success>")),
+                OutcomeUnknown,
+                Some("HTTP_429"),
             ),
-            (answered(302, ""), PartnerMisconfigured, Some("HTTP_302")),
             (
                 Exchange::Failed(TransportError::Timeout),
                 OutcomeUnknown,

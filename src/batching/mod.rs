@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::alipay::wire::batch_no::{beijing_now, format_refund_date};
 use crate::alipay::wire::detail::{BatchItem, detail_data};
+use crate::alipay::wire::reason::sendable;
 use crate::config::BatchSettings;
 use crate::storage::batches::{self as store, NewBatch};
 use former::{Candidate, MAX_REFUNDS_PER_TRADE, due, pick};
@@ -110,7 +111,7 @@ impl Batcher {
             // later partial refunds wait for its first) do not crowd the
             // others out and keep only one batch in flight.
             let window = (LOOK_AHEAD * max) as i64;
-            let candidates = store::pending_window(&mut tx, &partner, window).await?;
+            let candidates = store::pending_window(&mut tx, &partner, window, now).await?;
             let (mut picked, repeat) = pick_free(&mut tx, &partner, &candidates, max).await?;
             if picked.is_empty() {
                 continue;
@@ -161,6 +162,7 @@ impl Batcher {
             let failure = store::Failure {
                 refund_ids: &over_ids,
                 from: "pending",
+                batch_no: None,
                 code: REFUND_COUNT_EXCEEDED,
                 message,
                 source: "worker",
@@ -184,7 +186,8 @@ impl Batcher {
             .map(|c| BatchItem {
                 trade_no: c.trade_no.clone(),
                 amount_fen: c.amount_fen,
-                reason: c.reason.clone(),
+                // The original stays on the refund; the batch keeps what it sent.
+                reason: sendable(&c.reason),
             })
             .collect();
         let refund_ids: Vec<&str> = keep.iter().map(|c| c.refund_id.as_str()).collect();

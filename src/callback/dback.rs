@@ -18,16 +18,17 @@ pub(super) async fn handle(
     body: &[u8],
 ) -> Step<Answer> {
     let mut r = Received::new("dback", content_type, body);
-    let (form, partner) = parse_and_verify(s, &mut r, "refund_batch_no").await?;
+    let (form, partner) = parse_and_verify(s, &mut r, &["refund_batch_no", "batch_no"]).await?;
     let notice = match DbackNotify::from_form(&form) {
         Ok(n) => n,
         Err(e) => return refused(s, &mut r, "malformed", e.to_string()).await,
     };
     check_batch(s, &mut r, partner, &notice.refund_batch_no).await?;
+    let trade_no = notice.trade_no.as_deref().unwrap_or_default();
     let Some(refund_id) =
-        bank_returns::refund_of(&s.pool, &notice.refund_batch_no, &notice.trade_no).await?
+        bank_returns::refund_of(&s.pool, &notice.refund_batch_no, trade_no).await?
     else {
-        let why = format!("the batch holds no trade {}", notice.trade_no);
+        let why = format!("the batch holds no trade {trade_no:?}");
         return refused(s, &mut r, "unknown_trade", why).await;
     };
     if store::applied_before(&s.pool, "dback", &notice.notify_id).await? {

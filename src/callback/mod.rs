@@ -18,9 +18,10 @@ use secrecy::ExposeSecret;
 use sqlx::PgPool;
 use tracing::Instrument;
 
-use crate::alipay::client::AlipayClient;
+use crate::alipay::client::{AlipayClient, NotifyVerify};
 use crate::alipay::wire::notify::NotifyForm;
 use crate::config::Partner;
+use crate::domain::item_outcome::ItemRetry;
 use crate::storage::notifications::{self as store, Received};
 
 /// What the receiver needs; cheap to clone.
@@ -30,6 +31,8 @@ pub struct CallbackState {
     pub client: AlipayClient,
     pub partners: Vec<Partner>,
     pub verify_notify_id: bool,
+    /// `ITEM_RETRY_BASE_MS`, `ITEM_RETRY_LIMIT`.
+    pub item_retry: ItemRetry,
 }
 
 /// `NOTIFY_MAX_BYTES`' default: a notification of 1000 items is about 60 KiB.
@@ -113,18 +116,22 @@ fn count(verdict: &'static str) {
 }
 
 /// The first steps shared by both kinds: the form parsed and its signature
-/// verified by one configured partner's key. `batch_field` names the
-/// parameter holding the batch, kept with the notification even when forged.
+/// verified by one configured partner's key. `batch_fields` name the
+/// parameters that may hold the batch (the first present wins), kept with
+/// the notification even when forged.
 async fn parse_and_verify<'a>(
     s: &'a CallbackState,
     r: &mut Received<'a>,
-    batch_field: &str,
+    batch_fields: &[&str],
 ) -> Step<(NotifyForm, &'a Partner)> {
     let form = match NotifyForm::parse(r.raw_body) {
         Ok(f) => f,
         Err(e) => return refused(s, r, "malformed", e.to_string()).await,
     };
-    r.batch_no = form.get(batch_field).map(str::to_owned);
+    r.batch_no = batch_fields
+        .iter()
+        .find_map(|f| form.get(f).filter(|v| !v.is_empty()))
+        .map(str::to_owned);
     let Some(partner) = s
         .partners
         .iter()
@@ -180,10 +187,29 @@ async fn confirm_notify_id(
         return Ok(());
     }
     match s.client.notify_verify(&partner.id, notify_id).await {
-        Ok(true) => Ok(()),
-        Ok(false) => {
+        Ok(NotifyVerify::Genuine) => Ok(()),
+        Ok(NotifyVerify::NotGenuine) => {
             let why = "the gateway does not confirm this notify_id";
             refused(s, r, "unconfirmed", why.into()).await
+        }
+        // Our partner or parameters are wrong, not the notification: an
+        // alarm for a person, and `fail` so that Alipay resends it once fixed.
+        Ok(NotifyVerify::Invalid) => {
+            tracing::error!(partner = %partner.id, "notify_verify answered invalid: our partner id or verification request is wrong; answering fail so Alipay resends once fixed");
+            metrics::counter!("refund_worker_notify_verify_invalid_total").increment(1);
+            r.verdict = "verify_invalid";
+            r.detail = Some("notify_verify answered invalid: a configuration alarm".into());
+            store::record(&s.pool, r).await?;
+            count("verify_invalid");
+            Err(Stop::Answered((StatusCode::SERVICE_UNAVAILABLE, "fail")))
+        }
+        Ok(NotifyVerify::Other(body)) => {
+            tracing::warn!(body, "notify_verify answered something unknown; answering fail so Alipay resends");
+            r.verdict = "verify_failed";
+            r.detail = Some(format!("notify_verify answered {body:?}"));
+            store::record(&s.pool, r).await?;
+            count("verify_failed");
+            Err(Stop::Answered((StatusCode::SERVICE_UNAVAILABLE, "fail")))
         }
         Err(e) => {
             tracing::warn!(error = %e, "notify_verify failed; answering fail so Alipay resends");

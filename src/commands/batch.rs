@@ -4,6 +4,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use crate::config::Settings;
+use crate::storage::settlements::Released;
 use crate::storage::{self, batch_view::BatchView};
 
 pub async fn show(settings: &Settings, batch_no: &str, json: bool) -> anyhow::Result<ExitCode> {
@@ -51,6 +52,35 @@ pub async fn list(
         writeln!(out, "no batches")?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `batch release BATCH_NO --reason TEXT --by NAME`: a held batch's refunds
+/// back to pending; exit 1 when refused or unknown, 2 for an empty reason or name.
+pub async fn release(
+    settings: &Settings,
+    batch_no: &str,
+    reason: &str,
+    by: &str,
+) -> anyhow::Result<ExitCode> {
+    if reason.trim().is_empty() || by.trim().is_empty() {
+        eprintln!("--reason and --by must not be empty");
+        return Ok(ExitCode::from(super::EXIT_USAGE));
+    }
+    let pool = storage::connect(&settings.database_url, 1).await?;
+    match storage::settlements::release(&pool, batch_no, reason.trim(), by.trim()).await? {
+        Released::Done { refunds } => {
+            println!("batch {batch_no}: held -> rejected; {refunds} refunds back to pending, by operator:{by}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Released::Refused(why) => {
+            eprintln!("batch {batch_no}: refused: {why}");
+            Ok(ExitCode::from(1))
+        }
+        Released::Unknown => {
+            eprintln!("batch {batch_no} is unknown");
+            Ok(ExitCode::from(1))
+        }
+    }
 }
 
 /// `batch form BATCH_NO`: the signed auto-submit page of the password
@@ -107,6 +137,14 @@ pub fn write_text(out: &mut impl Write, v: &BatchView) -> std::io::Result<()> {
             v.outcome_unknown, v.needs_query, v.reconcile_queries
         )?;
     }
+    if let Some(at) = &v.held_at {
+        writeln!(
+            out,
+            "held      since {} with {}: `batch release` sends its refunds back to pending",
+            at.to_rfc3339(),
+            v.last_code.as_deref().unwrap_or("-")
+        )?;
+    }
     if let Some(parent) = &v.split_from {
         writeln!(out, "split from {parent}")?;
     }
@@ -117,6 +155,19 @@ pub fn write_text(out: &mut impl Write, v: &BatchView) -> std::io::Result<()> {
         .collect::<Vec<_>>()
         .join(", ");
     writeln!(out, "results   {results}")?;
+    for i in v.items.iter().filter(|i| i.result_code.is_none() && i.open_code.is_some()) {
+        writeln!(
+            out,
+            "open      {} (trade {}, {}) {} [{}] since {}: {}",
+            i.refund_id,
+            i.trade_no,
+            i.amount,
+            i.open_code.as_deref().unwrap_or("-"),
+            i.open_class.as_deref().unwrap_or("-"),
+            i.open_since.map(|t| t.to_rfc3339()).unwrap_or_default(),
+            i.open_detail.as_deref().unwrap_or("")
+        )?;
+    }
     writeln!(out, "history")?;
     for h in &v.history {
         let n = h.refunds.map(|n| format!(" x{n}")).unwrap_or_default();

@@ -62,6 +62,24 @@ pub async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<Ex
                     by,
                 },
         } => refund::retry(&settings, ids, code, since.as_deref(), by).await,
+        Command::Refund {
+            command:
+                RefundCommand::Settle {
+                    id,
+                    succeeded: _,
+                    failed,
+                    reason,
+                    by,
+                },
+        } => refund::settle(&settings, &id, failed, &reason, &by).await,
+        Command::Batch {
+            command:
+                BatchCommand::Release {
+                    batch_no,
+                    reason,
+                    by,
+                },
+        } => batch::release(&settings, &batch_no, &reason, &by).await,
         Command::WatchResults {
             terminal,
             idle_ms,

@@ -7,6 +7,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::config::Settings;
 use crate::storage::retries::Retried;
+use crate::storage::settlements::{Settled, Settlement};
 use crate::storage::{self, refunds::RefundView};
 
 pub async fn show(settings: &Settings, id: &str, json: bool) -> anyhow::Result<ExitCode> {
@@ -37,6 +38,41 @@ pub fn write_text(out: &mut impl Write, v: &RefundView) -> std::io::Result<()> {
             out,
             "result   {code} ({source}) {}",
             v.result_message.as_deref().unwrap_or("")
+        )?;
+    }
+    if let Some(o) = &v.open_item {
+        writeln!(
+            out,
+            "open     {} [{}] in batch {} since {}: {}",
+            o.code,
+            o.class,
+            o.batch_no,
+            o.since.map(|t| t.to_rfc3339()).unwrap_or_default(),
+            o.detail.as_deref().unwrap_or("")
+        )?;
+        if o.class != "alipay_retries" {
+            writeln!(
+                out,
+                "         a person settles it: refund settle {} (--succeeded | --failed CODE) --reason TEXT --by NAME",
+                v.refund_id
+            )?;
+        }
+    }
+    if v.status == "pending"
+        && let Some(at) = v.not_before
+    {
+        let why = v
+            .history
+            .iter()
+            .rev()
+            .find(|h| h.to_status == "pending")
+            .and_then(|h| h.code.clone())
+            .unwrap_or_else(|| "-".into());
+        writeln!(
+            out,
+            "next try not before {} (Alipay answered {why}; retry {} so far)",
+            at.to_rfc3339(),
+            v.item_retries
         )?;
     }
     writeln!(out, "received {}", v.received_at.to_rfc3339())?;
@@ -119,6 +155,52 @@ pub async fn retry(
     } else {
         ExitCode::from(1)
     })
+}
+
+/// `refund settle ID (--succeeded | --failed CODE) --reason TEXT --by NAME`:
+/// exit 0 when settled, 1 when refused or unknown, 2 for an empty reason,
+/// name or code.
+pub async fn settle(
+    settings: &Settings,
+    id: &str,
+    failed: Option<String>,
+    reason: &str,
+    by: &str,
+) -> anyhow::Result<ExitCode> {
+    let code_ok = failed
+        .as_deref()
+        .is_none_or(|c| !c.is_empty() && c.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_'));
+    if reason.trim().is_empty() || by.trim().is_empty() || !code_ok {
+        eprintln!("--reason and --by must not be empty, and --failed takes a code in capitals (A-Z, 0-9, _)");
+        return Ok(ExitCode::from(super::EXIT_USAGE));
+    }
+    let how = match failed {
+        Some(code) => Settlement::Failed(code),
+        None => Settlement::Succeeded,
+    };
+    let pool = storage::connect(&settings.database_url, 1).await?;
+    match storage::settlements::settle(&pool, id, &how, reason.trim(), by.trim()).await? {
+        Settled::Done {
+            batch_no,
+            completed,
+        } => {
+            let to = match &how {
+                Settlement::Succeeded => "succeeded".to_owned(),
+                Settlement::Failed(code) => format!("failed ({code})"),
+            };
+            let batch = if completed { "; batch completed" } else { "" };
+            println!("{id}: submitted -> {to} in batch {batch_no}, by operator:{by}{batch}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Settled::Refused(why) => {
+            eprintln!("{id}: refused: {why}");
+            Ok(ExitCode::from(1))
+        }
+        Settled::Unknown => {
+            eprintln!("refund {id} is unknown");
+            Ok(ExitCode::from(1))
+        }
+    }
 }
 
 /// An RFC 3339 time, or a date taken as its start in UTC.

@@ -66,6 +66,7 @@ pub async fn run(settings: Settings, roles: &[Role]) -> anyhow::Result<ExitCode>
                     pwd_fallback: settings.alipay.pwd_fallback,
                     settings: settings.submit.clone(),
                     timeout: settings.alipay.timeout,
+                    item_retry: settings.item_retry,
                 };
                 tasks.spawn(submitter.run(shutdown.clone()));
             }
@@ -76,6 +77,7 @@ pub async fn run(settings: Settings, roles: &[Role]) -> anyhow::Result<ExitCode>
                         .context("while building the HTTP client")?,
                     partners: settings.alipay.partners.clone(),
                     verify_notify_id: settings.alipay.verify_notify_id,
+                    item_retry: settings.item_retry,
                 };
                 let recorder = recorder
                     .clone()
@@ -131,6 +133,7 @@ pub async fn run(settings: Settings, roles: &[Role]) -> anyhow::Result<ExitCode>
                         .context("while building the HTTP client")?,
                     partners: settings.alipay.partners.clone(),
                     after: settings.reconcile_after,
+                    item_retry: settings.item_retry,
                 };
                 tasks.spawn(reconciler.run(shutdown.clone()));
             }

@@ -138,3 +138,38 @@ fn urls_lose_their_password_in_debug_output() {
         "postgres://postgres@h/db"
     );
 }
+
+#[test]
+fn a_database_or_amqp_url_that_does_not_parse_is_named_without_its_text() {
+    for (var, bad) in [
+        ("DATABASE_URL", "not a url"),
+        ("DATABASE_URL", "mysql://root:hunter2@h/db"),
+        ("DATABASE_URL", "postgres://u:hunter2@h:notaport/db"),
+        ("AMQP_URL", "not a url"),
+        ("AMQP_URL", "http://guest:hunter2@h:5672/"),
+        ("AMQP_URL", "amqp://guest:hunter2@h:99999999/%2f"),
+    ] {
+        let e = load(&[(var, bad)], None).unwrap_err();
+        assert_eq!(e.var, var, "{bad}");
+        assert!(!e.to_string().contains("hunter2"), "{e}");
+    }
+    assert!(load(&[("DATABASE_URL", "postgresql://u@h/db")], None).is_ok());
+    assert!(load(&[("AMQP_URL", "amqps://u:p@h:5671/v")], None).is_ok());
+}
+
+#[test]
+fn item_retry_settings_default_to_the_contract_and_are_bounded() {
+    let s = load(&[], None).unwrap();
+    assert_eq!(s.item_retry.base, std::time::Duration::from_secs(60));
+    assert_eq!(s.item_retry.limit, 5);
+    let s = load(
+        &[("ITEM_RETRY_BASE_MS", "10"), ("ITEM_RETRY_LIMIT", "0")],
+        None,
+    )
+    .unwrap();
+    assert_eq!(s.item_retry.limit, 0);
+    assert_eq!(
+        load(&[("ITEM_RETRY_LIMIT", "-1")], None).unwrap_err().var,
+        "ITEM_RETRY_LIMIT"
+    );
+}

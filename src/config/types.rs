@@ -19,6 +19,8 @@ pub struct Settings {
     pub alipay: AlipaySettings,
     pub batch: BatchSettings,
     pub submit: SubmitSettings,
+    /// `ITEM_RETRY_BASE_MS`, `ITEM_RETRY_LIMIT`.
+    pub item_retry: crate::domain::item_outcome::ItemRetry,
     pub reconcile_after: Duration,
     pub http_listen: SocketAddr,
     /// Notification bodies above this many bytes are refused with 413.

@@ -10,11 +10,9 @@
 
 use std::fmt;
 
-/// Alipay's item codes after which a new batch can succeed.
-pub const PASSING_ITEM_CODES: &[&str] = &[
-    "TXN_RESULT_ACCOUNT_BALANCE_NOT_ENOUGH",
-    "BATCH_REFUND_LOCK_ERROR",
-];
+/// Alipay's item codes after which a new batch can succeed (the item-code
+/// table's "can pass" class).
+pub const PASSING_ITEM_CODES: &[&str] = super::item_code::CAN_PASS;
 
 /// Why a refund may not be retried.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -158,5 +158,23 @@ async fn refresh_gauges(pool: &PgPool) -> Result<(), sqlx::Error> {
             .fetch_one(pool)
             .await?;
     metrics::gauge!("refund_worker_batches_awaiting_operator").set(awaiting as f64);
+    // Items Alipay left open, by why: `needs_person` and `amount_mismatch`
+    // wait for an operator; `alipay_retries` for Alipay's own later result.
+    let open: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT open_class, count(*) FROM batch_items
+         WHERE open_code IS NOT NULL AND result_code IS NULL GROUP BY open_class",
+    )
+    .fetch_all(pool)
+    .await?;
+    for class in ["alipay_retries", "needs_person", "amount_mismatch"] {
+        let n = open.iter().find(|(c, _)| c == class).map_or(0, |(_, n)| *n);
+        metrics::gauge!("refund_worker_unresolved_items", "class" => class).set(n as f64);
+    }
+    let held: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM batches WHERE held_at IS NOT NULL AND status IN ('created', 'submitting')",
+    )
+    .fetch_one(pool)
+    .await?;
+    metrics::gauge!("refund_worker_batches_held").set(held as f64);
     Ok(())
 }

@@ -13,12 +13,13 @@ use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
 use crate::alipay::client::AlipayClient;
-use crate::alipay::wire::amount::parse_reported;
 use crate::alipay::wire::query_answer::QueryAnswer;
 use crate::alipay::wire::request::QueryBy;
 use crate::alipay::wire::result_details::ResultItem;
 use crate::config::Partner;
-use crate::storage::notifications::{self as store, Applied, Received};
+use crate::domain::item_outcome::ItemRetry;
+use crate::report::{self, Report};
+use crate::storage::notifications::{Applied, Received, ReportSource};
 
 const IDLE_POLL: Duration = Duration::from_secs(1);
 
@@ -44,6 +45,8 @@ pub struct Reconciler {
     pub client: AlipayClient,
     pub partners: Vec<Partner>,
     pub after: Duration,
+    /// `ITEM_RETRY_BASE_MS`, `ITEM_RETRY_LIMIT`.
+    pub item_retry: ItemRetry,
 }
 
 impl Reconciler {
@@ -92,23 +95,21 @@ impl Reconciler {
             Ok(r) => r,
             Err(e) => return unresolved(e.to_string()),
         };
-        let QueryAnswer::Found(found) = &reply.answer else {
-            return unresolved(format!("the query answered {:?}", reply.answer));
+        let found = match &reply.answer {
+            QueryAnswer::Found(found) => found,
+            QueryAnswer::Failed { code } => {
+                metrics::counter!("refund_worker_query_errors_total", "code" => code.clone())
+                    .increment(1);
+                return unresolved(format!("the query was refused with {code}"));
+            }
+            QueryAnswer::NotFound => return unresolved("the query answered REFUND_NOT_EXIST".into()),
         };
         let items: Vec<ResultItem> = found
             .iter()
             .filter(|i| i.batch_no == batch_no)
-            .filter_map(|i| {
-                Some(ResultItem {
-                    trade_no: i.trade_no.clone(),
-                    amount_fen: parse_reported(&i.amount).ok()?,
-                    amount: i.amount.clone(),
-                    code: i.code.clone(),
-                    tail: i.rest.clone(),
-                })
-            })
+            .map(|i| i.item.clone())
             .collect();
-        let received = Received {
+        let mut received = Received {
             kind: "query",
             notify_id: None,
             batch_no: Some(batch_no.clone()),
@@ -118,7 +119,14 @@ impl Reconciler {
             verdict: "applied",
             detail: None,
         };
-        let applied = store::apply(&self.pool, &received, &batch_no, &items, "query").await?;
+        let report = Report {
+            batch_no: &batch_no,
+            items: &items,
+            unreadable: &reply.unreadable,
+            success_num: None,
+            source: ReportSource::Query,
+        };
+        let applied = report::apply(&self.pool, &mut received, &report, self.item_retry).await?;
         tracing::info!(%batch_no, ?applied, "reconciled by refund_fastpay_query");
         Ok(Step::Applied { batch_no, applied })
     }

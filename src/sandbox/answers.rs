@@ -198,7 +198,7 @@ mod tests {
             panic!("not found");
         };
         assert_eq!(items.len(), 2);
-        assert_eq!(items[0].amount, "10.50");
+        assert_eq!(items[0].item.amount, "10.50");
         assert_eq!(items[1].batch_no, "20240310002");
     }
 
@@ -208,7 +208,7 @@ mod tests {
         let QueryAnswer::Found(items) = parse_query_answer(&raw).unwrap().answer else {
             panic!("not found");
         };
-        assert_eq!(items[0].trade_no, "a+b&c=d 100%");
+        assert_eq!(items[0].item.trade_no, "a+b&c=d 100%");
     }
 
     #[test]

@@ -123,7 +123,7 @@ mod tests {
         assert!(form.verify_signature("k"));
         let n = BatchRefundNotify::from_form(&form).unwrap();
         assert_eq!(n.notify_id, "id+/1");
-        assert_eq!(n.success_num, 1);
+        assert_eq!(n.success_num, Some(1));
         assert!(n.success_count_matches());
         assert_eq!(n.result_details[0].amount_fen, 1050);
         assert_eq!(n.result_details[1].code, "REFUND_TRADE_FEE_ERROR");

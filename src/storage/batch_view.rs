@@ -24,6 +24,8 @@ pub struct BatchView {
     pub outcome_unknown: bool,
     pub needs_query: bool,
     pub reconcile_queries: i32,
+    /// When the submitter held the batch (an `F` code it cannot act on).
+    pub held_at: Option<DateTime<Utc>>,
     pub split_from: Option<String>,
     pub created_at: DateTime<Utc>,
     pub submitted_at: Option<DateTime<Utc>>,
@@ -46,6 +48,12 @@ pub struct ItemEntry {
     pub amount: String,
     pub result_code: Option<String>,
     pub result_raw: Option<String>,
+    /// While the item is open: Alipay's latest code for it, why it is open
+    /// (`alipay_retries`, `needs_person`, `amount_mismatch`), a sentence, since when.
+    pub open_code: Option<String>,
+    pub open_class: Option<String>,
+    pub open_detail: Option<String>,
+    pub open_since: Option<DateTime<Utc>>,
 }
 
 /// Something that happened to the batch or to its refunds together.
@@ -76,8 +84,8 @@ pub struct NotificationEntry {
 pub async fn find(pool: &PgPool, batch_no: &str) -> Result<Option<BatchView>, sqlx::Error> {
     let Some(row) = sqlx::query(
         "SELECT batch_no, partner, status, refund_date, batch_num, attempts, last_code, outcome_unknown,
-                needs_query, reconcile_queries, split_from, created_at, submitted_at, accepted_at,
-                completed_at
+                needs_query, reconcile_queries, held_at, split_from, created_at, submitted_at,
+                accepted_at, completed_at
          FROM batches WHERE batch_no = $1",
     )
     .bind(batch_no)
@@ -90,7 +98,11 @@ pub async fn find(pool: &PgPool, batch_no: &str) -> Result<Option<BatchView>, sq
     let notifications = notifications(pool, batch_no).await?;
     let mut results = BTreeMap::new();
     for item in &items {
-        let code = item.result_code.clone().unwrap_or_else(|| "none".into());
+        let code = match (&item.result_code, &item.open_code) {
+            (Some(code), _) => code.clone(),
+            (None, Some(open)) => format!("open:{open}"),
+            (None, None) => "none".into(),
+        };
         *results.entry(code).or_insert(0) += 1;
     }
     let total = format_fen(
@@ -113,6 +125,7 @@ pub async fn find(pool: &PgPool, batch_no: &str) -> Result<Option<BatchView>, sq
         outcome_unknown: row.try_get("outcome_unknown")?,
         needs_query: row.try_get("needs_query")?,
         reconcile_queries: row.try_get("reconcile_queries")?,
+        held_at: row.try_get("held_at")?,
         split_from: row.try_get("split_from")?,
         created_at: row.try_get("created_at")?,
         submitted_at: row.try_get("submitted_at")?,
@@ -190,7 +203,8 @@ pub async fn mark_form_printed(pool: &PgPool, batch_no: &str) -> Result<(), sqlx
 
 async fn items(pool: &PgPool, batch_no: &str) -> Result<Vec<ItemEntry>, sqlx::Error> {
     sqlx::query(
-        "SELECT refund_id, trade_no, amount_fen, result_code, result_raw
+        "SELECT refund_id, trade_no, amount_fen, result_code, result_raw, open_code, open_class,
+                open_detail, open_since
          FROM batch_items WHERE batch_no = $1 ORDER BY refund_id",
     )
     .bind(batch_no)
@@ -204,6 +218,10 @@ async fn items(pool: &PgPool, batch_no: &str) -> Result<Vec<ItemEntry>, sqlx::Er
             amount: format_fen(r.try_get("amount_fen")?),
             result_code: r.try_get("result_code")?,
             result_raw: r.try_get("result_raw")?,
+            open_code: r.try_get("open_code")?,
+            open_class: r.try_get("open_class")?,
+            open_detail: r.try_get("open_detail")?,
+            open_since: r.try_get("open_since")?,
         })
     })
     .collect()
@@ -292,4 +310,41 @@ async fn history(pool: &PgPool, v: &BatchView) -> Result<Vec<BatchHistoryEntry>,
     }));
     out.sort_by_key(|h| h.at);
     Ok(out)
+}
+
+/// An item Alipay left open, for the operator page.
+#[derive(Debug, Serialize, sqlx::FromRow)]
+pub struct OpenItemRow {
+    pub batch_no: String,
+    pub refund_id: String,
+    pub trade_no: String,
+    pub amount_fen: i64,
+    pub open_code: String,
+    pub open_class: Option<String>,
+    pub open_detail: Option<String>,
+    pub open_since: Option<DateTime<Utc>>,
+}
+
+/// Open items, oldest first.
+pub async fn open_items(pool: &PgPool, limit: i64) -> Result<Vec<OpenItemRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT batch_no, refund_id, trade_no, amount_fen, open_code, open_class, open_detail, open_since
+         FROM batch_items WHERE open_code IS NOT NULL AND result_code IS NULL
+         ORDER BY open_since LIMIT $1",
+    )
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}
+
+/// Held batches (an `F` code the submitter cannot act on), oldest first.
+pub async fn held(pool: &PgPool, limit: i64) -> Result<Vec<BatchSummary>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT batch_no, partner, status, batch_num, attempts, last_code, created_at, form_printed_at
+         FROM batches WHERE held_at IS NOT NULL AND status IN ('created', 'submitting')
+         ORDER BY held_at LIMIT $1",
+    )
+    .bind(limit)
+    .fetch_all(pool)
+    .await
 }

@@ -36,14 +36,17 @@ pub async fn pending_window(
     conn: &mut PgConnection,
     partner: &str,
     limit: i64,
+    now: chrono::DateTime<chrono::Utc>,
 ) -> Result<Vec<Candidate>, sqlx::Error> {
+    // A refund sent back for a code that can pass waits until `not_before`.
     let rows: Vec<(String, String, i64, String, chrono::DateTime<chrono::Utc>)> = sqlx::query_as(
         "SELECT refund_id, trade_no, amount_fen, reason, received_at FROM refunds
-         WHERE status = 'pending' AND partner = $1
+         WHERE status = 'pending' AND partner = $1 AND (not_before IS NULL OR not_before <= $3)
          ORDER BY received_at LIMIT $2",
     )
     .bind(partner)
     .bind(limit)
+    .bind(now)
     .fetch_all(conn)
     .await?;
     Ok(rows
@@ -137,6 +140,8 @@ pub async fn accepted_refund_counts(
 pub struct Failure<'a> {
     pub refund_ids: &'a [&'a str],
     pub from: &'a str,
+    /// When given, only refunds whose current batch is this one fail.
+    pub batch_no: Option<&'a str>,
     pub code: &'a str,
     pub message: &'a str,
     /// `worker`, `submit`, `notify` or `query`: the event's `source`.
@@ -150,6 +155,7 @@ pub async fn fail_refunds(conn: &mut PgConnection, f: &Failure<'_>) -> Result<u6
              UPDATE refunds SET status = 'failed', result_code = $3, result_message = $4,
                     result_source = $5, finished_at = now(), updated_at = now()
              WHERE refund_id = ANY($1::text[]) AND status = $2
+               AND ($7::text IS NULL OR batch_no = $7)
              RETURNING *
          ), history AS (
              INSERT INTO refund_history (refund_id, from_status, to_status, batch_no, code, actor, note)
@@ -166,6 +172,7 @@ pub async fn fail_refunds(conn: &mut PgConnection, f: &Failure<'_>) -> Result<u6
     .bind(f.message)
     .bind(f.source)
     .bind(f.actor)
+    .bind(f.batch_no)
     .execute(conn)
     .await?;
     Ok(rows.rows_affected())

@@ -1,14 +1,16 @@
 //! SQL of notifications: every one kept raw with its verdict, and applying a
-//! genuine `batch_refund_notify` in one transaction of set-based statements
-//! (one per outcome, never one per item).
+//! genuine `batch_refund_notify` (or a query answer) in one transaction of
+//! set-based statements (one per outcome, never one per item). Every refund
+//! write is fenced by the batch: a refund moves only from `submitted` in this
+//! batch.
+
+use std::time::Duration;
 
 use sqlx::{PgConnection, PgPool};
 
-use crate::alipay::wire::result_details::ResultItem;
+use crate::domain::item_outcome::{ItemRetry, Open};
+use crate::domain::settle::{self, Disagreement, Opened, Planned, Reported, SentItem};
 use crate::storage::batches::{Failure, fail_refunds};
-
-/// After this many `BATCH_REFUND_LOCK_ERROR` returns a refund fails for good.
-pub const MAX_LOCK_ERROR_RETURNS: i32 = 5;
 
 /// A received notification as stored for audit.
 pub struct Received<'a> {
@@ -84,33 +86,61 @@ pub async fn applied_before(
         .await
 }
 
+/// Whose report is applied: the result events' `source` and the history's actor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReportSource {
+    /// `batch_refund_notify`, applied by the http role.
+    Notify,
+    /// `refund_fastpay_query`, applied by the reconciler.
+    Query,
+}
+
+impl ReportSource {
+    fn source(self) -> &'static str {
+        match self {
+            Self::Notify => "notify",
+            Self::Query => "query",
+        }
+    }
+
+    fn actor(self) -> &'static str {
+        match self {
+            Self::Notify => "callback",
+            Self::Query => "reconciler",
+        }
+    }
+}
+
 /// What applying did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Applied {
     pub succeeded: u64,
     pub failed: u64,
     pub returned_to_pending: u64,
-    /// Items whose trade the batch does not hold.
+    /// Items left open, by refund, with why.
+    pub opened: Vec<(String, Open)>,
+    /// Items settled before that this report contradicts (an alarm).
+    pub disagreements: Vec<Disagreement>,
+    /// Items whose trade the batch does not hold (or named twice).
     pub strangers: Vec<String>,
     pub batch_completed: bool,
     /// Someone applied the same notify_id first (concurrent delivery).
     pub was_repeat: bool,
 }
 
-/// Applies the results of one batch in one transaction, with the raw
-/// notification stored as `applied`. A notification proves acceptance, so a
-/// batch the submitter has not recorded yet is first marked submitted.
-/// `source` is the result events' `source`: `notify`, or `query` when the
-/// reconciler found the results.
+/// Applies a report on one batch in one transaction, with the raw
+/// notification stored as `applied`. A report proves acceptance, so a batch
+/// the submitter has not recorded yet is first marked submitted. Items are
+/// decided by [`settle::plan`]; the batch is `completed` once no item is open.
 pub async fn apply(
     pool: &PgPool,
     r: &Received<'_>,
     batch_no: &str,
-    items: &[ResultItem],
-    source: &str,
+    reported: &[Reported],
+    source: ReportSource,
+    retry: ItemRetry,
 ) -> Result<Applied, sqlx::Error> {
     let mut tx = pool.begin().await?;
-    let mut out = Applied::default();
     if let Err(e) = insert(&mut tx, r).await {
         if let sqlx::Error::Database(db) = &e
             && db.is_unique_violation()
@@ -123,110 +153,224 @@ pub async fn apply(
         }
         return Err(e);
     }
-    sqlx::query(
-        "UPDATE batches SET status = 'submitted', accepted_at = COALESCE(accepted_at, now()),
-                submitted_at = COALESCE(submitted_at, now()), updated_at = now()
-         WHERE batch_no = $1 AND status IN ('created', 'submitting', 'awaiting_operator')",
-    )
-    .bind(batch_no)
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query(
-        "WITH moved AS (UPDATE refunds SET status = 'submitted', updated_at = now()
-                        WHERE batch_no = $1 AND status = 'batched' RETURNING refund_id)
-         INSERT INTO refund_history (refund_id, from_status, to_status, batch_no, actor, note)
-         SELECT refund_id, 'batched', 'submitted', $1, 'callback', 'accepted, as the notification shows' FROM moved",
-    )
-    .bind(batch_no)
-    .execute(&mut *tx)
-    .await?;
-
-    let trades: Vec<&str> = items.iter().map(|i| i.trade_no.as_str()).collect();
-    let codes: Vec<&str> = items.iter().map(|i| i.code.as_str()).collect();
-    let raws: Vec<String> = items
+    mark_accepted(&mut tx, batch_no, source).await?;
+    let sent = items_for_update(&mut tx, batch_no).await?;
+    let plan = settle::plan(&sent, reported, retry);
+    let mut out = Applied {
+        strangers: plan.strangers.clone(),
+        disagreements: plan.disagreements.clone(),
+        opened: plan
+            .open
+            .iter()
+            .map(|o| (o.item.refund_id.clone(), o.why))
+            .collect(),
+        ..Applied::default()
+    };
+    let settled: Vec<&Planned> = plan
+        .succeed
         .iter()
-        .map(|i| format!("{}^{}^{}{}", i.trade_no, i.amount, i.code, i.tail))
+        .chain(&plan.fail)
+        .chain(plan.retry.iter().map(|(p, _)| p))
         .collect();
-    let matched: Vec<(String, String, String)> = sqlx::query_as(
-        "UPDATE batch_items bi SET result_code = i.code, result_raw = i.raw
-         FROM unnest($2::text[], $3::text[], $4::text[]) AS i(trade_no, code, raw)
-         WHERE bi.batch_no = $1 AND bi.trade_no = i.trade_no AND bi.result_code IS NULL
-         RETURNING bi.refund_id, bi.trade_no, i.code",
-    )
-    .bind(batch_no)
-    .bind(&trades)
-    .bind(&codes)
-    .bind(&raws)
-    .fetch_all(&mut *tx)
-    .await?;
-    out.strangers = items
-        .iter()
-        .filter(|i| !matched.iter().any(|(_, t, _)| *t == i.trade_no))
-        .map(|i| i.trade_no.clone())
-        .collect();
-
-    let succeeded: Vec<&str> = matched
-        .iter()
-        .filter(|(_, _, c)| c == "SUCCESS")
-        .map(|(id, _, _)| id.as_str())
-        .collect();
-    out.succeeded = succeed(&mut tx, &succeeded, source).await?;
-    let locked: Vec<&str> = matched
-        .iter()
-        .filter(|(_, _, c)| c == "BATCH_REFUND_LOCK_ERROR")
-        .map(|(id, _, _)| id.as_str())
-        .collect();
-    out.returned_to_pending = back_to_pending(&mut tx, batch_no, &locked).await?;
-    let mut codes: Vec<&str> = matched
-        .iter()
-        .map(|(_, _, c)| c.as_str())
-        .filter(|c| *c != "SUCCESS")
-        .collect();
+    record_results(&mut tx, batch_no, &settled).await?;
+    record_open(&mut tx, batch_no, &plan.open).await?;
+    let ids = |items: &[Planned]| -> Vec<String> {
+        items.iter().map(|p| p.refund_id.clone()).collect()
+    };
+    out.succeeded = succeed(&mut tx, batch_no, &ids(&plan.succeed), source).await?;
+    out.returned_to_pending = back_to_pending(&mut tx, batch_no, &plan.retry, source).await?;
+    let mut codes: Vec<&str> = plan.fail.iter().map(|p| p.code.as_str()).collect();
     codes.sort_unstable();
     codes.dedup();
     for code in codes {
-        // Lock errors past the limit are still `submitted` here: they fail too.
-        let ids: Vec<&str> = matched
+        let ids: Vec<&str> = plan
+            .fail
             .iter()
-            .filter(|(_, _, c)| c == code)
-            .map(|(id, _, _)| id.as_str())
+            .filter(|p| p.code == code)
+            .map(|p| p.refund_id.as_str())
             .collect();
         let failure = Failure {
             refund_ids: &ids,
             from: "submitted",
+            batch_no: Some(batch_no),
             code,
             message: "Alipay reported the refund failed",
-            source,
-            actor: "callback",
+            source: source.source(),
+            actor: source.actor(),
         };
         out.failed += fail_refunds(&mut tx, &failure).await?;
     }
-    out.batch_completed = sqlx::query(
-        "UPDATE batches SET status = 'completed', completed_at = now(), updated_at = now()
-         WHERE batch_no = $1 AND status <> 'completed'
-           AND NOT EXISTS (SELECT 1 FROM batch_items WHERE batch_no = $1 AND result_code IS NULL)",
-    )
-    .bind(batch_no)
-    .execute(&mut *tx)
-    .await?
-    .rows_affected()
-        == 1;
+    out.batch_completed = complete_if_settled(&mut tx, batch_no).await?;
     tx.commit().await?;
     crate::telemetry::refunds_completed("succeeded", out.succeeded);
     crate::telemetry::refunds_completed("failed", out.failed);
     Ok(out)
 }
 
-async fn succeed(conn: &mut PgConnection, ids: &[&str], source: &str) -> Result<u64, sqlx::Error> {
+/// A report proves Alipay holds the batch: `submitted` (with `accepted_at`)
+/// if not yet, and its refunds with it.
+async fn mark_accepted(
+    conn: &mut PgConnection,
+    batch_no: &str,
+    source: ReportSource,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE batches SET status = 'submitted', accepted_at = COALESCE(accepted_at, now()),
+                submitted_at = COALESCE(submitted_at, now()), held_at = NULL, updated_at = now()
+         WHERE batch_no = $1 AND status IN ('created', 'submitting', 'awaiting_operator')",
+    )
+    .bind(batch_no)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "WITH moved AS (UPDATE refunds SET status = 'submitted', updated_at = now()
+                        WHERE batch_no = $1 AND status = 'batched' RETURNING refund_id)
+         INSERT INTO refund_history (refund_id, from_status, to_status, batch_no, actor, note)
+         SELECT refund_id, 'batched', 'submitted', $1, $2, 'accepted, as Alipay''s report shows' FROM moved",
+    )
+    .bind(batch_no)
+    .bind(source.actor())
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The batch's items with their refunds' retry counts, locked for this
+/// transaction so two reports on one batch are applied one after the other.
+async fn items_for_update(
+    conn: &mut PgConnection,
+    batch_no: &str,
+) -> Result<Vec<SentItem>, sqlx::Error> {
+    let rows: Vec<(String, String, i64, Option<String>, i32)> = sqlx::query_as(
+        "SELECT bi.refund_id, bi.trade_no, bi.amount_fen, bi.result_code, r.item_retries
+         FROM batch_items bi JOIN refunds r ON r.refund_id = bi.refund_id
+         WHERE bi.batch_no = $1 ORDER BY bi.refund_id FOR UPDATE OF bi",
+    )
+    .bind(batch_no)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(refund_id, trade_no, amount_fen, result_code, retries)| SentItem {
+                refund_id,
+                trade_no,
+                amount_fen,
+                result_code,
+                retries,
+            },
+        )
+        .collect())
+}
+
+/// The items a report settles: their code and raw text, open no more.
+async fn record_results(
+    conn: &mut PgConnection,
+    batch_no: &str,
+    items: &[&Planned],
+) -> Result<(), sqlx::Error> {
+    if items.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<&str> = items.iter().map(|p| p.refund_id.as_str()).collect();
+    let codes: Vec<&str> = items.iter().map(|p| p.code.as_str()).collect();
+    let raws: Vec<&str> = items.iter().map(|p| p.raw.as_str()).collect();
+    sqlx::query(
+        "UPDATE batch_items bi SET result_code = i.code, result_raw = i.raw,
+                open_code = NULL, open_class = NULL, open_detail = NULL
+         FROM unnest($2::text[], $3::text[], $4::text[]) AS i(refund_id, code, raw)
+         WHERE bi.batch_no = $1 AND bi.refund_id = i.refund_id AND bi.result_code IS NULL",
+    )
+    .bind(batch_no)
+    .bind(&ids)
+    .bind(&codes)
+    .bind(&raws)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Items left open: the latest code, why, and since when.
+async fn record_open(
+    conn: &mut PgConnection,
+    batch_no: &str,
+    items: &[Opened],
+) -> Result<(), sqlx::Error> {
+    if items.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<&str> = items.iter().map(|o| o.item.refund_id.as_str()).collect();
+    let codes: Vec<&str> = items.iter().map(|o| o.item.code.as_str()).collect();
+    let raws: Vec<&str> = items.iter().map(|o| o.item.raw.as_str()).collect();
+    let classes: Vec<&str> = items.iter().map(|o| o.why.as_str()).collect();
+    let details: Vec<&str> = items.iter().map(|o| o.detail.as_str()).collect();
+    sqlx::query(
+        "UPDATE batch_items bi SET open_code = i.code, result_raw = i.raw, open_class = i.class,
+                open_detail = i.detail, open_since = COALESCE(bi.open_since, now())
+         FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
+              AS i(refund_id, code, raw, class, detail)
+         WHERE bi.batch_no = $1 AND bi.refund_id = i.refund_id AND bi.result_code IS NULL",
+    )
+    .bind(batch_no)
+    .bind(&ids)
+    .bind(&codes)
+    .bind(&raws)
+    .bind(&classes)
+    .bind(&details)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// `completed` once every item has its result.
+pub(crate) async fn complete_if_settled(
+    conn: &mut PgConnection,
+    batch_no: &str,
+) -> Result<bool, sqlx::Error> {
+    Ok(sqlx::query(
+        "UPDATE batches SET status = 'completed', completed_at = now(), updated_at = now()
+         WHERE batch_no = $1 AND status = 'submitted'
+           AND NOT EXISTS (SELECT 1 FROM batch_items WHERE batch_no = $1 AND result_code IS NULL)",
+    )
+    .bind(batch_no)
+    .execute(conn)
+    .await?
+    .rows_affected()
+        == 1)
+}
+
+/// Paid: `succeeded` with its result event, fenced by the batch (a refund
+/// that has moved on to another batch is not this report's to settle).
+pub(crate) async fn succeed(
+    conn: &mut PgConnection,
+    batch_no: &str,
+    ids: &[String],
+    source: ReportSource,
+) -> Result<u64, sqlx::Error> {
+    succeed_as(conn, batch_no, ids, source.source(), source.actor(), None).await
+}
+
+/// The same, with the event's source, the history's actor and a note given.
+pub(crate) async fn succeed_as(
+    conn: &mut PgConnection,
+    batch_no: &str,
+    ids: &[String],
+    source: &str,
+    actor: &str,
+    note: Option<&str>,
+) -> Result<u64, sqlx::Error> {
+    if ids.is_empty() {
+        return Ok(0);
+    }
     let done = sqlx::query(
         "WITH done AS (
              UPDATE refunds SET status = 'succeeded', result_code = 'SUCCESS', result_message = 'refunded',
-                    result_source = $2, finished_at = now(), updated_at = now()
-             WHERE refund_id = ANY($1::text[]) AND status = 'submitted'
+                    result_source = $2, finished_at = now(), updated_at = now(), not_before = NULL
+             WHERE refund_id = ANY($1::text[]) AND status = 'submitted' AND batch_no = $3
              RETURNING *
          ), history AS (
-             INSERT INTO refund_history (refund_id, from_status, to_status, batch_no, code, actor)
-             SELECT refund_id, 'submitted', 'succeeded', batch_no, 'SUCCESS', 'callback' FROM done
+             INSERT INTO refund_history (refund_id, from_status, to_status, batch_no, code, actor, note)
+             SELECT refund_id, 'submitted', 'succeeded', batch_no, 'SUCCESS', $4, $5 FROM done
          )
          INSERT INTO outbox (event_id, refund_id, round, routing_key, body)
          SELECT e.id, d.refund_id, d.operator_retries, 'refund.succeeded',
@@ -235,32 +379,45 @@ async fn succeed(conn: &mut PgConnection, ids: &[&str], source: &str) -> Result<
     )
     .bind(ids)
     .bind(source)
+    .bind(batch_no)
+    .bind(actor)
+    .bind(note)
     .execute(conn)
     .await?;
     Ok(done.rows_affected())
 }
 
-/// `BATCH_REFUND_LOCK_ERROR`: back to pending for a later batch, counted;
-/// past [`MAX_LOCK_ERROR_RETURNS`] the refund stays and fails with the code.
+/// A code that can pass: back to pending, counted, not before its delay.
 async fn back_to_pending(
     conn: &mut PgConnection,
     batch_no: &str,
-    ids: &[&str],
+    items: &[(Planned, Duration)],
+    source: ReportSource,
 ) -> Result<u64, sqlx::Error> {
+    if items.is_empty() {
+        return Ok(0);
+    }
+    let ids: Vec<&str> = items.iter().map(|(p, _)| p.refund_id.as_str()).collect();
+    let codes: Vec<&str> = items.iter().map(|(p, _)| p.code.as_str()).collect();
+    let waits: Vec<f64> = items.iter().map(|(_, d)| d.as_secs_f64()).collect();
     let moved = sqlx::query(
         "WITH moved AS (
-             UPDATE refunds SET status = 'pending', lock_error_returns = lock_error_returns + 1, updated_at = now()
-             WHERE refund_id = ANY($1::text[]) AND status = 'submitted' AND lock_error_returns < $3
-             RETURNING refund_id
+             UPDATE refunds r SET status = 'pending', item_retries = r.item_retries + 1,
+                    not_before = now() + make_interval(secs => i.wait), updated_at = now()
+             FROM unnest($1::text[], $2::text[], $3::float8[]) AS i(refund_id, code, wait)
+             WHERE r.refund_id = i.refund_id AND r.status = 'submitted' AND r.batch_no = $4
+             RETURNING r.refund_id, i.code, r.not_before
          )
          INSERT INTO refund_history (refund_id, from_status, to_status, batch_no, code, actor, note)
-         SELECT refund_id, 'submitted', 'pending', $2, 'BATCH_REFUND_LOCK_ERROR', 'callback',
-                'another refund of the trade was in progress; back to pending for a later batch'
+         SELECT refund_id, 'submitted', 'pending', $4, code, $5,
+                'a new batch may pass; not before ' || to_char(not_before AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')
          FROM moved",
     )
-    .bind(ids)
+    .bind(&ids)
+    .bind(&codes)
+    .bind(&waits)
     .bind(batch_no)
-    .bind(MAX_LOCK_ERROR_RETURNS)
+    .bind(source.actor())
     .execute(conn)
     .await?;
     Ok(moved.rows_affected())

@@ -25,8 +25,25 @@ pub struct RefundView {
     pub received_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
+    /// How often it went back to pending for an item code that can pass.
+    pub item_retries: i32,
+    /// A pending refund that went back for such a code waits until then.
+    pub not_before: Option<DateTime<Utc>>,
+    /// Its item in the current batch, while Alipay left it open.
+    pub open_item: Option<OpenItem>,
     pub history: Vec<HistoryEntry>,
     pub events: Vec<EventEntry>,
+}
+
+/// An item Alipay left open: its latest code, why it is open, since when.
+#[derive(Debug, Serialize)]
+pub struct OpenItem {
+    pub batch_no: String,
+    pub code: String,
+    /// `alipay_retries`, `needs_person` or `amount_mismatch`.
+    pub class: String,
+    pub detail: Option<String>,
+    pub since: Option<DateTime<Utc>>,
 }
 
 /// One state change.
@@ -55,7 +72,7 @@ pub async fn find(pool: &PgPool, refund_id: &str) -> Result<Option<RefundView>, 
     let Some(row) = sqlx::query(
         "SELECT refund_id, status, partner, trade_no, amount_fen, reason, currency, trade_amount_fen,
                 metadata, batch_no, result_code, result_message, result_source, received_at,
-                updated_at, finished_at
+                updated_at, finished_at, item_retries, not_before
          FROM refunds WHERE refund_id = $1",
     )
     .bind(refund_id)
@@ -95,6 +112,24 @@ pub async fn find(pool: &PgPool, refund_id: &str) -> Result<Option<RefundView>, 
         note: Some("stored".into()),
     };
     let history = std::iter::once(arrival).chain(history).collect();
+    let open_item = sqlx::query(
+        "SELECT bi.batch_no, bi.open_code, bi.open_class, bi.open_detail, bi.open_since
+         FROM refunds r JOIN batch_items bi ON bi.batch_no = r.batch_no AND bi.refund_id = r.refund_id
+         WHERE r.refund_id = $1 AND bi.result_code IS NULL AND bi.open_code IS NOT NULL",
+    )
+    .bind(refund_id)
+    .fetch_optional(pool)
+    .await?
+    .map(|o| {
+        Ok::<_, sqlx::Error>(OpenItem {
+            batch_no: o.try_get("batch_no")?,
+            code: o.try_get("open_code")?,
+            class: o.try_get::<Option<String>, _>("open_class")?.unwrap_or_default(),
+            detail: o.try_get("open_detail")?,
+            since: o.try_get("open_since")?,
+        })
+    })
+    .transpose()?;
     let events = sqlx::query(
         "SELECT event_id, routing_key, created_at, published_at FROM outbox WHERE refund_id = $1 ORDER BY created_at",
     )
@@ -130,6 +165,9 @@ pub async fn find(pool: &PgPool, refund_id: &str) -> Result<Option<RefundView>, 
         received_at: row.try_get("received_at")?,
         updated_at: row.try_get("updated_at")?,
         finished_at: row.try_get("finished_at")?,
+        item_retries: row.try_get("item_retries")?,
+        not_before: row.try_get("not_before")?,
+        open_item,
         history,
         events,
     }))

@@ -37,7 +37,7 @@ pub async fn retry(pool: &PgPool, refund_id: &str, actor: &str) -> Result<Retrie
     sqlx::query(
         "WITH reopened AS (
              UPDATE refunds SET status = 'pending', result_code = NULL, result_message = NULL,
-                    result_source = NULL, finished_at = NULL, lock_error_returns = 0,
+                    result_source = NULL, finished_at = NULL, item_retries = 0, not_before = NULL,
                     operator_retries = operator_retries + 1, updated_at = now()
              WHERE refund_id = $1 AND status = 'failed'
              RETURNING refund_id, batch_no

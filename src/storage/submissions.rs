@@ -7,6 +7,7 @@ use std::time::Duration;
 use sqlx::{PgConnection, PgPool, Row};
 
 use crate::alipay::wire::detail::BatchItem;
+use crate::domain::item_outcome::{ItemOutcome, ItemRetry, decide};
 use crate::storage::batches::{Failure, fail_refunds};
 use crate::submit::decide::ClaimedBatch;
 
@@ -63,7 +64,7 @@ pub async fn mark_submitted(
     sqlx::query(
         "UPDATE batches SET status = 'submitted', accepted_at = COALESCE(accepted_at, now()),
                 submitted_at = COALESCE(submitted_at, now()), attempt_started_at = NULL,
-                needs_query = false, last_code = $2, updated_at = now()
+                needs_query = false, held_at = NULL, last_code = $2, updated_at = now()
          WHERE batch_no = $1 AND status IN ('created', 'submitting', 'awaiting_operator')",
     )
     .bind(batch_no)
@@ -137,14 +138,78 @@ pub async fn await_operator(
     set_batch_status(conn, batch_no, "awaiting_operator", code).await
 }
 
-/// Keeps the batch and its refunds as they are and looks again in `delay`.
+/// Keeps the batch and its refunds as they are, marks it held (for `batch
+/// release` and the operator page) and looks again in `delay`.
 pub async fn hold(
     conn: &mut PgConnection,
     batch_no: &str,
     code: Option<&str>,
     delay: Duration,
 ) -> Result<(), sqlx::Error> {
-    retry_later(conn, batch_no, delay, code, false, false).await
+    retry_later(conn, batch_no, delay, code, false, false).await?;
+    sqlx::query("UPDATE batches SET held_at = COALESCE(held_at, now()) WHERE batch_no = $1")
+        .bind(batch_no)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// A batch of one refused for its trade with a code that can pass: the
+/// batch is `rejected` (nothing of it was accepted) and its refund goes back
+/// to pending, not before its delay, or fails with the code past its retry
+/// limit (the item-code rules, [`decide`]). The value: refunds failed.
+pub async fn return_single(
+    conn: &mut PgConnection,
+    batch_no: &str,
+    code: &str,
+    retry: ItemRetry,
+) -> Result<u64, sqlx::Error> {
+    set_batch_status(conn, batch_no, "rejected", Some(code)).await?;
+    let rows: Vec<(String, i64, i32)> = sqlx::query_as(
+        "SELECT refund_id, amount_fen, item_retries FROM refunds
+         WHERE batch_no = $1 AND status = 'batched' FOR UPDATE",
+    )
+    .bind(batch_no)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut failed = 0;
+    for (refund_id, fen, retries) in rows {
+        match decide(code, fen, fen, retries, retry) {
+            ItemOutcome::Retry { after } => {
+                sqlx::query(
+                    "WITH moved AS (
+                         UPDATE refunds SET status = 'pending', item_retries = item_retries + 1,
+                                not_before = now() + make_interval(secs => $3), updated_at = now()
+                         WHERE refund_id = $1 AND status = 'batched' AND batch_no = $2
+                         RETURNING refund_id
+                     )
+                     INSERT INTO refund_history (refund_id, from_status, to_status, batch_no, code, actor, note)
+                     SELECT refund_id, 'batched', 'pending', $2, $4, 'submitter',
+                            'refused for now with a code that can pass; a later batch may' FROM moved",
+                )
+                .bind(&refund_id)
+                .bind(batch_no)
+                .bind(after.as_secs_f64())
+                .bind(code)
+                .execute(&mut *conn)
+                .await?;
+            }
+            _ => {
+                let ids = [refund_id.as_str()];
+                let failure = Failure {
+                    refund_ids: &ids,
+                    from: "batched",
+                    batch_no: Some(batch_no),
+                    code,
+                    message: "Alipay refused the refund's batch for its trade, past the retry limit",
+                    source: "submit",
+                    actor: "submitter",
+                };
+                failed += fail_refunds(conn, &failure).await?;
+            }
+        }
+    }
+    Ok(failed)
 }
 
 /// A batch of one refused for its trade: the batch is `rejected` and the
@@ -165,6 +230,7 @@ pub async fn fail_single(
     let failure = Failure {
         refund_ids: &ids,
         from: "batched",
+        batch_no: Some(batch_no),
         code,
         message: "Alipay refused the refund's batch for its trade",
         source: "submit",

@@ -57,9 +57,14 @@ pub enum Next {
     AwaitOperator,
     /// A batch of one sank by its trade: that refund failed with the code.
     FailItem,
+    /// A batch of one sank by its trade for now (a code that can pass): the
+    /// batch is rejected and its refund goes back to pending for a later
+    /// attempt (item retry rules), or fails past its limit.
+    ReturnItem,
     /// A larger batch sank by one trade: split it in halves, as new batches.
     Split,
-    /// We built something Alipay cannot read: keep everything, alert.
+    /// We built something Alipay cannot read, or Alipay said something we do
+    /// not know: keep everything, alert; an operator may release it.
     Hold,
 }
 
@@ -135,8 +140,9 @@ pub fn after_send(
             pause_partner: false,
         },
         Disposition::BadItem if b.items() == 1 => Next::FailItem,
-        Disposition::BadItem => Next::Split,
-        Disposition::OurBug => Next::Hold,
+        Disposition::ItemMayPass if b.items() == 1 => Next::ReturnItem,
+        Disposition::BadItem | Disposition::ItemMayPass => Next::Split,
+        Disposition::OurBug | Disposition::UnknownCode => Next::Hold,
     }
 }
 

@@ -1,5 +1,6 @@
 use super::*;
 use crate::alipay::wire::query_answer::QueryItem;
+use crate::alipay::wire::result_details::ResultItem;
 
 fn batch(items: usize, unknown: bool) -> ClaimedBatch {
     let now = Utc::now();
@@ -159,10 +160,15 @@ fn only_refund_not_exist_proves_absence() {
     let b = batch(2, true);
     let item = QueryItem {
         batch_no: b.batch_no.clone(),
-        trade_no: "1".into(),
-        amount: "1.00".into(),
-        code: "SUCCESS".into(),
-        rest: String::new(),
+        item: ResultItem {
+            trade_no: "1".into(),
+            amount: "1.00".into(),
+            amount_fen: 100,
+            code: "SUCCESS".into(),
+            dback: String::new(),
+            tail: String::new(),
+            raw: "1^1.00^SUCCESS".into(),
+        },
     };
     assert_eq!(
         after_query(&b, Some(&QueryAnswer::Found(vec![item])), &BACKOFF, 0),
@@ -189,4 +195,33 @@ fn only_refund_not_exist_proves_absence() {
         after_query(&b, None, &BACKOFF, 0),
         Next::RetryLater { query: true, .. }
     ));
+}
+
+#[test]
+fn a_passing_per_trade_code_splits_and_then_returns_the_refund_not_fails_it() {
+    let lock = verdict(Disposition::ItemMayPass, "BATCH_REFUND_LOCK_ERROR");
+    assert_eq!(after_send(&batch(4, false), &lock, false, &BACKOFF, 500), Next::Split);
+    assert_eq!(
+        after_send(&batch(1, false), &lock, false, &BACKOFF, 500),
+        Next::ReturnItem
+    );
+    let coupon = verdict(Disposition::BadItem, "REASON_REFUND_AMOUNT_LESS_THAN_COUPON_FEE");
+    assert_eq!(
+        after_send(&batch(1, false), &coupon, false, &BACKOFF, 500),
+        Next::FailItem
+    );
+}
+
+#[test]
+fn an_unknown_code_or_our_bug_holds_the_batch_and_pauses_no_partner() {
+    for (d, code) in [
+        (Disposition::UnknownCode, "SOMETHING_NEW"),
+        (Disposition::OurBug, "ILLEGAL_ARGUMENT"),
+    ] {
+        assert_eq!(
+            after_send(&batch(3, false), &verdict(d, code), false, &BACKOFF, 500),
+            Next::Hold,
+            "{code}"
+        );
+    }
 }

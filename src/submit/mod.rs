@@ -24,6 +24,7 @@ use crate::alipay::wire::detail::{BatchItem, detail_data, parse_detail_data, par
 use crate::alipay::wire::request::{NopwdRequest, QueryBy};
 use crate::batching::former;
 use crate::config::{Partner, SubmitSettings};
+use crate::domain::item_outcome::ItemRetry;
 use crate::storage::batches::{self as batch_store, NewBatch};
 use crate::storage::submissions as store;
 use decide::{Action, Backoff, ClaimedBatch, Next, action, after_query, after_send};
@@ -58,6 +59,9 @@ pub struct Submitter {
     pub settings: SubmitSettings,
     /// The gateway's whole-request time-out: the lease must outlast it.
     pub timeout: Duration,
+    /// `ITEM_RETRY_BASE_MS`, `ITEM_RETRY_LIMIT`, for a batch of one refused
+    /// with a code that can pass.
+    pub item_retry: ItemRetry,
 }
 
 impl Submitter {
@@ -191,6 +195,7 @@ impl Submitter {
         now: DateTime<Utc>,
     ) -> anyhow::Result<()> {
         let mut tx = self.pool.begin().await?;
+        let mut failed = u64::from(matches!(next, Next::FailItem));
         match next {
             Next::Submitted => store::mark_submitted(&mut tx, &b.batch_no, code).await?,
             Next::RetryLater {
@@ -221,20 +226,29 @@ impl Submitter {
             Next::FailItem => {
                 store::fail_single(&mut tx, &b.batch_no, code.unwrap_or("UNKNOWN")).await?
             }
+            Next::ReturnItem => {
+                let code = code.unwrap_or("UNKNOWN");
+                failed = store::return_single(&mut tx, &b.batch_no, code, self.item_retry).await?;
+                tracing::info!(
+                    code,
+                    failed,
+                    "a batch of one refused for now; its refund waits for a later batch"
+                );
+            }
             Next::Split => self.split(&mut tx, b, code, now).await?,
             Next::Hold => {
                 store::hold(&mut tx, &b.batch_no, code, HOLD).await?;
-                metrics::counter!("refund_worker_batches_held_total").increment(1);
+                metrics::counter!("refund_worker_batches_held_total",
+                    "code" => code.unwrap_or("UNKNOWN").to_owned())
+                .increment(1);
                 tracing::error!(
                     code,
-                    "holding the batch: Alipay cannot read what we built (a bug); refunds kept as they are"
+                    "holding the batch: Alipay refused it with a code we cannot act on (our bug, or a code the table lacks); refunds kept as they are; `batch release` sends them back to pending"
                 );
             }
         }
         tx.commit().await?;
-        if matches!(next, Next::FailItem) {
-            crate::telemetry::refunds_completed("failed", 1);
-        }
+        crate::telemetry::refunds_completed("failed", failed);
         Ok(())
     }
 

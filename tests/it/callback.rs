@@ -42,6 +42,7 @@ async fn a_notification_is_verified_applied_once_and_forgeries_change_nothing() 
         client,
         partners: app.settings.alipay.partners.clone(),
         verify_notify_id: true,
+        item_retry: app.settings.item_retry,
     };
     let base = serve(callback::router(state), &stop).await;
 
@@ -188,6 +189,7 @@ async fn a_batch_whose_notifications_are_all_lost_is_settled_by_the_reconciler()
         client,
         partners: app.settings.alipay.partners.clone(),
         after: Duration::ZERO,
+        item_retry: app.settings.item_retry,
     };
     let step = r.step().await.unwrap();
     assert!(

@@ -83,7 +83,7 @@ async fn a_refused_connection_is_still_only_an_unknown_outcome() {
 }
 
 #[tokio::test]
-async fn a_5xx_is_an_unknown_outcome_and_a_404_a_misconfiguration() {
+async fn any_status_but_200_is_an_unknown_outcome_never_a_refusal() {
     use axum::http::StatusCode;
     for (status, expected) in [
         (
@@ -92,10 +92,15 @@ async fn a_5xx_is_an_unknown_outcome_and_a_404_a_misconfiguration() {
         ),
         (
             StatusCode::NOT_FOUND,
-            (
-                Disposition::PartnerMisconfigured,
-                Some("HTTP_404".to_owned()),
-            ),
+            (Disposition::OutcomeUnknown, Some("HTTP_404".to_owned())),
+        ),
+        (
+            StatusCode::TOO_MANY_REQUESTS,
+            (Disposition::OutcomeUnknown, Some("HTTP_429".to_owned())),
+        ),
+        (
+            StatusCode::FORBIDDEN,
+            (Disposition::OutcomeUnknown, Some("HTTP_403".to_owned())),
         ),
     ] {
         let app = axum::Router::new().fallback(move || async move { (status, "no") });

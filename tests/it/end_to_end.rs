@@ -70,6 +70,7 @@ pub async fn run_loop(
         .env("ALIPAY_TIMEOUT_MS", "5000")
         .env("BATCH_LINGER_MS", "200")
         .env("SUBMIT_RETRY_BASE_MS", "10")
+        .env("ITEM_RETRY_BASE_MS", "50")
         .env("SUBMIT_RETRY_CAP_MS", "200")
         .env(
             "RUST_LOG",

@@ -77,6 +77,7 @@ pub fn submitter_notifying(
             pause_cap: Duration::from_secs(3600),
         },
         timeout,
+        item_retry: app.settings.item_retry,
     }
 }
 

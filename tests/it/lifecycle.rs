@@ -57,6 +57,7 @@ async fn outages_and_a_sigterm_lose_nothing_and_double_nothing() {
             .env("BATCH_LINGER_MS", "200")
             .env("BATCH_MAX_ITEMS", "200")
             .env("SUBMIT_RETRY_BASE_MS", "10")
+            .env("ITEM_RETRY_BASE_MS", "50")
             .env("SUBMIT_RETRY_CAP_MS", "500")
             .env("RECONCILE_AFTER_MS", "2000")
             .env("SHUTDOWN_GRACE_MS", "5000")

@@ -21,6 +21,7 @@ async fn fail(app: &TestApp, id: &str, code: &str) {
     let failure = Failure {
         refund_ids: &ids,
         from: "pending",
+        batch_no: None,
         code,
         message: "test",
         source: "worker",

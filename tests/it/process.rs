@@ -113,6 +113,7 @@ async fn three_processes_killed_and_restarted_pay_every_refund_exactly_once() {
             .env("ALIPAY_TIMEOUT_MS", "1000")
             .env("BATCH_LINGER_MS", "50")
             .env("SUBMIT_RETRY_BASE_MS", "10")
+            .env("ITEM_RETRY_BASE_MS", "50")
             .env("SUBMIT_RETRY_CAP_MS", "200")
             .env("RUST_LOG", "warn")
             .stdout(std::process::Stdio::null())

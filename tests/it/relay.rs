@@ -30,6 +30,7 @@ async fn write_more_events(app: &TestApp, from: usize, n: usize) {
     let failure = refund_worker::storage::batches::Failure {
         refund_ids: &ids,
         from: "pending",
+        batch_no: None,
         code: "REFUND_COUNT_EXCEEDED",
         message: "test",
         source: "worker",

@@ -8,7 +8,7 @@
 use thiserror::Error;
 
 /// Why a yuan amount could not be read.
-#[derive(Debug, Error, PartialEq, Eq)]
+#[derive(Debug, Error, PartialEq, Eq, Clone)]
 pub enum AmountError {
     /// Not digits with an optional `.` and decimals, in the accepted form.
     #[error("malformed amount {0:?}")]

@@ -12,16 +12,20 @@
 //! - `pwd_form`: the password interface's auto-submitting HTML form
 //! - `answer`: the synchronous XML answer
 //! - `query_answer`: the `refund_fastpay_query` answer
+//! - `reason`: the reason text as sent: printable, GBK-encodable
 //! - `notify`: `batch_refund_notify` and 充退 notifications
-//! - `result_details`: the `result_details` grammar of notifications
+//! - `item`: the item grammar notifications and queries share (head, 充退 fields, tails)
+//! - `result_details`: the `result_details` list of notifications
 
 pub mod amount;
 pub mod answer;
 pub mod batch_no;
 pub mod detail;
 pub mod form;
+pub mod item;
 pub mod notify;
 pub mod pwd_form;
 pub mod query_answer;
+pub mod reason;
 pub mod request;
 pub mod result_details;

@@ -9,7 +9,7 @@
 //! between parsing the form and trusting the typed view.
 
 use super::form::{self, FormError};
-use super::result_details::{ResultDetailsError, ResultItem, parse_result_details};
+use super::result_details::{ResultItem, UnreadableItem, parse_result_details};
 use crate::alipay::sign;
 use thiserror::Error;
 
@@ -31,12 +31,6 @@ pub enum NotifyError {
     /// `notify_type` is not `batch_refund_notify`.
     #[error("notify_type {0:?} is not batch_refund_notify")]
     NotifyType(String),
-    /// `success_num` is not a count.
-    #[error("success_num {0:?} is not a count")]
-    SuccessNum(String),
-    /// `result_details` could not be read.
-    #[error(transparent)]
-    ResultDetails(#[from] ResultDetailsError),
 }
 
 /// A notification's parameters in the order received, names unique.
@@ -100,49 +94,58 @@ pub struct BatchRefundNotify {
     pub notify_id: String,
     /// Our `batch_no`.
     pub batch_no: String,
-    /// How many items Alipay counts as `SUCCESS`.
-    pub success_num: u32,
-    /// One result per refund, in Alipay's order.
+    /// How many items Alipay counts as `SUCCESS`; `None` when absent or not a count.
+    pub success_num: Option<u32>,
+    /// One result per refund that could be read, in Alipay's order.
     pub result_details: Vec<ResultItem>,
+    /// The items that could not be read, kept for a person.
+    pub unreadable: Vec<UnreadableItem>,
     /// Unfrozen-amount details, raw, when present.
     pub unfreezed_details: Option<String>,
 }
 
 impl BatchRefundNotify {
     /// Builds the typed view from a parsed form.
+    ///
+    /// Only what finds and verifies the notification is required (`batch_no`,
+    /// `notify_id`, and `notify_type` when present must be ours). A genuine
+    /// notification is never refused for the rest of its shape (contract
+    /// §5): an unreadable `success_num` is `None`, an absent or empty
+    /// `result_details` is no items, and unreadable items are kept aside.
     pub fn from_form(form: &NotifyForm) -> Result<Self, NotifyError> {
-        let notify_type = form.required("notify_type")?;
+        let notify_type = form.get("notify_type").unwrap_or(BATCH_REFUND_NOTIFY);
         if notify_type != BATCH_REFUND_NOTIFY {
             return Err(NotifyError::NotifyType(notify_type.to_owned()));
         }
-        let success_num = form.required("success_num")?;
         // u32's parser accepts a leading `+`; a count is digits only.
-        let success_num = success_num
-            .bytes()
-            .all(|b| b.is_ascii_digit())
-            .then(|| success_num.parse().ok())
-            .flatten()
-            .ok_or_else(|| NotifyError::SuccessNum(success_num.to_owned()))?;
+        let success_num = form
+            .get("success_num")
+            .filter(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|n| n.parse().ok());
+        let details = parse_result_details(form.get("result_details").unwrap_or(""));
         Ok(Self {
-            notify_time: form.required("notify_time")?.to_owned(),
+            notify_time: form.get("notify_time").unwrap_or_default().to_owned(),
             notify_type: notify_type.to_owned(),
             notify_id: form.required("notify_id")?.to_owned(),
             batch_no: form.required("batch_no")?.to_owned(),
             success_num,
-            result_details: parse_result_details(form.required("result_details")?)?,
+            result_details: details.items,
+            unreadable: details.unreadable,
             unfreezed_details: form.optional("unfreezed_details"),
         })
     }
 
     /// Whether `success_num` agrees with the `SUCCESS` items; a mismatch is
-    /// for reconciliation to look at, not a reason to refuse the notification.
+    /// counted and logged, not a reason to refuse the notification.
     pub fn success_count_matches(&self) -> bool {
         let counted = self
             .result_details
             .iter()
             .filter(|i| i.is_success())
             .count();
-        usize::try_from(self.success_num).is_ok_and(|n| n == counted)
+        self.success_num
+            .and_then(|n| usize::try_from(n).ok())
+            .is_some_and(|n| n == counted)
     }
 }
 
@@ -178,11 +181,11 @@ impl DbackStatus {
 pub struct DbackNotify {
     /// Alipay's id for this notification.
     pub notify_id: String,
-    /// Alipay's trade number.
-    pub trade_no: String,
+    /// Alipay's trade number, when sent.
+    pub trade_no: Option<String>,
     /// Alipay's id of the refund, when sent.
     pub refund_id: Option<String>,
-    /// Our `batch_no`.
+    /// Our `batch_no`, from `refund_batch_no` or, failing that, `batch_no`.
     pub refund_batch_no: String,
     /// The buyer's card, masked by Alipay, when sent.
     pub card_no: Option<String>,
@@ -193,17 +196,24 @@ pub struct DbackNotify {
 }
 
 impl DbackNotify {
-    /// Builds the typed view from a parsed form; only the fields we key on
-    /// are required, since one source describes this message.
+    /// Builds the typed view from a parsed form. Only what finds and
+    /// verifies it is required (the batch, under either name, and
+    /// `notify_id`); one public source describes this message, so a genuine
+    /// one is never refused for the rest of its shape: a missing status is
+    /// [`DbackStatus::Other`], a missing trade is `None` (kept, no event).
     pub fn from_form(form: &NotifyForm) -> Result<Self, NotifyError> {
+        let refund_batch_no = form
+            .optional("refund_batch_no")
+            .or_else(|| form.optional("batch_no"))
+            .ok_or(NotifyError::Missing("refund_batch_no"))?;
         Ok(Self {
             notify_id: form.required("notify_id")?.to_owned(),
-            trade_no: form.required("trade_no")?.to_owned(),
+            trade_no: form.optional("trade_no"),
             refund_id: form.optional("refund_id"),
-            refund_batch_no: form.required("refund_batch_no")?.to_owned(),
+            refund_batch_no,
             card_no: form.optional("card_no"),
             bank_name: form.optional("bank_name"),
-            status: DbackStatus::parse(form.required("status")?),
+            status: DbackStatus::parse(form.get("status").unwrap_or_default()),
         })
     }
 }
@@ -246,7 +256,7 @@ mod tests {
         assert!(form.verify_signature(KEY));
         let n = BatchRefundNotify::from_form(&form).unwrap();
         assert_eq!(n.batch_no, "20100319001");
-        assert_eq!(n.success_num, 1);
+        assert_eq!(n.success_num, Some(1));
         assert_eq!(n.result_details[0].amount_fen, 8000);
         assert!(n.success_count_matches());
         assert_eq!(n.unfreezed_details, None);
@@ -312,8 +322,8 @@ mod tests {
     }
 
     #[test]
-    fn a_success_num_that_is_not_a_count_is_refused() {
-        for bad in ["+1", "-1", "one", "4294967296"] {
+    fn a_success_num_that_is_not_a_count_is_none_not_a_refusal() {
+        for bad in ["+1", "-1", "one", "4294967296", ""] {
             let form = NotifyForm {
                 params: refund_pairs("1^1^SUCCESS")
                     .into_iter()
@@ -325,26 +335,41 @@ mod tests {
                     })
                     .collect(),
             };
-            assert!(
-                matches!(
-                    BatchRefundNotify::from_form(&form),
-                    Err(NotifyError::SuccessNum(_))
-                ),
-                "{bad}"
-            );
+            let n = BatchRefundNotify::from_form(&form).unwrap();
+            assert_eq!(n.success_num, None, "{bad}");
+            assert!(!n.success_count_matches());
         }
     }
 
     #[test]
-    fn a_truncated_result_item_makes_the_notification_unreadable() {
+    fn a_truncated_result_item_is_kept_aside_and_the_rest_reads() {
         let form = NotifyForm::parse(&body(&refund_pairs("1^1^SUCCESS#2^1"))).unwrap();
-        assert!(matches!(
-            BatchRefundNotify::from_form(&form),
-            Err(NotifyError::ResultDetails(ResultDetailsError::Truncated {
-                index: 1,
-                ..
-            }))
-        ));
+        let n = BatchRefundNotify::from_form(&form).unwrap();
+        assert_eq!(n.result_details.len(), 1);
+        assert_eq!(n.unreadable.len(), 1);
+        assert_eq!(n.unreadable[0].index, 1);
+        assert_eq!(n.unreadable[0].raw, "2^1");
+    }
+
+    #[test]
+    fn an_empty_or_absent_result_details_is_a_notification_without_items() {
+        let mut pairs = refund_pairs("");
+        pairs[4].1 = "0";
+        let n = BatchRefundNotify::from_form(&NotifyForm::parse(&body(&pairs)).unwrap()).unwrap();
+        assert!(n.result_details.is_empty() && n.unreadable.is_empty());
+        assert!(n.success_count_matches());
+        pairs.retain(|(k, _)| *k != "result_details");
+        let n = BatchRefundNotify::from_form(&NotifyForm::parse(&body(&pairs)).unwrap()).unwrap();
+        assert!(n.result_details.is_empty());
+    }
+
+    #[test]
+    fn five_field_items_and_lower_case_success_read_as_paid() {
+        let form =
+            NotifyForm::parse(&body(&refund_pairs("1^1.00^success^false^null"))).unwrap();
+        let n = BatchRefundNotify::from_form(&form).unwrap();
+        assert!(n.result_details[0].is_success());
+        assert!(n.success_count_matches());
     }
 
     #[test]
@@ -390,7 +415,20 @@ mod tests {
     }
 
     #[test]
-    fn a_dback_notification_without_status_is_refused() {
-        assert_eq!(dback(""), Err(NotifyError::Missing("status")));
+    fn a_dback_notification_without_status_is_kept_as_other() {
+        assert_eq!(dback("").unwrap().status, DbackStatus::Other(String::new()));
+    }
+
+    #[test]
+    fn a_dback_notification_naming_batch_no_reads_the_same() {
+        let raw = body(&[
+            ("notify_id", "abc"),
+            ("trade_no", "2010031906272929"),
+            ("batch_no", "20100319001"),
+            ("status", "S"),
+        ]);
+        let n = DbackNotify::from_form(&NotifyForm::parse(&raw).unwrap()).unwrap();
+        assert_eq!(n.refund_batch_no, "20100319001");
+        assert_eq!(n.trade_no.as_deref(), Some("2010031906272929"));
     }
 }

@@ -1,14 +1,14 @@
-//! The `result_details` grammar of `batch_refund_notify`.
+//! The `result_details` grammar of `batch_refund_notify`: items joined by
+//! `#`, each read by [`super::item`] (`trade_no^amount^CODE`, optional 充退
+//! fields, raw `$`/`|`/`$$` tails).
 //!
-//! Owns reading `trade_no^amount^CODE[tail]#…`, where a tail starts at the
-//! first `$` (fee, or `$$` sub-trade) or `|` (royalty) and is kept raw,
-//! uninterpreted. Invariants: an item yields exactly three non-empty head
-//! fields or an error (a truncated item is never guessed at); an unknown
-//! code is kept as text, since new codes must not make a genuine
-//! notification unreadable; amounts become fen without floats.
+//! Owns reading the whole list. Invariants: an empty `result_details` is an
+//! empty list (Alipay marks the field 可空), not an error; one unreadable
+//! item never hides the others: it is kept with its reason beside the items
+//! that read, so that a genuine notification is applied as far as it can be
+//! and the rest is left for the reconciler and a person.
 
-use super::amount::{self, AmountError};
-use thiserror::Error;
+use super::item::{ItemError, read_item};
 
 /// The result of one refund in a notified batch.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,117 +19,92 @@ pub struct ResultItem {
     pub amount: String,
     /// The same amount in fen.
     pub amount_fen: i64,
-    /// `SUCCESS` or a failure code, known or not.
+    /// `SUCCESS` (in capitals, whatever case Alipay used) or a failure
+    /// code, known or not, verbatim.
     pub code: String,
+    /// The 充退 fields after the code (`false^null`), raw; empty when absent.
+    pub dback: String,
     /// Everything from the first `$` or `|` on, raw; empty when absent.
     pub tail: String,
+    /// The whole item as received.
+    pub raw: String,
 }
 
 impl ResultItem {
     /// Whether this refund went through.
     pub fn is_success(&self) -> bool {
-        self.code == "SUCCESS"
+        self.code == crate::domain::item_code::SUCCESS
     }
 }
 
-/// Why `result_details` could not be read.
-#[derive(Debug, Error, PartialEq, Eq)]
-pub enum ResultDetailsError {
-    /// Nothing at all: a batch has at least one item.
-    #[error("result_details is empty")]
-    Empty,
-    /// An empty item between two `#`, or at the start.
-    #[error("result item {0} is empty")]
-    EmptyItem(usize),
-    /// Fewer than three `^` fields before any tail.
-    #[error("result item {index} is truncated: {raw:?}")]
-    Truncated {
-        /// Zero-based item position.
-        index: usize,
-        /// The item as received.
-        raw: String,
-    },
-    /// More than three `^` fields before any tail.
-    #[error("result item {index} has extra fields: {raw:?}")]
-    ExtraFields {
-        /// Zero-based item position.
-        index: usize,
-        /// The item as received.
-        raw: String,
-    },
-    /// An empty trade number, amount or code.
-    #[error("result item {index} has an empty {field}")]
-    EmptyField {
-        /// Zero-based item position.
-        index: usize,
-        /// Which field.
-        field: &'static str,
-    },
-    /// An amount that is not yuan with up to two decimals.
-    #[error("result item {index}: {source}")]
-    Amount {
-        /// Zero-based item position.
-        index: usize,
-        /// What was wrong with it.
-        source: AmountError,
-    },
-}
-
-/// Parses `result_details` (already form-decoded) into items.
-///
-/// One trailing `#` is tolerated: it carries no item, and refusing it would
-/// make Alipay resend a genuine notification for a day over a cosmetic
-/// separator. Any other empty item is an error.
-pub fn parse_result_details(text: &str) -> Result<Vec<ResultItem>, ResultDetailsError> {
-    let body = text.strip_suffix('#').unwrap_or(text);
-    if body.is_empty() {
-        return Err(ResultDetailsError::Empty);
-    }
-    body.split('#')
-        .enumerate()
-        .map(|(index, raw)| parse_item(index, raw))
-        .collect()
-}
-
-/// Parses one `trade_no^amount^CODE[tail]`.
-fn parse_item(index: usize, raw: &str) -> Result<ResultItem, ResultDetailsError> {
-    if raw.is_empty() {
-        return Err(ResultDetailsError::EmptyItem(index));
-    }
-    let (head, tail) = raw.split_at(raw.find(['$', '|']).unwrap_or(raw.len()));
-    let fields: Vec<&str> = head.split('^').collect();
-    let [trade_no, amount, code] = fields[..] else {
-        let raw = raw.to_owned();
-        return Err(if fields.len() < 3 {
-            ResultDetailsError::Truncated { index, raw }
-        } else {
-            ResultDetailsError::ExtraFields { index, raw }
-        });
-    };
-    for (field, value) in [("trade_no", trade_no), ("amount", amount), ("code", code)] {
-        if value.is_empty() {
-            return Err(ResultDetailsError::EmptyField { index, field });
+impl From<&ResultItem> for crate::domain::settle::Reported {
+    fn from(i: &ResultItem) -> Self {
+        Self {
+            trade_no: i.trade_no.clone(),
+            amount_fen: i.amount_fen,
+            code: i.code.clone(),
+            raw: i.raw.clone(),
         }
     }
-    let amount_fen = amount::parse_reported(amount)
-        .map_err(|source| ResultDetailsError::Amount { index, source })?;
-    Ok(ResultItem {
-        trade_no: trade_no.to_owned(),
-        amount: amount.to_owned(),
-        amount_fen,
-        code: code.to_owned(),
-        tail: tail.to_owned(),
-    })
+}
+
+/// An item that could not be read, kept for a person.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnreadableItem {
+    /// Zero-based position in the list.
+    pub index: usize,
+    /// The item as received.
+    pub raw: String,
+    /// Why it could not be read.
+    pub error: ItemError,
+}
+
+/// Every item of a `result_details`, read or not.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ResultDetails {
+    pub items: Vec<ResultItem>,
+    pub unreadable: Vec<UnreadableItem>,
+}
+
+/// Reads `result_details` (already form-decoded). One trailing `#` carries
+/// no item and is passed over; any other empty item is unreadable.
+pub fn parse_result_details(text: &str) -> ResultDetails {
+    let body = text.strip_suffix('#').unwrap_or(text);
+    let mut out = ResultDetails::default();
+    if body.is_empty() {
+        return out;
+    }
+    for (index, raw) in body.split('#').enumerate() {
+        match read_item(raw, 0) {
+            Ok(head) => out.items.push(ResultItem {
+                trade_no: head.trade_no,
+                amount: head.amount,
+                amount_fen: head.amount_fen,
+                code: head.code,
+                dback: head.dback,
+                tail: head.tail,
+                raw: raw.to_owned(),
+            }),
+            Err(error) => out.unreadable.push(UnreadableItem {
+                index,
+                raw: raw.to_owned(),
+                error,
+            }),
+        }
+    }
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::alipay::wire::amount;
 
     fn one(text: &str) -> ResultItem {
-        let mut items = parse_result_details(text).unwrap();
-        assert_eq!(items.len(), 1);
-        items.remove(0)
+        let mut d = parse_result_details(text);
+        assert!(d.unreadable.is_empty(), "{:?}", d.unreadable);
+        assert_eq!(d.items.len(), 1);
+        d.items.remove(0)
     }
 
     #[test]
@@ -140,6 +115,7 @@ mod tests {
         assert_eq!(item.amount_fen, 8000);
         assert!(item.is_success());
         assert_eq!(item.tail, "");
+        assert_eq!(item.raw, "2010031906272929^80^SUCCESS");
     }
 
     #[test]
@@ -147,7 +123,7 @@ mod tests {
         let item = one(
             "2010031906272929^80^SUCCESS$jax_chuanhang@alipay.com^2088101003147483^0.01^SUCCESS",
         );
-        assert_eq!(item.code, "SUCCESS");
+        assert!(item.is_success());
         assert_eq!(
             item.tail,
             "$jax_chuanhang@alipay.com^2088101003147483^0.01^SUCCESS"
@@ -155,11 +131,16 @@ mod tests {
     }
 
     #[test]
-    fn royalty_and_sub_trade_tails_are_kept_raw() {
-        let item = one("2010^0.01^SUCCESS|a@b.com^2088^c@d.com^2089^0.01^SUCCESS");
-        assert_eq!(item.tail, "|a@b.com^2088^c@d.com^2089^0.01^SUCCESS");
-        let item = one("2010^1.00^SUCCESS$$x^y^0.50^SUCCESS");
-        assert_eq!(item.tail, "$$x^y^0.50^SUCCESS");
+    fn lower_case_success_and_five_fields_are_a_paid_item() {
+        let item = one("2010^1.00^success^false^null");
+        assert!(item.is_success());
+        assert_eq!(item.dback, "false^null");
+    }
+
+    #[test]
+    fn an_empty_result_details_is_no_items_not_an_error() {
+        assert_eq!(parse_result_details(""), ResultDetails::default());
+        assert_eq!(parse_result_details("#"), ResultDetails::default());
     }
 
     #[test]
@@ -174,104 +155,21 @@ mod tests {
         let text: Vec<String> = (0..1000)
             .map(|n| format!("2016{n:012}^{}^SUCCESS", amount::format_amount(n + 1)))
             .collect();
-        let items = parse_result_details(&text.join("#")).unwrap();
-        assert_eq!(items.len(), 1000);
-        assert_eq!(items[999].trade_no, "2016000000000999");
-        assert_eq!(items[999].amount_fen, 1000);
+        let d = parse_result_details(&text.join("#"));
+        assert_eq!(d.items.len(), 1000);
+        assert_eq!(d.items[999].trade_no, "2016000000000999");
+        assert_eq!(d.items[999].amount_fen, 1000);
     }
 
     #[test]
-    fn mixed_results_keep_their_order() {
-        let items = parse_result_details(
-            "1^1.00^SUCCESS#2^2^TRADE_HAS_CLOSED#3^0.3^BATCH_REFUND_LOCK_ERROR",
-        )
-        .unwrap();
-        let codes: Vec<_> = items.iter().map(|i| i.code.as_str()).collect();
-        assert_eq!(
-            codes,
-            ["SUCCESS", "TRADE_HAS_CLOSED", "BATCH_REFUND_LOCK_ERROR"]
-        );
-        assert_eq!(items[2].amount_fen, 30);
-    }
-
-    #[test]
-    fn one_trailing_hash_is_tolerated() {
-        assert_eq!(
-            parse_result_details("1^1.00^SUCCESS#").map(|v| v.len()),
-            Ok(1)
-        );
-    }
-
-    #[test]
-    fn empty_items_elsewhere_are_errors() {
-        assert_eq!(
-            parse_result_details("1^1^SUCCESS##"),
-            Err(ResultDetailsError::EmptyItem(1))
-        );
-        assert_eq!(
-            parse_result_details("#1^1^SUCCESS"),
-            Err(ResultDetailsError::EmptyItem(0))
-        );
-        assert_eq!(
-            parse_result_details("1^1^SUCCESS##2^1^SUCCESS"),
-            Err(ResultDetailsError::EmptyItem(1))
-        );
-        assert_eq!(parse_result_details(""), Err(ResultDetailsError::Empty));
-        assert_eq!(parse_result_details("#"), Err(ResultDetailsError::Empty));
-    }
-
-    #[test]
-    fn an_empty_field_is_an_error() {
-        for (text, field) in [
-            ("^1^SUCCESS", "trade_no"),
-            ("1^^SUCCESS", "amount"),
-            ("1^1^", "code"),
-            ("1^1^$x", "code"),
-        ] {
-            assert_eq!(
-                parse_result_details(text),
-                Err(ResultDetailsError::EmptyField { index: 0, field }),
-                "{text}"
-            );
-        }
-    }
-
-    #[test]
-    fn a_truncated_item_is_an_error() {
-        for text in ["2010^80", "2010", "1^1^SUCCESS#2010^80"] {
-            assert!(
-                matches!(
-                    parse_result_details(text),
-                    Err(ResultDetailsError::Truncated { .. })
-                ),
-                "{text}"
-            );
-        }
-    }
-
-    #[test]
-    fn extra_fields_before_a_tail_are_an_error() {
-        assert!(matches!(
-            parse_result_details("1^1^SUCCESS^x"),
-            Err(ResultDetailsError::ExtraFields { index: 0, .. })
-        ));
-    }
-
-    #[test]
-    fn a_bad_amount_is_an_error() {
-        for text in [
-            "1^0.001^SUCCESS",
-            "1^abc^SUCCESS",
-            "1^-1^SUCCESS",
-            "1^1.^SUCCESS",
-        ] {
-            assert!(
-                matches!(
-                    parse_result_details(text),
-                    Err(ResultDetailsError::Amount { .. })
-                ),
-                "{text}"
-            );
-        }
+    fn an_unreadable_item_is_kept_beside_the_items_that_read() {
+        let d = parse_result_details("1^1.00^SUCCESS#2010^80#3^0.3^BATCH_REFUND_LOCK_ERROR##");
+        let codes: Vec<_> = d.items.iter().map(|i| i.code.as_str()).collect();
+        assert_eq!(codes, ["SUCCESS", "BATCH_REFUND_LOCK_ERROR"]);
+        assert_eq!(d.unreadable.len(), 2);
+        assert_eq!(d.unreadable[0].index, 1);
+        assert_eq!(d.unreadable[0].raw, "2010^80");
+        assert_eq!(d.unreadable[0].error, ItemError::Truncated(2));
+        assert_eq!(d.unreadable[1].error, ItemError::Empty);
     }
 }

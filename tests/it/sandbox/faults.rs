@@ -146,7 +146,7 @@ async fn injected_item_failures_are_reported_and_not_paid() {
     assert_eq!(xml_code(&sandbox.submit(&request, KEY).await), "T");
     let sends = receiver.wait_for("/notify", 1).await;
     let n = BatchRefundNotify::from_form(&sends[0]).unwrap();
-    assert_eq!(n.success_num, 0);
+    assert_eq!(n.success_num, Some(0));
     assert!(
         n.result_details
             .iter()

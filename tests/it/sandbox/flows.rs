@@ -1,5 +1,6 @@
 //! Accepted batches: notifications, resends, the ledger, queries, the password form.
 
+use refund_worker::alipay::client::NotifyVerify;
 use refund_worker::alipay::wire::form;
 use refund_worker::alipay::wire::notify::{BatchRefundNotify, DbackNotify, DbackStatus};
 use refund_worker::alipay::wire::pwd_form::PwdRequest;
@@ -34,7 +35,7 @@ async fn a_valid_batch_is_accepted_notified_resent_until_success_and_paid_once()
     }
     let notify = BatchRefundNotify::from_form(&sends[0]).unwrap();
     assert_eq!(notify.batch_no, request.batch_no);
-    assert_eq!(notify.success_num, 2);
+    assert_eq!(notify.success_num, Some(2));
     assert_eq!(notify.result_details[0].amount_fen, 1050);
     assert_eq!(notify.result_details[1].code, "SUCCESS");
 
@@ -194,8 +195,8 @@ async fn a_query_finds_an_accepted_batch_and_answers_refund_not_exist_otherwise(
     assert_eq!(
         (
             items[0].batch_no.as_str(),
-            items[0].amount.as_str(),
-            items[0].code.as_str()
+            items[0].item.amount.as_str(),
+            items[0].item.code.as_str()
         ),
         (request.batch_no.as_str(), "10.50", "SUCCESS")
     );
@@ -287,7 +288,7 @@ async fn a_dback_notification_follows_each_successful_refund() {
     assert!(dbacks[0].verify_signature(KEY));
     let dback = DbackNotify::from_form(&dbacks[0]).unwrap();
     assert_eq!(
-        (dback.trade_no.as_str(), dback.status),
+        (dback.trade_no.as_deref().unwrap_or_default(), dback.status),
         ("T1", DbackStatus::Succeeded)
     );
     assert_eq!(dback.refund_batch_no, request.batch_no);
@@ -313,14 +314,14 @@ async fn the_worker_client_verifies_notify_ids_and_queries_batches_at_the_sandbo
     assert_eq!(submission.verdict.code, None, "{:?}", submission.exchange);
     let sends = receiver.wait_for("/notify", 1).await;
     let notify_id = sends[0].notify_id().unwrap().to_owned();
-    assert!(client.notify_verify(PARTNER, &notify_id).await.unwrap());
-    assert!(!client.notify_verify(PARTNER, "forged-id").await.unwrap());
+    assert_eq!(client.notify_verify(PARTNER, &notify_id).await.unwrap(), NotifyVerify::Genuine);
+    assert_eq!(client.notify_verify(PARTNER, "forged-id").await.unwrap(), NotifyVerify::NotGenuine);
     let found = client
         .query(PARTNER, KEY, &QueryBy::Batch(request.batch_no.clone()))
         .await
         .unwrap();
     assert!(
-        matches!(found.answer, QueryAnswer::Found(ref items) if items.len() == 1 && items[0].code == "SUCCESS")
+        matches!(found.answer, QueryAnswer::Found(ref items) if items.len() == 1 && items[0].item.code == "SUCCESS")
     );
     let absent = client
         .query(PARTNER, KEY, &QueryBy::Batch(batch_no(8)))
