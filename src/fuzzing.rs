@@ -69,7 +69,11 @@ pub fn result_details(data: &[u8]) {
     } else {
         body.split('#').count()
     };
-    assert_eq!(d.items.len() + d.unreadable.len(), expected, "an item was lost");
+    assert_eq!(
+        d.items.len() + d.unreadable.len(),
+        expected,
+        "an item was lost"
+    );
 }
 
 /// The form answer of `refund_fastpay_query`.

@@ -65,9 +65,9 @@ fn mismatched_success_num(report: &Report<'_>) -> Option<String> {
     match report.success_num {
         Some(n) if usize::try_from(n).is_ok_and(|n| n == counted) => None,
         Some(n) => Some(format!("success_num {n}, but {counted} items read SUCCESS")),
-        None if report.source == ReportSource::Notify => {
-            Some(format!("no readable success_num; {counted} items read SUCCESS"))
-        }
+        None if report.source == ReportSource::Notify => Some(format!(
+            "no readable success_num; {counted} items read SUCCESS"
+        )),
         None => None,
     }
 }
@@ -90,18 +90,34 @@ fn alarms(report: &Report<'_>, applied: &Applied) {
     }
     if let Some(why) = mismatched_success_num(report) {
         metrics::counter!("refund_worker_success_num_mismatch_total").increment(1);
-        tracing::warn!(batch_no, why, "Alipay's success_num disagrees with its items");
+        tracing::warn!(
+            batch_no,
+            why,
+            "Alipay's success_num disagrees with its items"
+        );
     }
     for (refund_id, why) in &applied.opened {
         metrics::counter!("refund_worker_items_opened_total", "class" => why.as_str()).increment(1);
         if why.needs_person() {
-            tracing::error!(batch_no, refund_id, class = why.as_str(),
-                "an item needs a person: `refund show` says why; settle it with `refund settle`");
+            tracing::error!(
+                batch_no,
+                refund_id,
+                class = why.as_str(),
+                "an item needs a person: `refund show` says why; settle it with `refund settle`"
+            );
         } else {
-            tracing::warn!(batch_no, refund_id, "Alipay retries this item itself; it stays open");
+            tracing::warn!(
+                batch_no,
+                refund_id,
+                "Alipay retries this item itself; it stays open"
+            );
         }
     }
-    if applied.opened.iter().any(|(_, w)| *w == Open::AmountMismatch) {
+    if applied
+        .opened
+        .iter()
+        .any(|(_, w)| *w == Open::AmountMismatch)
+    {
         metrics::counter!("refund_worker_amount_mismatches_total").increment(1);
     }
     for d in &applied.disagreements {

@@ -61,8 +61,10 @@ pub struct Attention<'a> {
 
 /// The open items and held batches, each with the command that settles it.
 fn attention(a: &Attention<'_>) -> String {
-    let mut body = String::from("<h2>Items Alipay left open</h2>
-");
+    let mut body = String::from(
+        "<h2>Items Alipay left open</h2>
+",
+    );
     if a.open.is_empty() {
         body.push_str("<p id=\"no-open\">None.</p>\n");
     } else {

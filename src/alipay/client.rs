@@ -29,7 +29,6 @@ pub enum ClientError {
     Unreadable(#[from] QueryAnswerError),
 }
 
-
 /// What `notify_verify` answered (alipay-mapi.md, Verification).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NotifyVerify {

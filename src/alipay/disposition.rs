@@ -195,7 +195,11 @@ mod tests {
             ("REASON_HAS_REFUND_FEE_NOT_MATCH", BadItem),
             ("REASON_REFUND_AMOUNT_LESS_THAN_COUPON_FEE", BadItem),
         ];
-        t.extend(PARTNER_MISCONFIGURED.iter().map(|c| (*c, PartnerMisconfigured)));
+        t.extend(
+            PARTNER_MISCONFIGURED
+                .iter()
+                .map(|c| (*c, PartnerMisconfigured)),
+        );
         t.extend(OUR_BUG.iter().map(|c| (*c, OurBug)));
         t.extend(BAD_ITEM.iter().map(|c| (*c, BadItem)));
         t.extend(ITEM_MAY_PASS.iter().map(|c| (*c, ItemMayPass)));
@@ -224,9 +228,15 @@ mod tests {
         // A lock or a suspended trade passes later: not a final failure.
         assert_eq!(classify_code("BATCH_REFUND_LOCK_ERROR"), ItemMayPass);
         assert_eq!(classify_code("TRADE_STATUS_ERROR"), ItemMayPass);
-        assert_eq!(classify_code("TXN_RESULT_ACCOUNT_BALANCE_NOT_ENOUGH"), ItemMayPass);
+        assert_eq!(
+            classify_code("TXN_RESULT_ACCOUNT_BALANCE_NOT_ENOUGH"),
+            ItemMayPass
+        );
         // A coupon order refunded in part sinks its batch for good.
-        assert_eq!(classify_code("REASON_REFUND_AMOUNT_LESS_THAN_COUPON_FEE"), BadItem);
+        assert_eq!(
+            classify_code("REASON_REFUND_AMOUNT_LESS_THAN_COUPON_FEE"),
+            BadItem
+        );
     }
 
     #[test]

@@ -204,7 +204,10 @@ async fn confirm_notify_id(
             Err(Stop::Answered((StatusCode::SERVICE_UNAVAILABLE, "fail")))
         }
         Ok(NotifyVerify::Other(body)) => {
-            tracing::warn!(body, "notify_verify answered something unknown; answering fail so Alipay resends");
+            tracing::warn!(
+                body,
+                "notify_verify answered something unknown; answering fail so Alipay resends"
+            );
             r.verdict = "verify_failed";
             r.detail = Some(format!("notify_verify answered {body:?}"));
             store::record(&s.pool, r).await?;

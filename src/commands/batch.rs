@@ -69,7 +69,9 @@ pub async fn release(
     let pool = storage::connect(&settings.database_url, 1).await?;
     match storage::settlements::release(&pool, batch_no, reason.trim(), by.trim()).await? {
         Released::Done { refunds } => {
-            println!("batch {batch_no}: held -> rejected; {refunds} refunds back to pending, by operator:{by}");
+            println!(
+                "batch {batch_no}: held -> rejected; {refunds} refunds back to pending, by operator:{by}"
+            );
             Ok(ExitCode::SUCCESS)
         }
         Released::Refused(why) => {
@@ -155,7 +157,11 @@ pub fn write_text(out: &mut impl Write, v: &BatchView) -> std::io::Result<()> {
         .collect::<Vec<_>>()
         .join(", ");
     writeln!(out, "results   {results}")?;
-    for i in v.items.iter().filter(|i| i.result_code.is_none() && i.open_code.is_some()) {
+    for i in v
+        .items
+        .iter()
+        .filter(|i| i.result_code.is_none() && i.open_code.is_some())
+    {
         writeln!(
             out,
             "open      {} (trade {}, {}) {} [{}] since {}: {}",

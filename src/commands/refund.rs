@@ -167,11 +167,15 @@ pub async fn settle(
     reason: &str,
     by: &str,
 ) -> anyhow::Result<ExitCode> {
-    let code_ok = failed
-        .as_deref()
-        .is_none_or(|c| !c.is_empty() && c.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_'));
+    let code_ok = failed.as_deref().is_none_or(|c| {
+        !c.is_empty()
+            && c.bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+    });
     if reason.trim().is_empty() || by.trim().is_empty() || !code_ok {
-        eprintln!("--reason and --by must not be empty, and --failed takes a code in capitals (A-Z, 0-9, _)");
+        eprintln!(
+            "--reason and --by must not be empty, and --failed takes a code in capitals (A-Z, 0-9, _)"
+        );
         return Ok(ExitCode::from(super::EXIT_USAGE));
     }
     let how = match failed {

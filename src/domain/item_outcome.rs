@@ -116,7 +116,10 @@ mod tests {
     fn each_class_has_its_outcome() {
         assert_eq!(decide("SUCCESS", 100, 100, 0, R), ItemOutcome::Succeed);
         assert_eq!(decide("success", 100, 100, 0, R), ItemOutcome::Succeed);
-        assert_eq!(decide("TRADE_HAS_CLOSED", 100, 100, 0, R), ItemOutcome::Fail);
+        assert_eq!(
+            decide("TRADE_HAS_CLOSED", 100, 100, 0, R),
+            ItemOutcome::Fail
+        );
         assert_eq!(
             decide("TRADE_PAYMENT_ERROR", 100, 100, 0, R),
             ItemOutcome::Open(Open::AlipayRetries)
@@ -170,7 +173,10 @@ mod tests {
             retry_delay(Duration::from_secs(60), 1000),
             Duration::from_secs(86_400)
         );
-        assert_eq!(retry_delay(Duration::from_secs(60), -1), Duration::from_secs(60));
+        assert_eq!(
+            retry_delay(Duration::from_secs(60), -1),
+            Duration::from_secs(60)
+        );
     }
 
     #[test]

@@ -131,7 +131,10 @@ pub fn plan(sent: &[SentItem], reported: &[Reported], retry: ItemRetry) -> Plan 
                         format!("{}: Alipay retries it itself; awaiting its result", r.code)
                     }
                     Open::NeedsPerson => {
-                        format!("{}: the money's state is unclear; a person settles it", r.code)
+                        format!(
+                            "{}: the money's state is unclear; a person settles it",
+                            r.code
+                        )
                     }
                 };
                 out.open.push(Opened { item, why, detail });
@@ -201,29 +204,45 @@ mod tests {
         assert_eq!(p.retry.len(), 1);
         assert_eq!(p.retry[0].0.refund_id, "c");
         assert_eq!(p.retry[0].1, Duration::from_secs(60));
-        let open: Vec<_> = p.open.iter().map(|o| (o.item.refund_id.as_str(), o.why)).collect();
-        assert_eq!(open, [("d", Open::AlipayRetries), ("e", Open::AmountMismatch)]);
+        let open: Vec<_> = p
+            .open
+            .iter()
+            .map(|o| (o.item.refund_id.as_str(), o.why))
+            .collect();
+        assert_eq!(
+            open,
+            [("d", Open::AlipayRetries), ("e", Open::AmountMismatch)]
+        );
         assert!(p.open[1].detail.contains("99 fen"));
         assert_eq!(p.settled(), 3);
     }
 
     #[test]
     fn an_item_settled_before_is_never_touched_again_and_a_disagreement_is_flagged() {
-        let batch = [sent("a", "T1", 100, Some("SUCCESS")), sent("b", "T2", 100, Some("TRADE_HAS_CLOSED"))];
+        let batch = [
+            sent("a", "T1", 100, Some("SUCCESS")),
+            sent("b", "T2", 100, Some("TRADE_HAS_CLOSED")),
+        ];
         let p = plan(
             &batch,
-            &[rep("T1", 100, "REFUND_FAIL"), rep("T2", 100, "TRADE_NOT_EXISTS")],
+            &[
+                rep("T1", 100, "REFUND_FAIL"),
+                rep("T2", 100, "TRADE_NOT_EXISTS"),
+            ],
             ItemRetry::default(),
         );
-        assert_eq!(p, Plan {
-            disagreements: vec![Disagreement {
-                refund_id: "a".into(),
-                trade_no: "T1".into(),
-                recorded: "SUCCESS".into(),
-                reported: "REFUND_FAIL".into(),
-            }],
-            ..Plan::default()
-        });
+        assert_eq!(
+            p,
+            Plan {
+                disagreements: vec![Disagreement {
+                    refund_id: "a".into(),
+                    trade_no: "T1".into(),
+                    recorded: "SUCCESS".into(),
+                    reported: "REFUND_FAIL".into(),
+                }],
+                ..Plan::default()
+            }
+        );
     }
 
     #[test]
@@ -231,7 +250,11 @@ mod tests {
         let batch = [sent("a", "T1", 100, None)];
         let p = plan(
             &batch,
-            &[rep("T9", 100, "SUCCESS"), rep("T1", 100, "SUCCESS"), rep("T1", 100, "TRADE_HAS_CLOSED")],
+            &[
+                rep("T9", 100, "SUCCESS"),
+                rep("T1", 100, "SUCCESS"),
+                rep("T1", 100, "TRADE_HAS_CLOSED"),
+            ],
             ItemRetry::default(),
         );
         assert_eq!(ids(&p.succeed), ["a"]);
@@ -243,7 +266,11 @@ mod tests {
     fn a_passing_code_past_its_limit_fails() {
         let mut item = sent("a", "T1", 100, None);
         item.retries = 5;
-        let p = plan(&[item], &[rep("T1", 100, "TRADE_STATUS_ERROR")], ItemRetry::default());
+        let p = plan(
+            &[item],
+            &[rep("T1", 100, "TRADE_STATUS_ERROR")],
+            ItemRetry::default(),
+        );
         assert_eq!(ids(&p.fail), ["a"]);
     }
 }

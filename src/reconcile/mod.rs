@@ -102,7 +102,9 @@ impl Reconciler {
                     .increment(1);
                 return unresolved(format!("the query was refused with {code}"));
             }
-            QueryAnswer::NotFound => return unresolved("the query answered REFUND_NOT_EXIST".into()),
+            QueryAnswer::NotFound => {
+                return unresolved("the query answered REFUND_NOT_EXIST".into());
+            }
         };
         let items: Vec<ResultItem> = found
             .iter()

@@ -174,9 +174,8 @@ pub async fn apply(
         .collect();
     record_results(&mut tx, batch_no, &settled).await?;
     record_open(&mut tx, batch_no, &plan.open).await?;
-    let ids = |items: &[Planned]| -> Vec<String> {
-        items.iter().map(|p| p.refund_id.clone()).collect()
-    };
+    let ids =
+        |items: &[Planned]| -> Vec<String> { items.iter().map(|p| p.refund_id.clone()).collect() };
     out.succeeded = succeed(&mut tx, batch_no, &ids(&plan.succeed), source).await?;
     out.returned_to_pending = back_to_pending(&mut tx, batch_no, &plan.retry, source).await?;
     let mut codes: Vec<&str> = plan.fail.iter().map(|p| p.code.as_str()).collect();

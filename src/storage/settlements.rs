@@ -23,7 +23,10 @@ pub enum Settlement {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Settled {
     /// Settled; the batch it was in, and whether that completed the batch.
-    Done { batch_no: String, completed: bool },
+    Done {
+        batch_no: String,
+        completed: bool,
+    },
     /// Not a refund an operator may settle, and why.
     Refused(String),
     Unknown,
@@ -105,7 +108,11 @@ pub async fn settle(
     let completed = complete_if_settled(&mut tx, &batch_no).await?;
     tx.commit().await?;
     crate::telemetry::refunds_completed(
-        if code == "SUCCESS" { "succeeded" } else { "failed" },
+        if code == "SUCCESS" {
+            "succeeded"
+        } else {
+            "failed"
+        },
         1,
     );
     Ok(Settled::Done {
@@ -118,7 +125,9 @@ pub async fn settle(
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Released {
     /// The batch is `rejected`; this many refunds are pending again.
-    Done { refunds: u64 },
+    Done {
+        refunds: u64,
+    },
     Refused(String),
     Unknown,
 }
@@ -145,7 +154,9 @@ pub async fn release(
         return Ok(Released::Unknown);
     };
     let why = if !matches!(status.as_str(), "created" | "submitting") || !held {
-        Some(format!("it is {status} and not held; only a held batch can be released"))
+        Some(format!(
+            "it is {status} and not held; only a held batch can be released"
+        ))
     } else if unknown {
         Some("an earlier attempt's outcome is unknown, so Alipay may hold it; the submitter queries it instead".into())
     } else if sending {

@@ -200,12 +200,18 @@ fn only_refund_not_exist_proves_absence() {
 #[test]
 fn a_passing_per_trade_code_splits_and_then_returns_the_refund_not_fails_it() {
     let lock = verdict(Disposition::ItemMayPass, "BATCH_REFUND_LOCK_ERROR");
-    assert_eq!(after_send(&batch(4, false), &lock, false, &BACKOFF, 500), Next::Split);
+    assert_eq!(
+        after_send(&batch(4, false), &lock, false, &BACKOFF, 500),
+        Next::Split
+    );
     assert_eq!(
         after_send(&batch(1, false), &lock, false, &BACKOFF, 500),
         Next::ReturnItem
     );
-    let coupon = verdict(Disposition::BadItem, "REASON_REFUND_AMOUNT_LESS_THAN_COUPON_FEE");
+    let coupon = verdict(
+        Disposition::BadItem,
+        "REASON_REFUND_AMOUNT_LESS_THAN_COUPON_FEE",
+    );
     assert_eq!(
         after_send(&batch(1, false), &coupon, false, &BACKOFF, 500),
         Next::FailItem

@@ -142,3 +142,18 @@ fn a_soak_duration_that_is_not_one_is_refused_with_exit_code_2() {
         assert!(out.stdout.is_empty(), "no report for --duration {value}");
     }
 }
+
+#[test]
+fn a_database_url_that_does_not_parse_stops_migrate_with_exit_code_2() {
+    for (var, value) in [("DATABASE_URL", "not a url"), ("AMQP_URL", "not a url")] {
+        let out = Command::new(env!("CARGO_BIN_EXE_refund-worker"))
+            .args(["migrate"])
+            .env(var, value)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{var}");
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.contains(var), "{err}");
+    }
+}

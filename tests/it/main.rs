@@ -13,6 +13,7 @@ mod end_to_end;
 mod gateway;
 mod helpers;
 mod intake;
+mod item_codes;
 mod lifecycle;
 mod notifications;
 mod operator;

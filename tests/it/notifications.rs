@@ -54,7 +54,7 @@ async fn serve_callback_on(
 }
 
 /// A form signed with `key`, as Alipay would post it.
-fn signed_body(pairs: &[(&str, &str)], key: &str) -> Vec<u8> {
+pub fn signed_body(pairs: &[(&str, &str)], key: &str) -> Vec<u8> {
     let mut params: Vec<(String, String)> = pairs
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))

@@ -30,7 +30,7 @@ async fn fail(app: &TestApp, id: &str, code: &str) {
     assert_eq!(fail_refunds(&mut conn, &failure).await.unwrap(), 1);
 }
 
-fn run(app: &TestApp, args: &[&str]) -> (i32, String, String) {
+pub fn run(app: &TestApp, args: &[&str]) -> (i32, String, String) {
     let out = worker(app).args(args).output().unwrap();
     (
         out.status.code().unwrap_or(-1),

@@ -152,7 +152,10 @@ mod tests {
     #[test]
     fn success_in_any_case_is_success_and_other_codes_stay_verbatim() {
         for code in ["success", "Success", "SUCCESS", "sUcCeSs"] {
-            assert_eq!(read_item(&format!("1^1^{code}"), 0).unwrap().code, "SUCCESS");
+            assert_eq!(
+                read_item(&format!("1^1^{code}"), 0).unwrap().code,
+                "SUCCESS"
+            );
         }
         assert_eq!(
             read_item("1^1^trade_has_closed", 0).unwrap().code,
@@ -164,15 +167,27 @@ mod tests {
     fn unreadable_items_say_why() {
         assert_eq!(read_item("", 0), Err(ItemError::Empty));
         assert_eq!(read_item("2010^80", 0), Err(ItemError::Truncated(2)));
-        assert_eq!(read_item("2010^80^SUCCESS", 1), Err(ItemError::Truncated(3)));
+        assert_eq!(
+            read_item("2010^80^SUCCESS", 1),
+            Err(ItemError::Truncated(3))
+        );
         assert_eq!(
             read_item("1^1^SUCCESS^a^b^c", 0),
             Err(ItemError::ExtraFields(6))
         );
-        assert_eq!(read_item("^1^SUCCESS", 0), Err(ItemError::EmptyField("trade_no")));
-        assert_eq!(read_item("1^^SUCCESS", 0), Err(ItemError::EmptyField("amount")));
+        assert_eq!(
+            read_item("^1^SUCCESS", 0),
+            Err(ItemError::EmptyField("trade_no"))
+        );
+        assert_eq!(
+            read_item("1^^SUCCESS", 0),
+            Err(ItemError::EmptyField("amount"))
+        );
         assert_eq!(read_item("1^1^$x", 0), Err(ItemError::EmptyField("code")));
-        assert!(matches!(read_item("1^0.001^SUCCESS", 0), Err(ItemError::Amount(_))));
+        assert!(matches!(
+            read_item("1^0.001^SUCCESS", 0),
+            Err(ItemError::Amount(_))
+        ));
         // A code that only appears inside a tail is no code.
         assert_eq!(read_item("1^1$^SUCCESS", 0), Err(ItemError::Truncated(2)));
     }
@@ -182,7 +197,10 @@ mod tests {
     }
 
     fn tail() -> impl Strategy<Value = String> {
-        let part = (prop_oneof![Just("$"), Just("|"), Just("$$")], "[0-9A-Za-z_@.^\\-]{0,40}")
+        let part = (
+            prop_oneof![Just("$"), Just("|"), Just("$$")],
+            "[0-9A-Za-z_@.^\\-]{0,40}",
+        )
             .prop_map(|(sep, body)| format!("{sep}{body}"));
         proptest::collection::vec(part, 0..4).prop_map(|parts| parts.concat())
     }

@@ -365,8 +365,7 @@ mod tests {
 
     #[test]
     fn five_field_items_and_lower_case_success_read_as_paid() {
-        let form =
-            NotifyForm::parse(&body(&refund_pairs("1^1.00^success^false^null"))).unwrap();
+        let form = NotifyForm::parse(&body(&refund_pairs("1^1.00^success^false^null"))).unwrap();
         let n = BatchRefundNotify::from_form(&form).unwrap();
         assert!(n.result_details[0].is_success());
         assert!(n.success_count_matches());

@@ -90,8 +90,8 @@ pub fn parse_query_answer(raw: &str) -> Result<QueryReply, QueryAnswerError> {
     if text.starts_with('<') {
         return parse_xml(raw, text);
     }
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(text)
-        .map_err(|e| QueryAnswerError::NotAForm(e.to_string()))?;
+    let pairs: Vec<(String, String)> =
+        serde_urlencoded::from_str(text).map_err(|e| QueryAnswerError::NotAForm(e.to_string()))?;
     let is_success = single(&pairs, "is_success")?.ok_or(QueryAnswerError::MissingIsSuccess)?;
     let mut unreadable = Vec::new();
     let answer = match is_success {
@@ -241,7 +241,8 @@ mod tests {
 
     #[test]
     fn a_fee_tail_lower_case_success_and_dback_fields_read() {
-        let raw = "is_success=T&result_details=B1^2016^0.01^success^true^S$a@b.com^2088^0.01^SUCCESS";
+        let raw =
+            "is_success=T&result_details=B1^2016^0.01^success^true^S$a@b.com^2088^0.01^SUCCESS";
         let reply = parse_query_answer(raw).unwrap();
         assert_eq!(codes(&reply), [row("B1", "2016", 1, "SUCCESS")]);
         let QueryAnswer::Found(items) = &reply.answer else {

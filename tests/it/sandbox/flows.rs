@@ -314,8 +314,14 @@ async fn the_worker_client_verifies_notify_ids_and_queries_batches_at_the_sandbo
     assert_eq!(submission.verdict.code, None, "{:?}", submission.exchange);
     let sends = receiver.wait_for("/notify", 1).await;
     let notify_id = sends[0].notify_id().unwrap().to_owned();
-    assert_eq!(client.notify_verify(PARTNER, &notify_id).await.unwrap(), NotifyVerify::Genuine);
-    assert_eq!(client.notify_verify(PARTNER, "forged-id").await.unwrap(), NotifyVerify::NotGenuine);
+    assert_eq!(
+        client.notify_verify(PARTNER, &notify_id).await.unwrap(),
+        NotifyVerify::Genuine
+    );
+    assert_eq!(
+        client.notify_verify(PARTNER, "forged-id").await.unwrap(),
+        NotifyVerify::NotGenuine
+    );
     let found = client
         .query(PARTNER, KEY, &QueryBy::Batch(request.batch_no.clone()))
         .await
