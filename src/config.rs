@@ -58,6 +58,8 @@ pub const VARIABLES: &[&str] = &[
     "SUBMIT_RETRY_BASE_MS",
     "SUBMIT_RETRY_CAP_MS",
     "SUBMIT_GIVE_UP_MS",
+    "SUBMIT_ABSENCE_SETTLE_MS",
+    "BATCH_NO_PREFIX",
     "ITEM_RETRY_BASE_MS",
     "ITEM_RETRY_LIMIT",
     "PARTNER_PAUSE_MS",
@@ -90,6 +92,8 @@ impl Settings {
 
     /// Builds and checks every setting; pure apart from reading key files.
     pub fn from_source(src: &Source) -> Result<Self, ConfigError> {
+        let batch_no_prefix = src.string_or("BATCH_NO_PREFIX", "")?;
+        check_batch_no_prefix(&batch_no_prefix)?;
         let s = Settings {
             database_url: src.string_or("DATABASE_URL", DEFAULT_DATABASE_URL)?,
             database_pool_size: src.number_in("DATABASE_POOL_SIZE", 10, 1..=200)? as u32,
@@ -111,6 +115,7 @@ impl Settings {
             batch: BatchSettings {
                 max_items: src.number_in("BATCH_MAX_ITEMS", 1000, 1..=1000)? as usize,
                 linger: millis(src.number_in("BATCH_LINGER_MS", 2000, 0..=86_400_000)?),
+                batch_no_prefix: batch_no_prefix.clone(),
             },
             submit: SubmitSettings {
                 retry_base: millis(src.number_in("SUBMIT_RETRY_BASE_MS", 1000, 1..=3_600_000)?),
@@ -122,6 +127,12 @@ impl Settings {
                     3_600_000,
                     1..=604_800_000,
                 )?),
+                absence_settle: millis(src.number_in(
+                    "SUBMIT_ABSENCE_SETTLE_MS",
+                    3_600_000,
+                    1..=604_800_000,
+                )?),
+                batch_no_prefix,
             },
             item_retry: ItemRetry {
                 base: millis(src.number_in("ITEM_RETRY_BASE_MS", 60_000, 1..=86_400_000)?),
@@ -163,6 +174,19 @@ impl Settings {
 
 fn millis(ms: u64) -> Duration {
     Duration::from_millis(ms)
+}
+
+/// `BATCH_NO_PREFIX`: letters and digits, at most 12, so that with the
+/// 12-digit serial the part after the date stays within Alipay's 3–24.
+fn check_batch_no_prefix(prefix: &str) -> Result<(), ConfigError> {
+    if prefix.len() <= 12 && prefix.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        Ok(())
+    } else {
+        Err(ConfigError::new(
+            "BATCH_NO_PREFIX",
+            "must be at most 12 letters and digits (Alipay allows 24 after the date; the serial takes 12)",
+        ))
+    }
 }
 
 /// `DATABASE_URL` must read as a PostgreSQL URL now, not at the first

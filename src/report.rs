@@ -6,7 +6,8 @@
 //! Owns the alarms of a report: items a person must settle (error log naming
 //! batch and refund), items Alipay still retries, unreadable items, amounts
 //! that differ from what was sent, a `success_num` that disagrees, and a
-//! later report contradicting a settled item. Each has its counter.
+//! later report contradicting a settled item, and the rejected-batch alarm
+//! (a result for a batch we had rejected). Each has its counter.
 
 use sqlx::PgPool;
 
@@ -125,6 +126,15 @@ fn alarms(report: &Report<'_>, applied: &Applied) {
         tracing::error!(batch_no, refund_id = %d.refund_id, trade_no = %d.trade_no,
             recorded = %d.recorded, reported = %d.reported,
             "a report contradicts an item settled before; nothing changed, a person must look");
+    }
+    if let Some(alarm) = &applied.rejected_alarm {
+        metrics::counter!("refund_worker_rejected_batch_results_total", "source" => source)
+            .increment(1);
+        metrics::counter!("refund_worker_double_payment_suspected_total")
+            .increment(alarm.suspects.len() as u64);
+        tracing::error!(batch_no, source, pulled_back = ?alarm.pulled_back, retired = ?alarm.retired,
+            suspects = ?alarm.suspects,
+            "ALARM: Alipay reported results for a batch we had rejected; refunds not sent again were taken back into it, refunds sent again are suspects of a double payment (batch show, operator page)");
     }
     if !applied.strangers.is_empty() {
         tracing::warn!(batch_no, trades = ?applied.strangers,

@@ -94,9 +94,10 @@ async fn overview(State(s): State<AdminState>, Query(q): Query<Flash>) -> Respon
         Ok(b) => b,
         Err(e) => return unavailable(e),
     };
-    let (open, held) = match tokio::try_join!(
+    let (open, held, suspects) = match tokio::try_join!(
         storage::batch_view::open_items(&s.pool, 200),
-        storage::batch_view::held(&s.pool, 200)
+        storage::batch_view::held(&s.pool, 200),
+        storage::batch_view::all_suspects(&s.pool, 200)
     ) {
         Ok(both) => both,
         Err(e) => return unavailable(e),
@@ -108,6 +109,7 @@ async fn overview(State(s): State<AdminState>, Query(q): Query<Flash>) -> Respon
         &pages::Attention {
             open: &open,
             held: &held,
+            suspects: &suspects,
         },
         &awaiting,
         dead.as_deref().map_err(String::as_str),

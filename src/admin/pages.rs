@@ -3,7 +3,7 @@
 
 use crate::alipay::wire::pwd_form::html_escape as esc;
 use crate::domain::format_fen;
-use crate::storage::batch_view::{BatchSummary, OpenItemRow};
+use crate::storage::batch_view::{BatchSummary, OpenItemRow, SuspectEntry};
 use crate::storage::refunds::RefundView;
 
 /// One dead letter as the page lists it.
@@ -57,6 +57,8 @@ pub fn refused() -> String {
 pub struct Attention<'a> {
     pub open: &'a [OpenItemRow],
     pub held: &'a [BatchSummary],
+    /// Refunds a late result for a rejected batch shows may be paid twice.
+    pub suspects: &'a [(String, SuspectEntry)],
 }
 
 /// The open items and held batches, each with the command that settles it.
@@ -268,6 +270,7 @@ mod tests {
         let none = Attention {
             open: &[],
             held: &[],
+            suspects: &[],
         };
         let html = overview(Some("<b>done</b>"), &none, &[], Ok(&rows), "c\"s");
         assert!(!html.contains("<script>x"), "{html}");
@@ -295,6 +298,7 @@ mod tests {
         let html = attention(&Attention {
             open: &open,
             held: &[],
+            suspects: &[],
         });
         assert!(html.contains("refund settle R-1"));
         assert!(!html.contains("refund settle R-2"));

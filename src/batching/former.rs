@@ -52,10 +52,12 @@ pub fn due(
     }
 }
 
-/// `batch_no`: the Beijing date and a 12-digit serial from the one sequence;
-/// 20 characters, unique across partners forever.
-pub fn batch_no(beijing_date: NaiveDate, serial: i64) -> String {
-    format!("{}{serial:012}", beijing_date.format("%Y%m%d"))
+/// `batch_no`: the Beijing date, `BATCH_NO_PREFIX` (letters and digits, at
+/// most 12, so two databases sending with one partner never collide) and a
+/// 12-digit serial from the one sequence; 20 to 32 characters, unique
+/// across partners forever.
+pub fn batch_no(prefix: &str, beijing_date: NaiveDate, serial: i64) -> String {
+    format!("{}{prefix}{serial:012}", beijing_date.format("%Y%m%d"))
 }
 
 #[cfg(test)]
@@ -100,8 +102,14 @@ mod tests {
     #[test]
     fn batch_numbers_carry_the_beijing_date_and_pass_alipays_format() {
         let date = NaiveDate::from_ymd_opt(2026, 11, 25).unwrap();
-        let no = batch_no(date, 1234);
+        let no = batch_no("", date, 1234);
         assert_eq!(no, "20261125000000001234");
         assert!(crate::alipay::wire::batch_no::validate_batch_no(&no, date).is_ok());
+        let no = batch_no("stg2", date, 1234);
+        assert_eq!(no, "20261125stg2000000001234");
+        assert!(crate::alipay::wire::batch_no::validate_batch_no(&no, date).is_ok());
+        let longest = batch_no("ABCDEFGHIJKL", date, 999_999_999_999);
+        assert_eq!(longest.len(), 32);
+        assert!(crate::alipay::wire::batch_no::validate_batch_no(&longest, date).is_ok());
     }
 }

@@ -180,7 +180,7 @@ impl Batcher {
         }
         let serial = store::next_serial(&mut tx).await?;
         let beijing = beijing_now(now);
-        let batch_no = former::batch_no(beijing.date(), serial);
+        let batch_no = former::batch_no(&self.settings.batch_no_prefix, beijing.date(), serial);
         let items: Vec<BatchItem> = keep
             .iter()
             .map(|c| BatchItem {

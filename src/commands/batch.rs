@@ -139,6 +139,40 @@ pub fn write_text(out: &mut impl Write, v: &BatchView) -> std::io::Result<()> {
             v.outcome_unknown, v.needs_query, v.reconcile_queries
         )?;
     }
+    if let Some(sent) = &v.last_sent_at {
+        writeln!(out, "last sent {}", sent.to_rfc3339())?;
+    }
+    if v.needs_query && matches!(v.status.as_str(), "created" | "submitting") {
+        match &v.absence_first_at {
+            Some(first) => writeln!(
+                out,
+                "absence   first REFUND_NOT_EXIST that counts seen at {}; second query due at {}",
+                first.to_rfc3339(),
+                v.next_attempt_at.to_rfc3339()
+            )?,
+            None => writeln!(
+                out,
+                "absence   not proven: the next query is due at {} (it counts once SUBMIT_ABSENCE_SETTLE_MS has passed since the last send)",
+                v.next_attempt_at.to_rfc3339()
+            )?,
+        }
+    }
+    if !v.suspects.is_empty() {
+        writeln!(
+            out,
+            "ALARM     Alipay reported results for this batch after we had rejected it; possibly paid twice:"
+        )?;
+        for x in &v.suspects {
+            writeln!(
+                out,
+                "  {}  {} (now in {}): {}",
+                x.refund_id,
+                x.code,
+                x.other_batch.as_deref().unwrap_or("-"),
+                x.detail
+            )?;
+        }
+    }
     if let Some(at) = &v.held_at {
         writeln!(
             out,

@@ -173,3 +173,22 @@ fn item_retry_settings_default_to_the_contract_and_are_bounded() {
         "ITEM_RETRY_LIMIT"
     );
 }
+
+#[test]
+fn batch_no_prefix_is_letters_and_digits_within_alipays_length() {
+    assert_eq!(load(&[], None).unwrap().batch.batch_no_prefix, "");
+    let s = load(&[("BATCH_NO_PREFIX", "stg2")], None).unwrap();
+    assert_eq!(s.batch.batch_no_prefix, "stg2");
+    assert_eq!(s.submit.batch_no_prefix, "stg2");
+    for bad in ["st-g", "a b", "abcdefghijklm", "退款"] {
+        assert_eq!(
+            load(&[("BATCH_NO_PREFIX", bad)], None).unwrap_err().var,
+            "BATCH_NO_PREFIX",
+            "{bad}"
+        );
+    }
+    assert_eq!(
+        load(&[], None).unwrap().submit.absence_settle,
+        std::time::Duration::from_secs(3600)
+    );
+}

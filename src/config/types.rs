@@ -63,6 +63,8 @@ pub struct Partner {
 pub struct BatchSettings {
     pub max_items: usize,
     pub linger: Duration,
+    /// `BATCH_NO_PREFIX`: letters and digits after the date of every `batch_no`.
+    pub batch_no_prefix: String,
 }
 
 /// How the submitter retries and pauses.
@@ -76,6 +78,11 @@ pub struct SubmitSettings {
     /// First pause of a partner Alipay refused for its configuration; doubles.
     pub pause_base: Duration,
     pub pause_cap: Duration,
+    /// `SUBMIT_ABSENCE_SETTLE_MS`: how long after the last send, and between
+    /// the two answers, a `REFUND_NOT_EXIST` counts toward proving absence.
+    pub absence_settle: Duration,
+    /// `BATCH_NO_PREFIX`, for the halves of a split batch.
+    pub batch_no_prefix: String,
 }
 
 #[derive(Clone)]

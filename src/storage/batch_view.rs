@@ -26,6 +26,15 @@ pub struct BatchView {
     pub reconcile_queries: i32,
     /// When the submitter held the batch (an `F` code it cannot act on).
     pub held_at: Option<DateTime<Utc>>,
+    /// When it was last sent (or may have been).
+    pub last_sent_at: Option<DateTime<Utc>>,
+    /// The first `REFUND_NOT_EXIST` that counts toward proving absence.
+    pub absence_first_at: Option<DateTime<Utc>>,
+    /// When the submitter or reconciler looks at it next.
+    pub next_attempt_at: DateTime<Utc>,
+    /// Refunds a late result for this batch (after we rejected it) shows
+    /// may be paid twice.
+    pub suspects: Vec<SuspectEntry>,
     pub split_from: Option<String>,
     pub created_at: DateTime<Utc>,
     pub submitted_at: Option<DateTime<Utc>>,
@@ -38,6 +47,16 @@ pub struct BatchView {
     pub history: Vec<BatchHistoryEntry>,
     /// Every notification and query answer received for the batch.
     pub notifications: Vec<NotificationEntry>,
+}
+
+/// A refund suspected of a double payment.
+#[derive(Debug, Serialize)]
+pub struct SuspectEntry {
+    pub refund_id: String,
+    pub other_batch: Option<String>,
+    pub code: String,
+    pub detail: String,
+    pub noticed_at: DateTime<Utc>,
 }
 
 /// One item as sent, with its result.
@@ -84,8 +103,8 @@ pub struct NotificationEntry {
 pub async fn find(pool: &PgPool, batch_no: &str) -> Result<Option<BatchView>, sqlx::Error> {
     let Some(row) = sqlx::query(
         "SELECT batch_no, partner, status, refund_date, batch_num, attempts, last_code, outcome_unknown,
-                needs_query, reconcile_queries, held_at, split_from, created_at, submitted_at,
-                accepted_at, completed_at
+                needs_query, reconcile_queries, held_at, last_sent_at, absence_first_at,
+                next_attempt_at, split_from, created_at, submitted_at, accepted_at, completed_at
          FROM batches WHERE batch_no = $1",
     )
     .bind(batch_no)
@@ -126,6 +145,10 @@ pub async fn find(pool: &PgPool, batch_no: &str) -> Result<Option<BatchView>, sq
         needs_query: row.try_get("needs_query")?,
         reconcile_queries: row.try_get("reconcile_queries")?,
         held_at: row.try_get("held_at")?,
+        last_sent_at: row.try_get("last_sent_at")?,
+        absence_first_at: row.try_get("absence_first_at")?,
+        next_attempt_at: row.try_get("next_attempt_at")?,
+        suspects: suspects(pool, batch_no).await?,
         split_from: row.try_get("split_from")?,
         created_at: row.try_get("created_at")?,
         submitted_at: row.try_get("submitted_at")?,
@@ -225,6 +248,59 @@ async fn items(pool: &PgPool, batch_no: &str) -> Result<Vec<ItemEntry>, sqlx::Er
         })
     })
     .collect()
+}
+
+async fn suspects(pool: &PgPool, batch_no: &str) -> Result<Vec<SuspectEntry>, sqlx::Error> {
+    let rows: Vec<(String, Option<String>, String, String, DateTime<Utc>)> = sqlx::query_as(
+        "SELECT refund_id, other_batch, code, detail, noticed_at FROM double_payment_suspects
+         WHERE batch_no = $1 ORDER BY id",
+    )
+    .bind(batch_no)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(refund_id, other_batch, code, detail, noticed_at)| SuspectEntry {
+                refund_id,
+                other_batch,
+                code,
+                detail,
+                noticed_at,
+            },
+        )
+        .collect())
+}
+
+/// Every suspect of a double payment, newest first, for the operator page.
+pub async fn all_suspects(
+    pool: &PgPool,
+    limit: i64,
+) -> Result<Vec<(String, SuspectEntry)>, sqlx::Error> {
+    let rows: Vec<(String, String, Option<String>, String, String, DateTime<Utc>)> = sqlx::query_as(
+        "SELECT batch_no, refund_id, other_batch, code, detail, noticed_at FROM double_payment_suspects
+         ORDER BY id DESC LIMIT $1",
+    )
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(batch_no, refund_id, other_batch, code, detail, noticed_at)| {
+                (
+                    batch_no,
+                    SuspectEntry {
+                        refund_id,
+                        other_batch,
+                        code,
+                        detail,
+                        noticed_at,
+                    },
+                )
+            },
+        )
+        .collect())
 }
 
 async fn notifications(

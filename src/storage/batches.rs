@@ -226,6 +226,8 @@ pub async fn insert_batch(conn: &mut PgConnection, b: &NewBatch<'_>) -> Result<(
          ), moved AS (
              UPDATE refunds r SET status = 'batched', batch_no = $1, updated_at = now()
              FROM items WHERE r.refund_id = items.refund_id
+               -- Fenced: only from the state (and, for a split, the batch) they are in.
+               AND r.status = $6 AND ($7::text IS NULL OR r.batch_no = $7)
              RETURNING r.refund_id
          )
          INSERT INTO refund_history (refund_id, from_status, to_status, batch_no, actor)
@@ -237,6 +239,7 @@ pub async fn insert_batch(conn: &mut PgConnection, b: &NewBatch<'_>) -> Result<(
     .bind(&amounts)
     .bind(&reasons)
     .bind(b.from_status)
+    .bind(b.split_from)
     .execute(&mut *conn)
     .await?;
     if moved.rows_affected() != b.items.len() as u64 {

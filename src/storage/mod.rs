@@ -8,6 +8,7 @@ pub mod batches;
 pub mod intake;
 pub mod notifications;
 pub mod refunds;
+pub mod rejected;
 pub mod retries;
 pub mod settlements;
 pub mod submissions;
@@ -22,21 +23,36 @@ use sqlx::{AssertSqlSafe, Connection, PgConnection, PgPool};
 /// The migrations in `migrations/`, compiled in.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
 
-/// Creates the database if missing, connects a pool and applies the migrations.
+/// The longest any statement of a role may run (invariant 5a): a worker
+/// stuck on a lock or a slow plan gives up rather than writing after its
+/// claim has passed to another process.
+pub const STATEMENT_TIMEOUT: &str = "30s";
+
+/// Creates the database if missing, applies the migrations on a connection
+/// of their own (an index build may take longer than a role's statement may),
+/// then connects the roles' pool, whose statements time out after
+/// [`STATEMENT_TIMEOUT`].
 pub async fn connect_and_migrate(url: &str, pool_size: u32) -> anyhow::Result<PgPool> {
     create_database_if_missing(url).await?;
-    let pool = connect(url, pool_size).await?;
+    let mut conn = PgConnection::connect_with(&options(url)?)
+        .await
+        .context("while connecting to PostgreSQL (DATABASE_URL)")?;
     MIGRATOR
-        .run(&pool)
+        .run(&mut conn)
         .await
         .context("while applying the migrations")?;
-    Ok(pool)
+    conn.close().await.ok();
+    let opts = options(url)?.options([("statement_timeout", STATEMENT_TIMEOUT)]);
+    pool_with(opts, pool_size).await
 }
 
 /// A pool that waits at most 5 s for a connection, so a database outage turns
 /// into errors the roles can back off from instead of hanging.
 pub async fn connect(url: &str, pool_size: u32) -> anyhow::Result<PgPool> {
-    let opts = options(url)?;
+    pool_with(options(url)?, pool_size).await
+}
+
+async fn pool_with(opts: PgConnectOptions, pool_size: u32) -> anyhow::Result<PgPool> {
     PgPoolOptions::new()
         .max_connections(pool_size)
         .acquire_timeout(Duration::from_secs(5))

@@ -11,8 +11,10 @@ use sqlx::{PgConnection, PgPool};
 use crate::domain::item_outcome::{ItemRetry, Open};
 use crate::domain::settle::{self, Disagreement, Opened, Planned, Reported, SentItem};
 use crate::storage::batches::{Failure, fail_refunds};
+use crate::storage::rejected::{self, RejectedAlarm};
 
 /// A received notification as stored for audit.
+#[derive(Clone)]
 pub struct Received<'a> {
     /// `batch_refund`, `dback` or `query`.
     pub kind: &'static str,
@@ -79,7 +81,7 @@ pub async fn applied_before(
     kind: &str,
     notify_id: &str,
 ) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM notifications WHERE kind = $1 AND notify_id = $2 AND verdict = 'applied')")
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM notifications WHERE kind = $1 AND notify_id = $2 AND verdict IN ('applied', 'applied_to_rejected'))")
         .bind(kind)
         .bind(notify_id)
         .fetch_one(pool)
@@ -126,6 +128,8 @@ pub struct Applied {
     pub batch_completed: bool,
     /// Someone applied the same notify_id first (concurrent delivery).
     pub was_repeat: bool,
+    /// The batch had been rejected: what the alarm found.
+    pub rejected_alarm: Option<RejectedAlarm>,
 }
 
 /// Applies a report on one batch in one transaction, with the raw
@@ -141,7 +145,15 @@ pub async fn apply(
     retry: ItemRetry,
 ) -> Result<Applied, sqlx::Error> {
     let mut tx = pool.begin().await?;
-    if let Err(e) = insert(&mut tx, r).await {
+    let was_rejected = rejected::status_for_update(&mut tx, batch_no)
+        .await?
+        .as_deref()
+        == Some("rejected");
+    let mut r = r.clone();
+    if was_rejected {
+        r.verdict = "applied_to_rejected";
+    }
+    if let Err(e) = insert(&mut tx, &r).await {
         if let sqlx::Error::Database(db) = &e
             && db.is_unique_violation()
         {
@@ -153,6 +165,11 @@ pub async fn apply(
         }
         return Err(e);
     }
+    let rejected_alarm = if was_rejected {
+        Some(rejected::reopen(&mut tx, batch_no, reported, source.actor()).await?)
+    } else {
+        None
+    };
     mark_accepted(&mut tx, batch_no, source).await?;
     let sent = items_for_update(&mut tx, batch_no).await?;
     let plan = settle::plan(&sent, reported, retry);
@@ -164,6 +181,7 @@ pub async fn apply(
             .iter()
             .map(|o| (o.item.refund_id.clone(), o.why))
             .collect(),
+        rejected_alarm,
         ..Applied::default()
     };
     let settled: Vec<&Planned> = plan

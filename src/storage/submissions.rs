@@ -30,12 +30,23 @@ pub async fn claim_due(
          )
          UPDATE batches b SET status = 'submitting', attempts = attempts + 1,
                 outcome_unknown = outcome_unknown OR attempt_started_at IS NOT NULL,
+                -- An attempt cut off mid-call may have reached Alipay: it
+                -- counts as a send, and any absence seen before it no longer does.
+                last_sent_at = CASE WHEN attempt_started_at IS NOT NULL
+                                    THEN greatest(last_sent_at, attempt_started_at) ELSE last_sent_at END,
+                absence_first_at = CASE WHEN attempt_started_at IS NOT NULL
+                                        THEN NULL ELSE absence_first_at END,
                 attempt_started_at = now(),
                 next_attempt_at = now() + make_interval(secs => $1),
                 updated_at = now()
          FROM due WHERE b.batch_no = due.batch_no
          RETURNING b.batch_no, b.partner, b.refund_date, b.detail_data, b.attempts,
-                   b.outcome_unknown, b.needs_query, b.created_at",
+                   b.outcome_unknown, b.needs_query, b.created_at, b.last_sent_at,
+                   b.absence_first_at,
+                   EXISTS (SELECT 1 FROM notifications n
+                           WHERE n.batch_no = b.batch_no AND n.kind = 'batch_refund'
+                             AND n.verdict NOT IN ('forged', 'malformed', 'unknown_batch', 'wrong_partner'))
+                       AS notified",
     )
     .bind(lease.as_secs_f64())
     .fetch_optional(pool)
@@ -50,9 +61,68 @@ pub async fn claim_due(
             outcome_unknown: r.try_get("outcome_unknown")?,
             needs_query: r.try_get("needs_query")?,
             created_at: r.try_get("created_at")?,
+            last_sent_at: r.try_get("last_sent_at")?,
+            absence_first_at: r.try_get("absence_first_at")?,
+            notified: r.try_get("notified")?,
         })
     })
     .transpose()
+}
+
+/// Invariant 5a: whether this process still holds its claim on the batch
+/// (still `submitting`, at the attempt it claimed). Locks the row for the
+/// caller's transaction, so nobody can take the claim over until it commits;
+/// `false` means another process took it over and nothing may be written.
+pub async fn still_claimed(
+    conn: &mut PgConnection,
+    batch_no: &str,
+    attempt: i32,
+) -> Result<bool, sqlx::Error> {
+    let held: Option<i32> = sqlx::query_scalar(
+        "SELECT attempts FROM batches
+         WHERE batch_no = $1 AND status = 'submitting' AND attempts = $2
+           AND attempt_started_at IS NOT NULL
+         FOR UPDATE",
+    )
+    .bind(batch_no)
+    .bind(attempt)
+    .fetch_optional(conn)
+    .await?;
+    Ok(held.is_some())
+}
+
+/// This attempt sent the batch at `at`: the send that absence is measured from.
+pub async fn sent_at(
+    conn: &mut PgConnection,
+    batch_no: &str,
+    at: chrono::DateTime<chrono::Utc>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE batches SET last_sent_at = greatest(last_sent_at, $2), absence_first_at = NULL
+         WHERE batch_no = $1",
+    )
+    .bind(batch_no)
+    .bind(at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The first `REFUND_NOT_EXIST` that counts toward absence, seen at `at`;
+/// the query is asked again after `delay`.
+pub async fn absence_seen(
+    conn: &mut PgConnection,
+    batch_no: &str,
+    at: chrono::DateTime<chrono::Utc>,
+    delay: Duration,
+) -> Result<(), sqlx::Error> {
+    retry_later(conn, batch_no, delay, Some("REFUND_NOT_EXIST"), false, true).await?;
+    sqlx::query("UPDATE batches SET absence_first_at = $2 WHERE batch_no = $1")
+        .bind(batch_no)
+        .bind(at)
+        .execute(conn)
+        .await?;
+    Ok(())
 }
 
 /// Alipay holds the batch: `submitted`, and its refunds with it.

@@ -25,6 +25,12 @@ pub struct ClaimedBatch {
     pub outcome_unknown: bool,
     pub needs_query: bool,
     pub created_at: DateTime<Utc>,
+    /// When it was last sent, or may have been (an attempt cut off mid-call).
+    pub last_sent_at: Option<DateTime<Utc>>,
+    /// When the first `REFUND_NOT_EXIST` that counts toward absence was seen.
+    pub absence_first_at: Option<DateTime<Utc>>,
+    /// Whether a notification that verified was ever received for it.
+    pub notified: bool,
 }
 
 impl ClaimedBatch {
@@ -53,6 +59,9 @@ pub enum Next {
     },
     /// Not accepted, provably: the items go back to pending for a new batch.
     Reject { pause_partner: bool },
+    /// The first `REFUND_NOT_EXIST` that counts toward proving absence: record
+    /// it and ask again after `delay` (`SUBMIT_ABSENCE_SETTLE_MS`).
+    AbsenceSeen { delay: Duration },
     /// The partner lacks the nopwd contract: the batch waits for the password form.
     AwaitOperator,
     /// A batch of one sank by its trade: that refund failed with the code.
@@ -146,26 +155,49 @@ pub fn after_send(
     }
 }
 
-/// What follows a query's answer (`None`: the query itself failed).
+/// What follows a query's answer at `now` (`None`: the query itself failed).
+///
+/// Absence is proven only as alipay-mapi.md says: no notification ever, and
+/// two `REFUND_NOT_EXIST` answers, the first at least `settle` after the last
+/// send, the second at least `settle` after the first. An answer earlier than
+/// that proves nothing (Alipay may hold a batch it has not processed yet), so
+/// the query is asked again when the next answer could count.
 pub fn after_query(
     b: &ClaimedBatch,
     answer: Option<&QueryAnswer>,
+    now: DateTime<Utc>,
+    settle: Duration,
     backoff: &Backoff,
     jitter: u32,
 ) -> Next {
+    let again = |delay: Duration| Next::RetryLater {
+        delay,
+        unknown: false,
+        query: true,
+    };
+    let retry = again(backoff.delay(b.attempts, jitter));
     match answer {
         Some(QueryAnswer::Found(items)) if items.iter().any(|i| i.batch_no == b.batch_no) => {
             Next::Submitted
         }
-        // Only REFUND_NOT_EXIST proves Alipay never took the batch.
-        Some(QueryAnswer::NotFound) => Next::Reject {
-            pause_partner: false,
-        },
-        _ => Next::RetryLater {
-            delay: backoff.delay(b.attempts, jitter),
-            unknown: false,
-            query: true,
-        },
+        Some(QueryAnswer::NotFound) if b.notified => retry,
+        Some(QueryAnswer::NotFound) => {
+            let sent = b.last_sent_at.unwrap_or(b.created_at);
+            let until = |t: DateTime<Utc>| (t - now).to_std().unwrap_or_default();
+            match b.absence_first_at {
+                None if now >= sent + settle => Next::AbsenceSeen { delay: settle },
+                None => again(until(sent + settle).max(backoff.base)),
+                Some(first) if first >= sent + settle && now >= first + settle => Next::Reject {
+                    pause_partner: false,
+                },
+                // A first answer from before a later send no longer counts.
+                Some(first) if first < sent + settle => {
+                    again(until(sent + settle).max(backoff.base))
+                }
+                Some(first) => again(until(first + settle).max(backoff.base)),
+            }
+        }
+        _ => retry,
     }
 }
 

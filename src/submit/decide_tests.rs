@@ -14,8 +14,13 @@ fn batch(items: usize, unknown: bool) -> ClaimedBatch {
         outcome_unknown: unknown,
         needs_query: false,
         created_at: now,
+        last_sent_at: Some(now),
+        absence_first_at: None,
+        notified: false,
     }
 }
+
+const SETTLE: Duration = Duration::from_secs(3600);
 
 const BACKOFF: Backoff = Backoff {
     base: Duration::from_secs(1),
@@ -156,8 +161,9 @@ fn doubt_is_settled_by_the_query_after_the_give_up_age_or_a_new_beijing_day() {
 }
 
 #[test]
-fn only_refund_not_exist_proves_absence() {
+fn only_refund_not_exist_can_prove_absence() {
     let b = batch(2, true);
+    let now = b.last_sent_at.unwrap() + chrono::Duration::hours(3);
     let item = QueryItem {
         batch_no: b.batch_no.clone(),
         item: ResultItem {
@@ -170,29 +176,64 @@ fn only_refund_not_exist_proves_absence() {
             raw: "1^1.00^SUCCESS".into(),
         },
     };
+    let q = |b: &ClaimedBatch, a: Option<&QueryAnswer>| after_query(b, a, now, SETTLE, &BACKOFF, 0);
     assert_eq!(
-        after_query(&b, Some(&QueryAnswer::Found(vec![item])), &BACKOFF, 0),
+        q(&b, Some(&QueryAnswer::Found(vec![item]))),
         Next::Submitted
     );
+    assert!(matches!(
+        q(
+            &b,
+            Some(&QueryAnswer::Failed {
+                code: "SYSTEM_ERROR".into()
+            })
+        ),
+        Next::RetryLater { query: true, .. }
+    ));
+    assert!(matches!(q(&b, None), Next::RetryLater { query: true, .. }));
+}
+
+#[test]
+fn absence_needs_two_answers_each_a_settle_time_apart_and_no_notification() {
+    let mut b = batch(2, true);
+    let sent = b.last_sent_at.unwrap();
+    let at = |mins: i64| sent + chrono::Duration::minutes(mins);
+    let q = |b: &ClaimedBatch, now| {
+        after_query(b, Some(&QueryAnswer::NotFound), now, SETTLE, &BACKOFF, 0)
+    };
+    // The midnight case: 16 s after the send, an answer proves nothing and
+    // the next question waits until one could count.
     assert_eq!(
-        after_query(&b, Some(&QueryAnswer::NotFound), &BACKOFF, 0),
+        q(&b, sent + chrono::Duration::seconds(16)),
+        Next::RetryLater {
+            delay: SETTLE - Duration::from_secs(16),
+            unknown: false,
+            query: true
+        }
+    );
+    assert_eq!(q(&b, at(61)), Next::AbsenceSeen { delay: SETTLE });
+    b.absence_first_at = Some(at(61));
+    assert!(matches!(
+        q(&b, at(90)),
+        Next::RetryLater { query: true, .. }
+    ));
+    assert_eq!(
+        q(&b, at(121)),
         Next::Reject {
             pause_partner: false
         }
     );
+    // A notification ever received: never absent.
+    b.notified = true;
     assert!(matches!(
-        after_query(
-            &b,
-            Some(&QueryAnswer::Failed {
-                code: "SYSTEM_ERROR".into()
-            }),
-            &BACKOFF,
-            0
-        ),
+        q(&b, at(500)),
         Next::RetryLater { query: true, .. }
     ));
+    // A first answer from before a later send no longer counts.
+    b.notified = false;
+    b.last_sent_at = Some(at(100));
     assert!(matches!(
-        after_query(&b, None, &BACKOFF, 0),
+        q(&b, at(130)),
         Next::RetryLater { query: true, .. }
     ));
 }

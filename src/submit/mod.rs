@@ -21,11 +21,13 @@ use tracing::Instrument;
 use crate::alipay::client::AlipayClient;
 use crate::alipay::wire::batch_no::{beijing_now, format_refund_date, parse_refund_date};
 use crate::alipay::wire::detail::{BatchItem, detail_data, parse_detail_data, parse_stored};
+use crate::alipay::wire::query_answer::{QueryAnswer, QueryReply};
 use crate::alipay::wire::request::{NopwdRequest, QueryBy};
 use crate::batching::former;
 use crate::config::{Partner, SubmitSettings};
 use crate::domain::item_outcome::ItemRetry;
 use crate::storage::batches::{self as batch_store, NewBatch};
+use crate::storage::notifications::{self as notification_store, Received};
 use crate::storage::submissions as store;
 use decide::{Action, Backoff, ClaimedBatch, Next, action, after_query, after_send};
 
@@ -96,7 +98,7 @@ impl Submitter {
             .map(|p| p.key.expose_secret().to_owned())
         else {
             tracing::error!("the batch's partner is not configured; holding the batch");
-            self.apply(&b, &Next::Hold, Some("PARTNER_NOT_CONFIGURED"), now)
+            self.apply(&b, &Next::Hold, Some("PARTNER_NOT_CONFIGURED"), now, None)
                 .await?;
             return Ok(Step::Sent {
                 batch_no: b.batch_no,
@@ -114,7 +116,7 @@ impl Submitter {
                             why,
                             "the stored batch does not rebuild to a valid request; holding it"
                         );
-                        self.apply(&b, &Next::Hold, Some("INVALID_STORED_BATCH"), now)
+                        self.apply(&b, &Next::Hold, Some("INVALID_STORED_BATCH"), now, None)
                             .await?;
                         return Ok(Step::Sent {
                             batch_no: b.batch_no,
@@ -132,7 +134,8 @@ impl Submitter {
                 .increment(1);
                 let next = after_send(&b, v, self.pwd_fallback, &self.backoff(), jitter);
                 tracing::info!(code = ?v.code, disposition = ?v.disposition, ?next, "batch sent");
-                self.apply(&b, &next, v.code.as_deref(), now).await?;
+                self.apply(&b, &next, v.code.as_deref(), now, Some(now))
+                    .await?;
                 Ok(Step::Sent {
                     batch_no: b.batch_no,
                     code: v.code.clone(),
@@ -153,15 +156,18 @@ impl Submitter {
                 let next = after_query(
                     &b,
                     reply.as_ref().ok().map(|r| &r.answer),
+                    now,
+                    self.settings.absence_settle,
                     &self.backoff(),
                     jitter,
                 );
                 tracing::info!(?next, "batch queried");
                 let code = match &next {
-                    Next::Reject { .. } => Some("REFUND_NOT_EXIST"),
+                    Next::Reject { .. } | Next::AbsenceSeen { .. } => Some("REFUND_NOT_EXIST"),
                     _ => None,
                 };
-                self.apply(&b, &next, code, now).await?;
+                self.record_query(&b, reply.as_ref().ok(), &next).await?;
+                self.apply(&b, &next, code, now, None).await?;
                 Ok(Step::Queried {
                     batch_no: b.batch_no,
                     next,
@@ -186,15 +192,63 @@ impl Submitter {
         Ok(request)
     }
 
-    /// Records what follows, in one transaction.
+    /// Stores a query's answer with what it proved, for `batch show` and audit.
+    async fn record_query(
+        &self,
+        b: &ClaimedBatch,
+        reply: Option<&QueryReply>,
+        next: &Next,
+    ) -> anyhow::Result<()> {
+        let verdict = match (reply, next) {
+            (None, _) => "query_failed",
+            (Some(_), Next::Submitted) => "found",
+            (Some(_), Next::AbsenceSeen { .. }) => "absence_seen",
+            (Some(_), Next::Reject { .. }) => "absence_proven",
+            (Some(r), _) if matches!(r.answer, QueryAnswer::NotFound) => "absence_not_yet",
+            (Some(_), _) => "query_failed",
+        };
+        let raw = reply.map(|r| r.raw.as_bytes()).unwrap_or_default();
+        let received = Received {
+            kind: "query",
+            notify_id: None,
+            batch_no: Some(b.batch_no.clone()),
+            partner: Some(&b.partner),
+            content_type: None,
+            raw_body: raw,
+            verdict,
+            detail: Some(format!("{next:?}")),
+        };
+        notification_store::record(&self.pool, &received).await?;
+        Ok(())
+    }
+
+    /// Records what follows, in one transaction, only while this process
+    /// still holds its claim (invariant 5a): a submitter that stalled past
+    /// its lease finds another attempt in its place, writes nothing, and says
+    /// what it did not do. `sent` is when this attempt sent the batch.
     async fn apply(
         &self,
         b: &ClaimedBatch,
         next: &Next,
         code: Option<&str>,
         now: DateTime<Utc>,
+        sent: Option<DateTime<Utc>>,
     ) -> anyhow::Result<()> {
         let mut tx = self.pool.begin().await?;
+        if !store::still_claimed(&mut tx, &b.batch_no, b.attempts).await? {
+            tx.rollback().await?;
+            metrics::counter!("refund_worker_stale_claims_total").increment(1);
+            tracing::warn!(
+                attempt = b.attempts,
+                ?next,
+                code,
+                "the claim on this batch was taken over (this process stalled past its lease); not recording what followed"
+            );
+            return Ok(());
+        }
+        if let Some(at) = sent {
+            store::sent_at(&mut tx, &b.batch_no, at).await?;
+        }
         let mut failed = u64::from(matches!(next, Next::FailItem));
         match next {
             Next::Submitted => store::mark_submitted(&mut tx, &b.batch_no, code).await?,
@@ -223,6 +277,13 @@ impl Submitter {
                 }
             }
             Next::AwaitOperator => store::await_operator(&mut tx, &b.batch_no, code).await?,
+            Next::AbsenceSeen { delay } => {
+                store::absence_seen(&mut tx, &b.batch_no, now, *delay).await?;
+                tracing::info!(
+                    ?delay,
+                    "REFUND_NOT_EXIST, the first answer that counts toward absence; asking again"
+                );
+            }
             Next::FailItem => {
                 store::fail_single(&mut tx, &b.batch_no, code.unwrap_or("UNKNOWN")).await?
             }
@@ -272,7 +333,7 @@ impl Submitter {
         let half = items.len().div_ceil(2);
         for part in items.chunks(half) {
             let serial = batch_store::next_serial(tx).await?;
-            let batch_no = former::batch_no(beijing.date(), serial);
+            let batch_no = former::batch_no(&self.settings.batch_no_prefix, beijing.date(), serial);
             let batch_items: Vec<BatchItem> = part.iter().map(|(_, i)| i.clone()).collect();
             let ids: Vec<&str> = part.iter().map(|(id, _)| id.as_str()).collect();
             batch_store::insert_batch(

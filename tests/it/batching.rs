@@ -13,6 +13,7 @@ fn batcher(app: &TestApp, max_items: usize) -> Batcher {
         settings: BatchSettings {
             max_items,
             linger: Duration::from_secs(2),
+            batch_no_prefix: String::new(),
         },
     }
 }

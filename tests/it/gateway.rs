@@ -75,6 +75,8 @@ pub fn submitter_notifying(
             give_up: Duration::from_secs(600),
             pause_base: Duration::from_secs(60),
             pause_cap: Duration::from_secs(3600),
+            absence_settle: Duration::from_secs(3600),
+            batch_no_prefix: String::new(),
         },
         timeout,
         item_retry: app.settings.item_retry,
@@ -87,6 +89,7 @@ pub async fn form_batch(app: &TestApp) -> String {
         settings: BatchSettings {
             max_items: 1000,
             linger: Duration::ZERO,
+            batch_no_prefix: String::new(),
         },
     };
     match b.step(Utc::now()).await.unwrap() {

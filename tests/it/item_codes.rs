@@ -284,6 +284,7 @@ async fn each_item_class_does_what_the_table_says_and_open_items_wait_for_a_late
         settings: BatchSettings {
             max_items: 1000,
             linger: Duration::ZERO,
+            batch_no_prefix: String::new(),
         },
     };
     assert_eq!(b.step(Utc::now()).await.unwrap(), BatchStep::Idle);

@@ -1,5 +1,6 @@
 //! One integration binary against the real PostgreSQL and RabbitMQ.
 
+mod absence;
 mod admin;
 mod batching;
 mod bench;

@@ -1,0 +1,184 @@
+//! SQL of the rejected-batch alarm (architecture.md): a genuine result for a
+//! batch we had marked `rejected` proves the rejection wrong. Runs inside the
+//! transaction that applies the result, before the results are planned.
+//!
+//! Invariants: the batch becomes `submitted` with `accepted_at` (so the
+//! 99-refunds count sees it); a refund of it that was not sent again (still
+//! pending, or waiting in a batch never sent) is taken back into it, and its
+//! never-sent batch is retired with its other refunds back to pending (a
+//! batch's items never change); a refund already sent again, or settled
+//! elsewhere, is never touched: it is recorded as a suspect when the result
+//! could mean money moved.
+
+use sqlx::PgConnection;
+
+use crate::domain::item_code::{ItemClass, classify};
+use crate::domain::settle::Reported;
+
+/// What the alarm found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RejectedAlarm {
+    /// Refunds taken back into the batch (they will be settled from it).
+    pub pulled_back: Vec<String>,
+    /// Batches retired because a refund was taken back out of them unsent.
+    pub retired: Vec<String>,
+    /// Refunds sent again or settled elsewhere, recorded as suspects of a
+    /// double payment: (refund, the batch it is in now).
+    pub suspects: Vec<(String, Option<String>)>,
+}
+
+/// The batch's status, locked for this transaction.
+pub async fn status_for_update(
+    conn: &mut PgConnection,
+    batch_no: &str,
+) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT status FROM batches WHERE batch_no = $1 FOR UPDATE")
+        .bind(batch_no)
+        .fetch_optional(conn)
+        .await
+}
+
+/// Reopens a rejected batch that Alipay shows it holds; `reported` is what
+/// Alipay said of its items, `actor` who applies it.
+pub async fn reopen(
+    conn: &mut PgConnection,
+    batch_no: &str,
+    reported: &[Reported],
+    actor: &str,
+) -> Result<RejectedAlarm, sqlx::Error> {
+    sqlx::query(
+        "UPDATE batches SET status = 'submitted', accepted_at = COALESCE(accepted_at, now()),
+                submitted_at = COALESCE(submitted_at, now()), completed_at = NULL, held_at = NULL,
+                attempt_started_at = NULL, updated_at = now()
+         WHERE batch_no = $1 AND status = 'rejected'",
+    )
+    .bind(batch_no)
+    .execute(&mut *conn)
+    .await?;
+    // Each item's refund where it stands now, and the batch it is in.
+    let rows: Vec<(
+        String,
+        String,
+        String,
+        Option<String>,
+        Option<String>,
+        Option<i32>,
+    )> = sqlx::query_as(
+        "SELECT r.refund_id, bi.trade_no, r.status, r.batch_no, o.status, o.attempts
+             FROM batch_items bi JOIN refunds r ON r.refund_id = bi.refund_id
+             LEFT JOIN batches o ON o.batch_no = r.batch_no AND r.batch_no <> $1
+             WHERE bi.batch_no = $1 ORDER BY r.refund_id FOR UPDATE OF r",
+    )
+    .bind(batch_no)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut alarm = RejectedAlarm::default();
+    for (refund_id, trade_no, status, current, other_status, other_attempts) in rows {
+        let code = reported
+            .iter()
+            .find(|r| r.trade_no == trade_no)
+            .map(|r| r.code.clone());
+        let here = current.as_deref() == Some(batch_no);
+        let unsent_elsewhere = status == "batched"
+            && !here
+            && other_status.as_deref() == Some("created")
+            && other_attempts == Some(0);
+        if status == "pending" {
+            take_back(conn, batch_no, &refund_id, "pending", actor).await?;
+            alarm.pulled_back.push(refund_id);
+        } else if unsent_elsewhere {
+            let other = current.clone().unwrap_or_default();
+            retire_unsent(conn, &other, &refund_id, actor).await?;
+            take_back(conn, batch_no, &refund_id, "batched", actor).await?;
+            alarm.retired.push(other);
+            alarm.pulled_back.push(refund_id);
+        } else if here && status == "submitted" {
+            // Already back in this batch (a concurrent report): nothing to do.
+        } else if code
+            .as_deref()
+            .is_none_or(|c| !matches!(classify(c), ItemClass::Final | ItemClass::CanPass))
+        {
+            let code = code.unwrap_or_else(|| "NOT_REPORTED".into());
+            let detail = format!(
+                "Alipay reported {code} for this batch after we rejected it; the refund is {status} in {}",
+                current.as_deref().unwrap_or("no batch")
+            );
+            sqlx::query(
+                "INSERT INTO double_payment_suspects (batch_no, refund_id, other_batch, code, detail)
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (batch_no, refund_id) DO NOTHING",
+            )
+            .bind(batch_no)
+            .bind(&refund_id)
+            .bind(&current)
+            .bind(&code)
+            .bind(&detail)
+            .execute(&mut *conn)
+            .await?;
+            alarm.suspects.push((refund_id, current));
+        }
+    }
+    Ok(alarm)
+}
+
+/// A refund not sent again goes back into the batch Alipay holds, `submitted`.
+async fn take_back(
+    conn: &mut PgConnection,
+    batch_no: &str,
+    refund_id: &str,
+    from: &str,
+    actor: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "WITH moved AS (
+             UPDATE refunds SET status = 'submitted', batch_no = $1, not_before = NULL, updated_at = now()
+             WHERE refund_id = $2 AND status = $3
+             RETURNING refund_id
+         )
+         INSERT INTO refund_history (refund_id, from_status, to_status, batch_no, actor, note)
+         SELECT refund_id, $3, 'submitted', $1, $4,
+                'Alipay holds this batch after all (it had been rejected); taken back into it'
+         FROM moved",
+    )
+    .bind(batch_no)
+    .bind(refund_id)
+    .bind(from)
+    .bind(actor)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// A batch never sent loses one refund to the batch Alipay holds: it is
+/// retired and its other refunds go back to pending (its items never change).
+async fn retire_unsent(
+    conn: &mut PgConnection,
+    other: &str,
+    refund_id: &str,
+    actor: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE batches SET status = 'rejected', last_code = 'PULLED_BACK', completed_at = now(),
+                updated_at = now()
+         WHERE batch_no = $1 AND status = 'created' AND attempts = 0",
+    )
+    .bind(other)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "WITH moved AS (
+             UPDATE refunds SET status = 'pending', updated_at = now()
+             WHERE batch_no = $1 AND status = 'batched' AND refund_id <> $2
+             RETURNING refund_id
+         )
+         INSERT INTO refund_history (refund_id, from_status, to_status, batch_no, actor, note)
+         SELECT refund_id, 'batched', 'pending', $1, $3,
+                'batch retired unsent: one of its refunds was found held by Alipay in an earlier batch'
+         FROM moved",
+    )
+    .bind(other)
+    .bind(refund_id)
+    .bind(actor)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
