@@ -134,6 +134,8 @@ pub async fn run(settings: Settings, roles: &[Role]) -> anyhow::Result<ExitCode>
                     partners: settings.alipay.partners.clone(),
                     after: settings.reconcile_after,
                     item_retry: settings.item_retry,
+                    absence_settle: settings.submit.absence_settle,
+                    batch_no_prefix: settings.batch.batch_no_prefix.clone(),
                 };
                 tasks.spawn(reconciler.run(shutdown.clone()));
             }

@@ -1,5 +1,6 @@
 //! The pure core: values and rules with no I/O.
 
+pub mod absence;
 pub mod amount;
 pub mod error_code;
 pub mod item_code;

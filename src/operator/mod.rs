@@ -4,7 +4,7 @@
 use secrecy::ExposeSecret;
 use sqlx::PgPool;
 
-use crate::alipay::wire::batch_no::parse_refund_date;
+use crate::alipay::wire::batch_no::{beijing_now, parse_refund_date};
 use crate::alipay::wire::detail::parse_stored;
 use crate::alipay::wire::pwd_form::{PwdRequest, pwd_form_html};
 use crate::config::Settings;
@@ -23,6 +23,10 @@ pub enum NoForm {
     NoKey(String),
     #[error("batch {0} cannot be put in a form as stored: {1}")]
     Unreadable(String, String),
+    #[error(
+        "batch {0} is dated {1}: Alipay would refuse its form with REFUND_DATE_ERROR; once Alipay provably does not hold it, the reconciler moves its refunds into a new batch awaiting an operator with today's date (batch list --awaiting-operator)"
+    )]
+    PastDate(String, String),
 }
 
 impl NoForm {
@@ -45,6 +49,13 @@ pub async fn password_form(
     };
     if b.status != "awaiting_operator" {
         return Ok(Err(NoForm::NotAwaiting(batch_no.into(), b.status)));
+    }
+    let today = beijing_now(chrono::Utc::now()).format("%Y%m%d").to_string();
+    if batch_no.get(..8).is_some_and(|d| d < today.as_str()) {
+        return Ok(Err(NoForm::PastDate(
+            batch_no.into(),
+            batch_no[..8].to_owned(),
+        )));
     }
     let Some(notify_url) = settings.alipay.notify_url.clone() else {
         return Ok(Err(NoForm::NoNotifyUrl));

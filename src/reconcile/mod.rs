@@ -8,15 +8,18 @@
 use std::time::Duration;
 
 use anyhow::Context;
+use chrono::{DateTime, Utc};
 use secrecy::ExposeSecret;
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
 use crate::alipay::client::AlipayClient;
+use crate::alipay::wire::batch_no::beijing_now;
 use crate::alipay::wire::query_answer::QueryAnswer;
 use crate::alipay::wire::request::QueryBy;
 use crate::alipay::wire::result_details::ResultItem;
 use crate::config::Partner;
+use crate::domain::absence::{self, Absence};
 use crate::domain::item_outcome::ItemRetry;
 use crate::report::{self, Report};
 use crate::storage::notifications::{Applied, Received, ReportSource};
@@ -37,6 +40,40 @@ pub enum Step {
         batch_no: String,
         why: String,
     },
+    /// A password-form batch past its date moved into a new batch (`None`
+    /// when another process had already moved it).
+    Renumbered {
+        batch_no: String,
+        new_batch_no: Option<String>,
+    },
+}
+
+/// A batch as the reconciler claimed it.
+#[derive(sqlx::FromRow)]
+struct Claimed {
+    batch_no: String,
+    partner: String,
+    status: String,
+    form_printed_at: Option<DateTime<Utc>>,
+    last_sent_at: Option<DateTime<Utc>>,
+    absence_first_at: Option<DateTime<Utc>>,
+    past_date: bool,
+    notified: bool,
+}
+
+async fn store_absence_seen(
+    pool: &PgPool,
+    batch_no: &str,
+    at: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE batches SET absence_first_at = $2 WHERE batch_no = $1 AND absence_first_at IS NULL",
+    )
+    .bind(batch_no)
+    .bind(at)
+    .execute(pool)
+    .await?;
+    Ok(())
 }
 
 #[derive(Clone)]
@@ -47,31 +84,57 @@ pub struct Reconciler {
     pub after: Duration,
     /// `ITEM_RETRY_BASE_MS`, `ITEM_RETRY_LIMIT`.
     pub item_retry: ItemRetry,
+    /// `SUBMIT_ABSENCE_SETTLE_MS`, for password-form batches past their date.
+    pub absence_settle: Duration,
+    /// `BATCH_NO_PREFIX`, for the new batch of such a batch.
+    pub batch_no_prefix: String,
 }
 
 impl Reconciler {
     pub async fn step(&self) -> anyhow::Result<Step> {
-        let claimed: Option<(String, String)> = sqlx::query_as(
+        self.step_at(Utc::now()).await
+    }
+
+    /// One step judged at `now` (Beijing dates and the absence rule).
+    pub async fn step_at(&self, now: DateTime<Utc>) -> anyhow::Result<Step> {
+        let today = beijing_now(now).format("%Y%m%d").to_string();
+        let claimed: Option<Claimed> = sqlx::query_as(
             "WITH due AS (
                  SELECT batch_no FROM batches
                  WHERE ((status = 'submitted' AND submitted_at <= now() - make_interval(secs => $1))
                         -- a password form printed: the operator may have posted it
-                        OR (status = 'awaiting_operator' AND form_printed_at <= now() - make_interval(secs => $1)))
+                        OR (status = 'awaiting_operator' AND form_printed_at <= now() - make_interval(secs => $1))
+                        -- a password-form batch past its date: its form can no longer be posted
+                        OR (status = 'awaiting_operator' AND left(batch_no, 8) < $2))
                    AND next_attempt_at <= now()
                  ORDER BY next_attempt_at LIMIT 1 FOR UPDATE SKIP LOCKED
              )
              UPDATE batches b SET reconcile_queries = reconcile_queries + 1,
                     next_attempt_at = now() + make_interval(secs => least(3600, 60 * power(2, least(reconcile_queries, 6))))
              FROM due WHERE b.batch_no = due.batch_no
-             RETURNING b.batch_no, b.partner",
+             RETURNING b.batch_no, b.partner, b.status, b.form_printed_at, b.last_sent_at,
+                       b.absence_first_at, left(b.batch_no, 8) < $2 AS past_date,
+                       EXISTS (SELECT 1 FROM notifications n
+                               WHERE n.batch_no = b.batch_no AND n.kind = 'batch_refund'
+                                 AND n.verdict NOT IN ('forged', 'malformed', 'unknown_batch', 'wrong_partner'))
+                           AS notified",
         )
         .bind(self.after.as_secs_f64())
+        .bind(&today)
         .fetch_optional(&self.pool)
         .await
         .context("while claiming a batch to reconcile")?;
-        let Some((batch_no, partner)) = claimed else {
+        let Some(c) = claimed else {
             return Ok(Step::Idle);
         };
+        let (batch_no, partner) = (c.batch_no.clone(), c.partner.clone());
+        let expired_form = c.status == "awaiting_operator" && c.past_date;
+        if expired_form && c.form_printed_at.is_none() {
+            // Never shown to an operator, so never sent: a new form at once.
+            return self
+                .renumber_form(&c, now, "its form was never printed")
+                .await;
+        }
         metrics::counter!("refund_worker_reconciler_queries_total").increment(1);
         let unresolved = |why: String| {
             tracing::warn!(%batch_no, why, "reconciliation did not settle the batch; asking again later");
@@ -96,14 +159,37 @@ impl Reconciler {
             Err(e) => return unresolved(e.to_string()),
         };
         let found = match &reply.answer {
-            QueryAnswer::Found(found) => found,
+            QueryAnswer::Found(found) if found.iter().any(|i| i.batch_no == batch_no) => found,
             QueryAnswer::Failed { code } => {
                 metrics::counter!("refund_worker_query_errors_total", "code" => code.clone())
                     .increment(1);
                 return unresolved(format!("the query was refused with {code}"));
             }
-            QueryAnswer::NotFound => {
-                return unresolved("the query answered REFUND_NOT_EXIST".into());
+            QueryAnswer::NotFound if expired_form => {
+                let sent = c.last_sent_at.or(c.form_printed_at).unwrap_or(now);
+                let judged = absence::judge(
+                    c.notified,
+                    sent,
+                    c.absence_first_at,
+                    now,
+                    self.absence_settle,
+                );
+                return match judged {
+                    Absence::Proven => {
+                        self.renumber_form(&c, now, "Alipay provably does not hold it")
+                            .await
+                    }
+                    Absence::FirstSeen => {
+                        store_absence_seen(&self.pool, &batch_no, now).await?;
+                        unresolved("the first REFUND_NOT_EXIST that counts toward absence".into())
+                    }
+                    Absence::NotYet { .. } | Absence::Held => {
+                        unresolved("REFUND_NOT_EXIST, which proves nothing yet".into())
+                    }
+                };
+            }
+            QueryAnswer::NotFound | QueryAnswer::Found(_) => {
+                return unresolved("the query does not show the batch".into());
             }
         };
         let items: Vec<ResultItem> = found
@@ -131,6 +217,29 @@ impl Reconciler {
         let applied = report::apply(&self.pool, &mut received, &report, self.item_retry).await?;
         tracing::info!(%batch_no, ?applied, "reconciled by refund_fastpay_query");
         Ok(Step::Applied { batch_no, applied })
+    }
+
+    /// A password-form batch past its date goes into a new batch awaiting an
+    /// operator with today's date (its old form Alipay would refuse).
+    async fn renumber_form(
+        &self,
+        c: &Claimed,
+        now: DateTime<Utc>,
+        why: &str,
+    ) -> anyhow::Result<Step> {
+        let new = crate::storage::renumber::renumber_form(
+            &self.pool,
+            &c.batch_no,
+            &self.batch_no_prefix,
+            beijing_now(now),
+        )
+        .await?;
+        tracing::warn!(batch_no = %c.batch_no, new_batch = ?new, why,
+            "a password-form batch past its date moved into a new batch awaiting an operator; print its form again");
+        Ok(Step::Renumbered {
+            batch_no: c.batch_no.clone(),
+            new_batch_no: new,
+        })
     }
 
     /// Steps until shutdown.

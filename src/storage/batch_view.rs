@@ -212,10 +212,12 @@ pub async fn form_source(pool: &PgPool, batch_no: &str) -> Result<Option<FormSou
 }
 
 /// Records that the form was printed (the first time counts): from then on
-/// Alipay may hold the batch.
+/// Alipay may hold the batch. Each printing is a possible send, from which
+/// absence is measured.
 pub async fn mark_form_printed(pool: &PgPool, batch_no: &str) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "UPDATE batches SET form_printed_at = COALESCE(form_printed_at, now()), updated_at = now()
+        "UPDATE batches SET form_printed_at = COALESCE(form_printed_at, now()),
+                last_sent_at = now(), absence_first_at = NULL, updated_at = now()
          WHERE batch_no = $1",
     )
     .bind(batch_no)

@@ -9,6 +9,7 @@ pub mod intake;
 pub mod notifications;
 pub mod refunds;
 pub mod rejected;
+pub mod renumber;
 pub mod retries;
 pub mod settlements;
 pub mod submissions;

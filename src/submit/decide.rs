@@ -11,6 +11,7 @@ use crate::alipay::disposition::Disposition;
 use crate::alipay::exchange::Verdict;
 use crate::alipay::wire::batch_no::beijing_now;
 use crate::alipay::wire::query_answer::QueryAnswer;
+use crate::domain::absence::{self, Absence};
 
 /// A batch as the submitter claimed it.
 #[derive(Debug, Clone)]
@@ -180,21 +181,15 @@ pub fn after_query(
         Some(QueryAnswer::Found(items)) if items.iter().any(|i| i.batch_no == b.batch_no) => {
             Next::Submitted
         }
-        Some(QueryAnswer::NotFound) if b.notified => retry,
         Some(QueryAnswer::NotFound) => {
             let sent = b.last_sent_at.unwrap_or(b.created_at);
-            let until = |t: DateTime<Utc>| (t - now).to_std().unwrap_or_default();
-            match b.absence_first_at {
-                None if now >= sent + settle => Next::AbsenceSeen { delay: settle },
-                None => again(until(sent + settle).max(backoff.base)),
-                Some(first) if first >= sent + settle && now >= first + settle => Next::Reject {
+            match absence::judge(b.notified, sent, b.absence_first_at, now, settle) {
+                Absence::Proven => Next::Reject {
                     pause_partner: false,
                 },
-                // A first answer from before a later send no longer counts.
-                Some(first) if first < sent + settle => {
-                    again(until(sent + settle).max(backoff.base))
-                }
-                Some(first) => again(until(first + settle).max(backoff.base)),
+                Absence::FirstSeen => Next::AbsenceSeen { delay: settle },
+                Absence::NotYet { ask_in } => again(ask_in.max(backoff.base)),
+                Absence::Held => retry,
             }
         }
         _ => retry,

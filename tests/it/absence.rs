@@ -449,3 +449,83 @@ async fn a_result_for_a_rejected_batch_raises_the_alarm_and_never_settles_a_refu
     server.abort();
     app.cleanup().await;
 }
+
+#[tokio::test]
+async fn a_password_form_batch_past_its_date_is_renumbered_only_after_proven_absence() {
+    use refund_worker::alipay::client::AlipayClient;
+    use refund_worker::reconcile::{Reconciler, Step as ReconcileStep};
+    let app = TestApp::without_intake(&[]).await;
+    let gw = start_sandbox(|c| c.no_nopwd_partners.push(PARTNER.into())).await;
+    app.store_events(&[
+        event("W-1", &trade(1), r#""1.00""#),
+        event("W-2", &trade(2), r#""2.00""#),
+    ])
+    .await;
+    let old = form_batch(&app).await;
+    let mut s = submitter(&app, &gw.url, Duration::from_secs(10));
+    s.pwd_fallback = true;
+    let step = s.step(Utc::now()).await.unwrap();
+    assert!(
+        matches!(
+            step,
+            Step::Sent {
+                next: Next::AwaitOperator,
+                ..
+            }
+        ),
+        "{step:?}"
+    );
+    let out = crate::cli::worker(&app)
+        .env("ALIPAY_GATEWAY", &gw.url)
+        .env("ALIPAY_NOTIFY_URL", "http://127.0.0.1:9/alipay/notify")
+        .args(["batch", "form", &old])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = Reconciler {
+        pool: app.pool.clone(),
+        client: AlipayClient::new(&gw.url, Duration::from_secs(10)).unwrap(),
+        partners: app.settings.alipay.partners.clone(),
+        after: Duration::from_secs(600),
+        item_retry: app.settings.item_retry,
+        absence_settle: Duration::from_secs(3600),
+        batch_no_prefix: String::new(),
+    };
+    // The next Beijing day: the form is past its date, and the operator may
+    // have posted it yesterday, so only proven absence moves its refunds.
+    let tomorrow = Utc::now() + chrono::Duration::days(1);
+    for (mins, moved) in [(0, false), (30, false), (61, true)] {
+        due_now(&app).await;
+        let step = r
+            .step_at(tomorrow + chrono::Duration::minutes(mins))
+            .await
+            .unwrap();
+        assert_eq!(
+            matches!(step, ReconcileStep::Renumbered { .. }),
+            moved,
+            "+{mins}: {step:?}"
+        );
+    }
+    let all = batches(&app).await;
+    assert_eq!(all.len(), 2, "{all:?}");
+    assert_eq!(all[0], (old.clone(), "rejected".to_owned()));
+    assert_eq!(all[1].1, "awaiting_operator");
+    let new = all[1].0.clone();
+    let tomorrow_date = beijing_now(tomorrow).format("%Y%m%d").to_string();
+    assert!(new.starts_with(&tomorrow_date), "{new}");
+    for id in ["W-1", "W-2"] {
+        let (status, batch): (String, String) =
+            sqlx::query_as("SELECT status, batch_no FROM refunds WHERE refund_id = $1")
+                .bind(id)
+                .fetch_one(&app.pool)
+                .await
+                .unwrap();
+        assert_eq!((status.as_str(), batch.as_str()), ("batched", new.as_str()));
+    }
+    app.cleanup().await;
+}

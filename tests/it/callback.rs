@@ -190,6 +190,8 @@ async fn a_batch_whose_notifications_are_all_lost_is_settled_by_the_reconciler()
         partners: app.settings.alipay.partners.clone(),
         after: Duration::ZERO,
         item_retry: app.settings.item_retry,
+        absence_settle: app.settings.submit.absence_settle,
+        batch_no_prefix: String::new(),
     };
     let step = r.step().await.unwrap();
     assert!(

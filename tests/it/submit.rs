@@ -224,7 +224,8 @@ async fn sandbox_request(
 }
 
 #[tokio::test]
-async fn after_the_give_up_age_the_query_proves_absence_and_the_refunds_go_back_to_pending() {
+async fn after_the_give_up_age_two_absent_answers_prove_absence_and_the_refunds_go_back_to_pending()
+{
     let app = TestApp::without_intake(&[]).await;
     let gw = start_sandbox(|_| {}).await;
     app.store_events(&[event("Q-1", &trade(1), r#""3.00""#)])
@@ -249,6 +250,19 @@ async fn after_the_give_up_age_the_query_proves_absence_and_the_refunds_go_back_
     // Past the give-up age the query decides, and Alipay has never seen it.
     s.client = AlipayClient::new(&gw.url, Duration::from_secs(10)).unwrap();
     s.settings.give_up = Duration::ZERO;
+    // With no settle time, the first answer counts and the second proves.
+    s.settings.absence_settle = Duration::ZERO;
+    let first = next_step(&s).await;
+    assert_eq!(
+        first,
+        Step::Queried {
+            batch_no: batch_no.clone(),
+            next: Next::AbsenceSeen {
+                delay: Duration::ZERO
+            }
+        }
+    );
+    assert_eq!(batch_status(&app, &batch_no).await, "submitting");
     let queried = next_step(&s).await;
     assert_eq!(
         queried,
