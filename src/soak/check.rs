@@ -199,6 +199,7 @@ pub fn violations(f: &Facts<'_>) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sandbox::realism::RealismCounts;
     use crate::sandbox::view::{BatchView, RefundView, TradeView};
 
     fn planned(id: &str, kind: Kind) -> Planned {
@@ -246,6 +247,16 @@ mod tests {
             notifications: Vec::new(),
             paid_total: format!("{}.00", paid_fen / 100),
             paid_total_fen: paid_fen,
+            realism: RealismCounts::default(),
+        }
+    }
+
+    fn refund(code: &str) -> RefundView {
+        RefundView {
+            batch_no: "B1".into(),
+            amount: "1.00".into(),
+            code: code.into(),
+            reported_codes: vec![code.into()],
         }
     }
 
@@ -275,14 +286,7 @@ mod tests {
                 b"x".to_vec(),
             ),
         ];
-        let paid = ledger(
-            100,
-            vec![RefundView {
-                batch_no: "B1".into(),
-                amount: "1.00".into(),
-                code: "SUCCESS".into(),
-            }],
-        );
+        let paid = ledger(100, vec![refund("SUCCESS")]);
         let db = DbFacts::default();
         let facts = Facts {
             planned: &plan,
@@ -295,21 +299,7 @@ mod tests {
         assert_eq!(violations(&facts), Vec::<String>::new());
 
         // Paid twice, an event doubled, a dead letter missing.
-        let twice = ledger(
-            200,
-            vec![
-                RefundView {
-                    batch_no: "B1".into(),
-                    amount: "1.00".into(),
-                    code: "SUCCESS".into(),
-                },
-                RefundView {
-                    batch_no: "B1".into(),
-                    amount: "1.00".into(),
-                    code: "SUCCESS".into(),
-                },
-            ],
-        );
+        let twice = ledger(200, vec![refund("SUCCESS"), refund("SUCCESS")]);
         let events = [event("A", "succeeded"), event("A", "succeeded")];
         let facts = Facts {
             events: &events,
