@@ -111,6 +111,12 @@ pub enum Command {
         /// its connections: for a machine of your own, run as root.
         #[arg(long, value_name = "INTERVAL", value_parser = parse_age)]
         restart_every: Option<Age>,
+        /// Also let the sandbox answer the way the real gateway does (its
+        /// `--realistic` preset: tails, 5-field items, `success`, empty
+        /// result_details, non-final codes, balance once per trade, poison
+        /// trades, XML query errors, 4xx after accepting).
+        #[arg(long)]
+        realistic: bool,
     },
     /// Inspect, replay or purge dead letters (the `refunds.dead` queue).
     Dlq {
