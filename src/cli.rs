@@ -111,6 +111,12 @@ pub enum Command {
         /// its connections: for a machine of your own, run as root.
         #[arg(long, value_name = "INTERVAL", value_parser = parse_age)]
         restart_every: Option<Age>,
+        /// Also let the sandbox answer the way the real gateway does (its
+        /// `--realistic` preset: tails, 5-field items, `success`, empty
+        /// result_details, non-final codes, balance once per trade, poison
+        /// trades, XML query errors, 4xx after accepting).
+        #[arg(long)]
+        realistic: bool,
     },
     /// Inspect, replay or purge dead letters (the `refunds.dead` queue).
     Dlq {
@@ -195,6 +201,40 @@ pub struct SandboxArgs {
     /// How often a notification is held back until a later batch's has gone out.
     #[arg(long, default_value = "0")]
     pub notify_reorder_rate: Rate,
+    /// Answer the way the real gateway does: every case below at a modest
+    /// rate (the value after "realistic"); a rate flag given overrides it.
+    #[arg(long)]
+    pub realistic: bool,
+    /// Per paid item reported: Alipay's tails after the code ($fee, |royalty, $$sub-trade) [default: 0; realistic: 0.05].
+    #[arg(long)]
+    pub tails_rate: Option<Rate>,
+    /// Per item reported: 5 fields, trade^amount^CODE^false^null [default: 0; realistic: 0.03].
+    #[arg(long)]
+    pub five_field_rate: Option<Rate>,
+    /// Per paid item reported: `success` in lower case [default: 0; realistic: 0.03].
+    #[arg(long)]
+    pub lower_case_rate: Option<Rate>,
+    /// Per batch notification: empty result_details and success_num=0; only a query tells the results [default: 0; realistic: 0.02].
+    #[arg(long)]
+    pub empty_details_rate: Option<Rate>,
+    /// Per item that would be paid: first reported TRADE_PAYMENT_ERROR, TRADE_PROCESS_ERROR or QUERY_PARTICIPANT_ERROR, then paid and notified again with a new notify_id [default: 0; realistic: 0.02].
+    #[arg(long)]
+    pub non_final_rate: Option<Rate>,
+    /// How long after the first report a non-final item is paid and notified again (scaled by --time-scale).
+    #[arg(long, default_value_t = 5_000)]
+    pub non_final_delay_ms: u64,
+    /// Per trade: its first refund fails TXN_RESULT_ACCOUNT_BALANCE_NOT_ENOUGH, later ones are paid [default: 0; realistic: 0.02].
+    #[arg(long)]
+    pub balance_not_enough_rate: Option<Rate>,
+    /// Per trade: every batch holding it is answered F REASON_REFUND_AMOUNT_LESS_THAN_COUPON_FEE [default: 0; realistic: 0.01].
+    #[arg(long)]
+    pub poison_rate: Option<Rate>,
+    /// Per query: answered F SYSTEM_ERROR in the mapi XML form, declared GBK or utf-8 [default: 0; realistic: 0.05].
+    #[arg(long)]
+    pub xml_query_error_rate: Option<Rate>,
+    /// Per nopwd batch: accepted and processed, then answered HTTP 429 or 403 with a non-XML body [default: 0; realistic: 0.02].
+    #[arg(long = "accepted-then-4xx-rate")]
+    pub accepted_then_4xx_rate: Option<Rate>,
 }
 
 /// Yuan text to fen, through the domain's own parser (never a float).

@@ -130,6 +130,7 @@ pub async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<Ex
             fault_every_ms,
             duration,
             restart_every,
+            realistic,
         } => {
             if workers == 0 || refunds == 0 {
                 eprintln!("--workers and --refunds must be at least 1");
@@ -142,6 +143,7 @@ pub async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<Ex
                 fault_every: std::time::Duration::from_millis(fault_every_ms),
                 duration: duration.map(|a| a.0),
                 restart_every: restart_every.map(|a| a.0),
+                realistic,
             };
             crate::soak::soak(&settings, args).await
         }

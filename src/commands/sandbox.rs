@@ -18,7 +18,7 @@ use super::run::stop_signal;
 use crate::alipay::wire::request::validate_partner;
 use crate::cli::SandboxArgs;
 use crate::config::{Partner, Settings};
-use crate::sandbox::{self, Faults, PartnerKey, Sandbox, SandboxConfig};
+use crate::sandbox::{self, Faults, PartnerKey, Realism, Sandbox, SandboxConfig};
 
 pub async fn sandbox(settings: &Settings, args: SandboxArgs) -> anyhow::Result<ExitCode> {
     let seed = args.seed.unwrap_or_else(rand::random);
@@ -40,6 +40,9 @@ pub async fn sandbox(settings: &Settings, args: SandboxArgs) -> anyhow::Result<E
         "sandbox listening on http://{addr}/gateway.do (seed {seed}, partners {})",
         partners.join(",")
     );
+    if config.realism.is_on() {
+        eprintln!("sandbox answers realistically: {:?}", config.realism);
+    }
     let state = Sandbox::new(config)?;
     let shutdown = CancellationToken::new();
     let stopper = shutdown.clone();
@@ -95,7 +98,35 @@ pub fn config_from(
         notify_delay_rate: args.notify_delay_rate,
         notify_reorder_rate: args.notify_reorder_rate,
     };
+    config.realism = realism_from(args);
     Ok(config)
+}
+
+/// `--realistic` and the realism rates: a rate given wins over the preset.
+fn realism_from(args: &SandboxArgs) -> Realism {
+    let base = if args.realistic {
+        Realism::realistic()
+    } else {
+        Realism::default()
+    };
+    Realism {
+        tails_rate: args.tails_rate.unwrap_or(base.tails_rate),
+        five_field_rate: args.five_field_rate.unwrap_or(base.five_field_rate),
+        lower_case_rate: args.lower_case_rate.unwrap_or(base.lower_case_rate),
+        empty_details_rate: args.empty_details_rate.unwrap_or(base.empty_details_rate),
+        non_final_rate: args.non_final_rate.unwrap_or(base.non_final_rate),
+        non_final_delay: Duration::from_millis(args.non_final_delay_ms),
+        balance_not_enough_rate: args
+            .balance_not_enough_rate
+            .unwrap_or(base.balance_not_enough_rate),
+        poison_rate: args.poison_rate.unwrap_or(base.poison_rate),
+        xml_query_error_rate: args
+            .xml_query_error_rate
+            .unwrap_or(base.xml_query_error_rate),
+        accepted_then_4xx_rate: args
+            .accepted_then_4xx_rate
+            .unwrap_or(base.accepted_then_4xx_rate),
+    }
 }
 
 /// `--partner`/`--key` pairs in order, else the worker's configured partners.
@@ -241,6 +272,53 @@ mod tests {
     }
 
     #[test]
+    fn realism_is_off_unless_asked_and_a_rate_given_overrides_the_preset() {
+        let plain = config_from(&args(&["--partner", P1, "--key", "k"]), &[], 1).unwrap();
+        assert_eq!(plain.realism, Realism::default());
+        assert!(!plain.realism.is_on());
+
+        let preset = config_from(
+            &args(&["--partner", P1, "--key", "k", "--realistic"]),
+            &[],
+            1,
+        )
+        .unwrap();
+        assert_eq!(preset.realism, Realism::realistic());
+
+        let mixed = config_from(
+            &args(&[
+                "--partner",
+                P1,
+                "--key",
+                "k",
+                "--realistic",
+                "--poison-rate",
+                "0",
+                "--accepted-then-4xx-rate",
+                "0.5",
+                "--non-final-delay-ms",
+                "250",
+            ]),
+            &[],
+            1,
+        )
+        .unwrap();
+        assert_eq!(mixed.realism.poison_rate.get(), 0.0);
+        assert_eq!(mixed.realism.accepted_then_4xx_rate.get(), 0.5);
+        assert_eq!(mixed.realism.non_final_delay, Duration::from_millis(250));
+        assert_eq!(mixed.realism.tails_rate, Realism::realistic().tails_rate);
+
+        let one = config_from(
+            &args(&["--partner", P1, "--key", "k", "--tails-rate", "1"]),
+            &[],
+            1,
+        )
+        .unwrap();
+        assert_eq!(one.realism.tails_rate.get(), 1.0);
+        assert_eq!(one.realism.poison_rate.get(), 0.0);
+    }
+
+    #[test]
     fn a_rate_above_one_or_a_float_paid_amount_does_not_parse() {
         let parse = |flags: &[&str]| {
             Cli::try_parse_from(["refund-worker", "sandbox"].iter().chain(flags)).is_err()
@@ -249,5 +327,6 @@ mod tests {
         assert!(parse(&["--notify-drop-rate", "1e-2"]));
         assert!(parse(&["--trade-paid", "10.001"]));
         assert!(parse(&["--time-scale", "0"]));
+        assert!(parse(&["--poison-rate", "2"]));
     }
 }

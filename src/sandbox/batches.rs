@@ -5,15 +5,27 @@
 //! faults are drawn inside one critical section per request, so two copies
 //! of one batch cannot both pass the duplicate check; the notifications are
 //! built (ids drawn, parameters signed) inside it too, and only sent after
-//! the lock is released.
+//! the lock is released. An item reported with a code Alipay retries
+//! itself is settled (paid) later by the task that sends the second
+//! notification, just before its first send; that notification is built,
+//! with a new `notify_id`, together with the first.
 
-use chrono::Utc;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use rand::rngs::StdRng;
 
 use super::checks::BatchRequest;
+use super::config::SandboxConfig;
 use super::faults::{NotifyPlan, draw_item_failure, draw_notify};
-use super::ledger::{ApproveError, BatchId, NotificationRecord, ResultLine};
+use super::items;
+use super::ledger::{ApproveError, BatchId, Ledger, NotificationRecord, ResultLine, SUCCESS};
 use super::notice::{self, DBACK, Dback};
-use super::refusal::Refusal;
+use super::realism::{
+    BALANCE_NOT_ENOUGH, RealismBook, draw_empty_details, draw_non_final, draw_shapes,
+    is_retried_by_alipay,
+};
+use super::refusal::{Code, Refusal};
 use super::{Inner, Sandbox};
 use crate::alipay::wire::batch_no::{beijing_now, format_refund_date};
 use crate::alipay::wire::form;
@@ -29,20 +41,45 @@ pub(super) struct NotifyJob {
     pub plan: NotifyPlan,
     /// Sent once this one has gone out the first time (the 充退 ones).
     pub follow_ups: Vec<NotifyJob>,
+    /// What must happen in the ledger before the first send.
+    pub settles: Option<Settle>,
+}
+
+/// A batch whose unresolved items Alipay's own retry settles (pays) after
+/// a while; the job that carries it reports them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Settle {
+    pub batch: BatchId,
+    /// Already scaled.
+    pub after: Duration,
 }
 
 impl Sandbox {
     /// Records a checked batch and, unless it waits for a password,
-    /// processes it; returns the notification to send, if any.
+    /// processes it; returns the notifications to send. A batch holding a
+    /// poison trade is refused whole, before the duplicate check (its
+    /// number was never taken: a poison batch is never accepted).
     pub(super) fn accept(
         &self,
         request: BatchRequest,
         awaiting_password: bool,
-    ) -> Result<Option<NotifyJob>, Refusal> {
+    ) -> Result<Vec<NotifyJob>, Refusal> {
         let mut inner = self.lock();
-        let id = inner.ledger.accept(request, awaiting_password)?;
+        let Inner {
+            ledger,
+            rng,
+            realism,
+        } = &mut *inner;
+        let config = &self.shared.config;
+        if let Some(trade_no) = realism.poison_in(rng, &config.realism, &request.items) {
+            return Err(Refusal::new(
+                Code::ReasonRefundAmountLessThanCouponFee,
+                format!("trade {trade_no} is poison (injected)"),
+            ));
+        }
+        let id = ledger.accept(request, awaiting_password)?;
         if awaiting_password {
-            return Ok(None);
+            return Ok(Vec::new());
         }
         Ok(self.process(&mut inner, id))
     }
@@ -52,79 +89,163 @@ impl Sandbox {
         &self,
         partner: Option<&str>,
         batch_no: &str,
-    ) -> Result<Option<NotifyJob>, ApproveError> {
+    ) -> Result<Vec<NotifyJob>, ApproveError> {
         let mut inner = self.lock();
         let id = inner.ledger.approve(partner, batch_no)?;
         Ok(self.process(&mut inner, id))
     }
 
-    /// Pays the batch's items and builds the notification reporting them;
+    /// Pays the batch's items and builds the notification reporting them,
+    /// and, when some are left unresolved, the later one that settles and
+    /// reports them (built now, so every draw happens in request order);
     /// none when nothing is reported (only ignored 100th refunds).
-    fn process(&self, inner: &mut Inner, id: BatchId) -> Option<NotifyJob> {
+    fn process(&self, inner: &mut Inner, id: BatchId) -> Vec<NotifyJob> {
         let config = &self.shared.config;
-        let Inner { ledger, rng } = inner;
-        let lines = ledger.process(id, |_| draw_item_failure(rng, &config.faults));
+        let Inner {
+            ledger,
+            rng,
+            realism,
+        } = inner;
+        let lines = ledger.process(id, |item| {
+            let failure = draw_item_failure(rng, &config.faults);
+            let non_final = draw_non_final(rng, &config.realism);
+            if realism.take_balance_short(&item.trade_no) {
+                return Some(BALANCE_NOT_ENOUGH.to_owned());
+            }
+            if failure.is_some() {
+                return failure;
+            }
+            let non_final = non_final?;
+            realism.counts.non_final += 1;
+            Some(non_final.to_owned())
+        });
         if lines.is_empty() {
-            return None;
+            return Vec::new();
         }
-        let request = ledger.batches().get(id)?.request.clone();
-        let key = config.key_of(&request.partner)?;
+        let Some(request) = ledger.batches().get(id).map(|b| b.request.clone()) else {
+            return Vec::new();
+        };
+        let Some(key) = config.key_of(&request.partner) else {
+            return Vec::new();
+        };
+        let mut reporter = Reporter {
+            ledger,
+            rng,
+            realism,
+            config,
+            request: &request,
+            key,
+        };
+        let now = Utc::now();
+        let mut jobs = vec![reporter.report(&lines, now, 0)];
+        let settled: Vec<ResultLine> = lines
+            .iter()
+            .filter(|l| is_retried_by_alipay(&l.code))
+            .map(|l| ResultLine {
+                code: SUCCESS.to_owned(),
+                ..l.clone()
+            })
+            .collect();
+        if !settled.is_empty() {
+            let after = config.time_scale.scale(config.realism.non_final_delay);
+            let at = TimeDelta::from_std(after)
+                .ok()
+                .and_then(|d| now.checked_add_signed(d))
+                .unwrap_or(now);
+            let paid_before = lines.iter().filter(|l| l.is_success()).count();
+            let mut job = reporter.report(&settled, at, paid_before);
+            job.settles = Some(Settle { batch: id, after });
+            jobs.push(job);
+        }
+        jobs
+    }
+}
+
+/// What building the notifications of one batch needs, under the lock.
+struct Reporter<'a> {
+    ledger: &'a mut Ledger,
+    rng: &'a mut StdRng,
+    realism: &'a mut RealismBook,
+    config: &'a SandboxConfig,
+    request: &'a BatchRequest,
+    key: &'a str,
+}
+
+impl Reporter<'_> {
+    /// The `batch_refund_notify` reporting `lines` (in realistic shapes when
+    /// drawn), sent as of `at`, and a 充退 follow-up per paid line;
+    /// `paid_before` paid lines of the batch were reported earlier.
+    fn report(&mut self, lines: &[ResultLine], at: DateTime<Utc>, paid_before: usize) -> NotifyJob {
+        let r = &self.config.realism;
+        let empty = draw_empty_details(self.rng, r);
+        let shapes = draw_shapes(self.rng, r, lines.len());
+        let written = if empty {
+            self.realism.counts.empty_details += 1;
+            (String::new(), 0)
+        } else {
+            self.realism.counts.add_shapes(items::tally(lines, &shapes));
+            (
+                items::details(lines, &shapes, &self.request.partner),
+                lines.iter().filter(|l| l.is_success()).count(),
+            )
+        };
         // Alipay's notify_time; resends repeat it, since they repeat the body.
-        let notify_time = format_refund_date(beijing_now(Utc::now()));
-        let mut new_job =
-            |kind: &'static str,
-             trade_no: Option<&str>,
-             url: &str,
-             params: &dyn Fn(&str) -> Vec<(String, String)>| {
-                let notify_id = loop {
-                    let candidate = notice::new_notify_id(rng);
-                    let fresh = ledger.register_notification(NotificationRecord {
-                        notify_id: candidate.clone(),
-                        partner: request.partner.clone(),
-                        kind,
-                        batch_no: request.batch_no.clone(),
-                        trade_no: trade_no.map(str::to_owned),
-                        attempts: 0,
-                        delivered: 0,
-                        acknowledged: false,
-                    });
-                    if fresh {
-                        break candidate;
-                    }
-                };
-                NotifyJob {
-                    body: form::encode(&params(&notify_id)),
-                    notify_id,
-                    url: url.to_owned(),
-                    plan: draw_notify(rng, &config.faults, config.time_scale),
-                    follow_ups: Vec::new(),
-                }
-            };
-        let mut job = new_job(
-            BATCH_REFUND_NOTIFY,
-            None,
-            &request.notify_url,
-            &|notify_id| {
-                notice::batch_refund_notify(&notify_time, notify_id, &request.batch_no, &lines, key)
-            },
-        );
-        if let Some(url) = &request.dback_notify_url {
+        let notify_time = format_refund_date(beijing_now(at));
+        let (batch_no, key) = (&self.request.batch_no, self.key);
+        let mut job = self.new_job(BATCH_REFUND_NOTIFY, None, &self.request.notify_url, &|id| {
+            notice::batch_refund_notify_written(
+                &notify_time,
+                id,
+                batch_no,
+                (&written.0, written.1),
+                key,
+            )
+        });
+        if let Some(url) = &self.request.dback_notify_url {
             for (n, line) in lines.iter().filter(|l| l.is_success()).enumerate() {
-                let refund_id = format!("{}{:04}", request.batch_no, n + 1);
-                job.follow_ups
-                    .push(new_job(DBACK, Some(&line.trade_no), url, &|notify_id| {
-                        dback_params(
-                            &notify_time,
-                            notify_id,
-                            &request.batch_no,
-                            line,
-                            &refund_id,
-                            key,
-                        )
-                    }));
+                let refund_id = format!("{batch_no}{:04}", paid_before + n + 1);
+                let follow_up = self.new_job(DBACK, Some(&line.trade_no), url, &|id| {
+                    dback_params(&notify_time, id, batch_no, line, &refund_id, key)
+                });
+                job.follow_ups.push(follow_up);
             }
         }
-        Some(job)
+        job
+    }
+
+    /// A notification with a fresh `notify_id` (registered in the ledger)
+    /// and its drawn plan.
+    fn new_job(
+        &mut self,
+        kind: &'static str,
+        trade_no: Option<&str>,
+        url: &str,
+        params: &dyn Fn(&str) -> Vec<(String, String)>,
+    ) -> NotifyJob {
+        let notify_id = loop {
+            let candidate = notice::new_notify_id(self.rng);
+            let fresh = self.ledger.register_notification(NotificationRecord {
+                notify_id: candidate.clone(),
+                partner: self.request.partner.clone(),
+                kind,
+                batch_no: self.request.batch_no.clone(),
+                trade_no: trade_no.map(str::to_owned),
+                attempts: 0,
+                delivered: 0,
+                acknowledged: false,
+            });
+            if fresh {
+                break candidate;
+            }
+        };
+        NotifyJob {
+            body: form::encode(&params(&notify_id)),
+            notify_id,
+            url: url.to_owned(),
+            plan: draw_notify(self.rng, &self.config.faults, self.config.time_scale),
+            follow_ups: Vec::new(),
+            settles: None,
+        }
     }
 }
 
@@ -146,4 +267,151 @@ fn dback_params(
         },
         key,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alipay::wire::detail::BatchItem;
+    use crate::sandbox::checks::Service;
+    use crate::sandbox::config::{PartnerKey, Rate, Realism};
+    use chrono::NaiveDate;
+
+    const P: &str = "2088101122136241";
+
+    fn sandbox(realism: Realism) -> Sandbox {
+        let mut config = SandboxConfig::new(
+            vec![PartnerKey {
+                id: P.into(),
+                key: "k".into(),
+            }],
+            7,
+        );
+        config.realism = realism;
+        Sandbox::new(config).unwrap()
+    }
+
+    fn request(batch_no: &str, trades: &[&str]) -> BatchRequest {
+        BatchRequest {
+            partner: P.into(),
+            service: Service::Nopwd,
+            batch_no: batch_no.into(),
+            refund_date: NaiveDate::from_ymd_opt(2024, 3, 10)
+                .and_then(|d| d.and_hms_opt(12, 0, 0))
+                .unwrap(),
+            notify_url: "http://127.0.0.1:1/n".into(),
+            dback_notify_url: None,
+            items: trades
+                .iter()
+                .map(|t| BatchItem {
+                    trade_no: (*t).into(),
+                    amount_fen: 100,
+                    reason: "r".into(),
+                })
+                .collect(),
+        }
+    }
+
+    fn details(job: &NotifyJob) -> String {
+        let params = form::decode(job.body.as_bytes()).unwrap();
+        params
+            .into_iter()
+            .find(|(k, _)| k == "result_details")
+            .map(|(_, v)| v)
+            .unwrap()
+    }
+
+    #[test]
+    fn a_trade_short_of_balance_fails_its_first_refund_only() {
+        let s = sandbox(Realism {
+            balance_not_enough_rate: Rate::ALWAYS,
+            ..Realism::default()
+        });
+        let first = s.accept(request("20240310001", &["T1"]), false).unwrap();
+        assert_eq!(
+            details(&first[0]),
+            "T1^1.00^TXN_RESULT_ACCOUNT_BALANCE_NOT_ENOUGH"
+        );
+        let again = s.accept(request("20240310002", &["T1"]), false).unwrap();
+        assert_eq!(details(&again[0]), "T1^1.00^SUCCESS");
+        let view = s.ledger();
+        assert_eq!(view.paid_total_fen, 100);
+        assert_eq!(view.realism.balance_not_enough, 1);
+    }
+
+    #[test]
+    fn a_batch_holding_a_poison_trade_is_refused_whole_and_never_recorded() {
+        let s = sandbox(Realism {
+            poison_rate: Rate::ALWAYS,
+            ..Realism::default()
+        });
+        let refused = s.accept(request("20240310001", &["T1", "T2"]), false);
+        assert_eq!(
+            refused.map(|_| ()).map_err(|r| r.code),
+            Err(Code::ReasonRefundAmountLessThanCouponFee)
+        );
+        let view = s.ledger();
+        assert!(view.batches.is_empty() && view.notifications.is_empty());
+        assert_eq!(view.realism.poison_refusals, 1);
+    }
+
+    #[test]
+    fn a_non_final_item_gets_a_second_notification_that_settles_it() {
+        let s = sandbox(Realism {
+            non_final_rate: Rate::ALWAYS,
+            ..Realism::default()
+        });
+        let jobs = s.accept(request("20240310001", &["T1"]), false).unwrap();
+        assert_eq!(jobs.len(), 2);
+        let code = details(&jobs[0]);
+        let code = code.strip_prefix("T1^1.00^").unwrap();
+        assert!(is_retried_by_alipay(code), "{code}");
+        assert_eq!(jobs[0].settles, None);
+        assert_ne!(jobs[0].notify_id, jobs[1].notify_id);
+        assert_eq!(details(&jobs[1]), "T1^1.00^SUCCESS");
+        let settle = jobs[1].settles.unwrap();
+        assert_eq!(settle.after, Realism::default().non_final_delay);
+        // Not paid until the settling notification's task settles it.
+        assert_eq!(s.ledger().paid_total_fen, 0);
+        assert_eq!(s.lock().ledger.resolve(settle.batch).len(), 1);
+        let view = s.ledger();
+        assert_eq!(view.paid_total_fen, 100);
+        assert_eq!(
+            view.batches[0].items[0].reported_codes,
+            [code.to_owned(), SUCCESS.to_owned()]
+        );
+        assert_eq!(view.realism.non_final, 1);
+    }
+
+    #[test]
+    fn an_empty_notification_still_pays_and_counts() {
+        let s = sandbox(Realism {
+            empty_details_rate: Rate::ALWAYS,
+            ..Realism::default()
+        });
+        let jobs = s.accept(request("20240310001", &["T1"]), false).unwrap();
+        let params = form::decode(jobs[0].body.as_bytes()).unwrap();
+        let get = |name: &str| {
+            params
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.as_str())
+        };
+        assert_eq!(get("result_details"), Some(""));
+        assert_eq!(get("success_num"), Some("0"));
+        let view = s.ledger();
+        assert_eq!(view.paid_total_fen, 100);
+        assert_eq!(view.realism.empty_details, 1);
+    }
+
+    #[test]
+    fn without_realism_the_notification_is_the_plain_one() {
+        let s = sandbox(Realism::default());
+        let jobs = s
+            .accept(request("20240310001", &["T1", "T2"]), false)
+            .unwrap();
+        assert_eq!(jobs.len(), 1);
+        assert_eq!(details(&jobs[0]), "T1^1.00^SUCCESS#T2^1.00^SUCCESS");
+        assert_eq!(s.ledger().realism, Default::default());
+    }
 }

@@ -1,4 +1,5 @@
-//! What a sandbox run is told: partners, ledger defaults, time scale, seed, faults.
+//! What a sandbox run is told: partners, ledger defaults, time scale, seed,
+//! faults, and how realistically Alipay's answers are shaped.
 //!
 //! Owns the parsing of rates and the time scale from text. Invariants: a
 //! [`Rate`] is always within `[0, 1]` and a [`TimeScale`] is finite and
@@ -49,6 +50,8 @@ pub struct SandboxConfig {
     pub auto_approve_pwd: bool,
     /// Injected faults.
     pub faults: Faults,
+    /// Alipay's real answer shapes and cases (all off by default).
+    pub realism: Realism,
 }
 
 impl SandboxConfig {
@@ -62,6 +65,7 @@ impl SandboxConfig {
             seed,
             auto_approve_pwd: false,
             faults: Faults::default(),
+            realism: Realism::default(),
         }
     }
 
@@ -139,6 +143,95 @@ impl Default for Faults {
             notify_delay_rate: Rate::NEVER,
             notify_reorder_rate: Rate::NEVER,
         }
+    }
+}
+
+/// How the sandbox answers the way the real gateway does, each case with
+/// its rate (see alipay-mapi.md for the grammar). Every rate is 0 by
+/// default, so a plain sandbox answers in the simplest shapes;
+/// [`Realism::realistic`] is the `--realistic` preset.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Realism {
+    /// Per paid item reported: Alipay's tails after the code (fee `$…`,
+    /// royalty `|…`, sub-trade `$$…`).
+    pub tails_rate: Rate,
+    /// Per item reported: the 5-field form `trade^amount^CODE^false^null`.
+    pub five_field_rate: Rate,
+    /// Per paid item reported: `success` in lower case.
+    pub lower_case_rate: Rate,
+    /// Per batch notification: `result_details` empty and `success_num=0`;
+    /// the results are then only told by `refund_fastpay_query`.
+    pub empty_details_rate: Rate,
+    /// Per item that would be paid: first reported with a code Alipay
+    /// retries itself (not paid yet), paid and notified again later.
+    pub non_final_rate: Rate,
+    /// How long after its first report a non-final item is settled (scaled).
+    pub non_final_delay: Duration,
+    /// Per trade: its first refund fails `TXN_RESULT_ACCOUNT_BALANCE_NOT_ENOUGH`.
+    pub balance_not_enough_rate: Rate,
+    /// Per trade: every batch holding it is refused
+    /// `REASON_REFUND_AMOUNT_LESS_THAN_COUPON_FEE`.
+    pub poison_rate: Rate,
+    /// Per query: answered in the mapi XML form, `F SYSTEM_ERROR`.
+    pub xml_query_error_rate: Rate,
+    /// Per nopwd request: accepted and processed, then answered HTTP 429 or
+    /// 403 with a body that is not the XML answer (a proxy in the way).
+    pub accepted_then_4xx_rate: Rate,
+}
+
+impl Default for Realism {
+    fn default() -> Self {
+        Self {
+            tails_rate: Rate::NEVER,
+            five_field_rate: Rate::NEVER,
+            lower_case_rate: Rate::NEVER,
+            empty_details_rate: Rate::NEVER,
+            non_final_rate: Rate::NEVER,
+            non_final_delay: Duration::from_secs(5),
+            balance_not_enough_rate: Rate::NEVER,
+            poison_rate: Rate::NEVER,
+            xml_query_error_rate: Rate::NEVER,
+            accepted_then_4xx_rate: Rate::NEVER,
+        }
+    }
+}
+
+impl Realism {
+    /// `--realistic`: every case at a modest rate. Poison is per trade and
+    /// sinks every batch holding the trade, so a batch of n items meets it
+    /// about n times as often: its rate is the lowest.
+    pub fn realistic() -> Self {
+        Self {
+            tails_rate: Rate(0.05),
+            five_field_rate: Rate(0.03),
+            lower_case_rate: Rate(0.03),
+            empty_details_rate: Rate(0.02),
+            non_final_rate: Rate(0.02),
+            balance_not_enough_rate: Rate(0.02),
+            poison_rate: Rate(0.01),
+            xml_query_error_rate: Rate(0.05),
+            accepted_then_4xx_rate: Rate(0.02),
+            ..Self::default()
+        }
+    }
+
+    /// Whether any case can happen. When none can, nothing is drawn for
+    /// realism at all, so a seed replays exactly as it did before realism
+    /// existed.
+    pub fn is_on(&self) -> bool {
+        [
+            self.tails_rate,
+            self.five_field_rate,
+            self.lower_case_rate,
+            self.empty_details_rate,
+            self.non_final_rate,
+            self.balance_not_enough_rate,
+            self.poison_rate,
+            self.xml_query_error_rate,
+            self.accepted_then_4xx_rate,
+        ]
+        .iter()
+        .any(|r| r.get() > 0.0)
     }
 }
 
@@ -283,6 +376,32 @@ mod tests {
     fn a_huge_time_scale_saturates_instead_of_panicking() {
         let scale: TimeScale = format!("1{}", "0".repeat(30)).parse().unwrap();
         assert_eq!(scale.scale(Duration::from_secs(54_000)), Duration::MAX);
+    }
+
+    #[test]
+    fn realism_is_off_by_default_and_the_preset_turns_every_case_on() {
+        assert!(!Realism::default().is_on());
+        assert!(!SandboxConfig::new(Vec::new(), 1).realism.is_on());
+        let r = Realism::realistic();
+        assert!(r.is_on());
+        for rate in [
+            r.tails_rate,
+            r.five_field_rate,
+            r.lower_case_rate,
+            r.empty_details_rate,
+            r.non_final_rate,
+            r.balance_not_enough_rate,
+            r.poison_rate,
+            r.xml_query_error_rate,
+            r.accepted_then_4xx_rate,
+        ] {
+            assert!((0.01..=0.05).contains(&rate.get()), "{rate:?}");
+        }
+        let one = Realism {
+            poison_rate: Rate::ALWAYS,
+            ..Realism::default()
+        };
+        assert!(one.is_on());
     }
 
     #[test]

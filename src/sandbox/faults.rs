@@ -3,7 +3,9 @@
 //! Owns when a fault happens. Invariant: each draw function takes a fixed
 //! number of values from the generator whatever the rates, and draws happen
 //! under the sandbox's lock in request order, so the same seed and the same
-//! sequence of requests give the same faults: a run can be replayed.
+//! sequence of requests give the same faults: a run can be replayed. The
+//! realistic cases (`realism`) are drawn from the same generator by the
+//! same rule.
 
 use std::time::Duration;
 
@@ -43,7 +45,7 @@ pub struct NotifyPlan {
 }
 
 /// Whether an event of this rate happens; takes exactly one value.
-fn happens(rng: &mut impl Rng, rate: Rate) -> bool {
+pub(super) fn happens(rng: &mut impl Rng, rate: Rate) -> bool {
     // random::<f64>() is in [0, 1), so rate 0 never happens and rate 1 always does.
     rng.random::<f64>() < rate.get()
 }

@@ -3,9 +3,10 @@
 //! Owns reading requests the way Alipay does and choosing the answer. The
 //! body is read as raw bytes and decoded as a UTF-8 form whatever its
 //! Content-Type; when it is empty (a GET), the URL's query is the request.
-//! Invariant: injected faults are drawn before anything else, so the
-//! sequence of draws depends only on the sequence of requests; a batch
-//! answered 503 or `SYSTEM_ERROR` is never recorded.
+//! Invariant: injected faults (and the realistic cases of the request) are
+//! drawn before anything else, so the sequence of draws depends only on the
+//! sequence of requests; a batch answered 503 or `SYSTEM_ERROR` is never
+//! recorded, one answered 429 or 403 after accepting always is.
 
 use axum::Router;
 use axum::body::Bytes;
@@ -20,7 +21,9 @@ use super::Sandbox;
 use super::answers::{self, Shape};
 use super::checks::{self, Service, param};
 use super::faults::{RequestFaults, draw_request};
+use super::items;
 use super::ledger::ApproveError;
+use super::realism::{RequestRealism, draw_request as draw_request_realism, draw_shapes};
 use super::refusal::{Code, Refusal};
 use crate::alipay::wire::batch_no::beijing_now;
 use crate::alipay::wire::form;
@@ -44,7 +47,7 @@ async fn gateway(
     RawQuery(url_query): RawQuery,
     body: Bytes,
 ) -> Response {
-    let faults = sandbox.draw_request_faults();
+    let (faults, realism) = sandbox.draw_request_faults();
     if let Some(latency) = faults.latency
         && !sandbox.sleep(latency).await
     {
@@ -84,8 +87,8 @@ async fn gateway(
         Err(refusal) => return refuse(shape, refusal),
     };
     match signed.service {
-        Service::Query => query(&sandbox, &params, &signed.partner),
-        Service::Nopwd | Service::Pwd => batch(&sandbox, &params, &signed, faults).await,
+        Service::Query => query(&sandbox, &params, &signed.partner, realism),
+        Service::Nopwd | Service::Pwd => batch(&sandbox, &params, &signed, faults, realism).await,
     }
 }
 
@@ -95,6 +98,7 @@ async fn batch(
     params: &[(String, String)],
     signed: &checks::Signed,
     faults: RequestFaults,
+    realism: RequestRealism,
 ) -> Response {
     let pwd = signed.service == Service::Pwd;
     let shape = if pwd { Shape::Html } else { Shape::Xml };
@@ -110,6 +114,11 @@ async fn batch(
         Err(refusal) => return refuse(shape, refusal),
     }
     tracing::info!(%batch_no, partner = %signed.partner, service = signed.service.name(), "batch accepted");
+    if let Some(status) = realism.accepted_then_4xx.filter(|_| !pwd) {
+        sandbox.lock().realism.counts.accepted_then_4xx += 1;
+        tracing::info!(%batch_no, status, "injected: a proxy answers 4xx after the batch was accepted");
+        return answers::proxy_refusal(status);
+    }
     if pwd {
         return answers::html(if awaiting_password {
             answers::pwd_waiting(&batch_no)
@@ -130,20 +139,43 @@ async fn batch(
     })
 }
 
-/// `refund_fastpay_query`: the ledger's refunds of this partner that match.
-fn query(sandbox: &Sandbox, params: &[(String, String)], partner: &str) -> Response {
+/// `refund_fastpay_query`: the ledger's refunds of this partner that match,
+/// each row in its drawn shape; or, when drawn, `F SYSTEM_ERROR` in XML.
+fn query(
+    sandbox: &Sandbox,
+    params: &[(String, String)],
+    partner: &str,
+    realism: RequestRealism,
+) -> Response {
+    if let Some(charset) = realism.xml_query_error {
+        sandbox.lock().realism.counts.xml_query_errors += 1;
+        tracing::info!(
+            charset = charset.label(),
+            "injected: a query answered in XML"
+        );
+        return answers::xml_in(charset);
+    }
     let key = match checks::check_query(params) {
         Ok(key) => key,
         Err(refusal) => return refuse(Shape::Form, refusal),
     };
-    let rows = sandbox.lock().ledger.query(partner, &key);
+    let mut inner = sandbox.lock();
+    let rows = inner.ledger.query(partner, &key);
     if rows.is_empty() {
+        drop(inner);
         return refuse(
             Shape::Form,
             Refusal::new(Code::RefundNotExist, format!("nothing for {key:?}")),
         );
     }
-    answers::text(answers::query_found(&rows))
+    let super::Inner {
+        rng, realism: book, ..
+    } = &mut *inner;
+    let shapes = draw_shapes(rng, &sandbox.config().realism, rows.len());
+    let lines: Vec<_> = rows.iter().map(|r| r.line.clone()).collect();
+    book.counts.add_shapes(items::tally(&lines, &shapes));
+    drop(inner);
+    answers::text(answers::query_found(&rows, &shapes, partner))
 }
 
 /// `notify_verify`: unsigned; `true` only for a notification sent to this partner.
@@ -190,9 +222,11 @@ async fn ledger(State(sandbox): State<Sandbox>) -> Response {
 }
 
 impl Sandbox {
-    fn draw_request_faults(&self) -> RequestFaults {
+    fn draw_request_faults(&self) -> (RequestFaults, RequestRealism) {
         let mut inner = self.lock();
-        draw_request(&mut inner.rng, &self.shared.config.faults)
+        let faults = draw_request(&mut inner.rng, &self.shared.config.faults);
+        let realism = draw_request_realism(&mut inner.rng, &self.shared.config.realism);
+        (faults, realism)
     }
 
     /// Sleeps in real time unless the sandbox stops; true when it slept it all.

@@ -5,12 +5,16 @@
 //! processed, and a batch is processed at most once; the refunds of a trade
 //! never sum above what was paid; a trade pays at most 99 refunds, and the
 //! 100th is neither paid nor reported, as Alipay does; a `batch_no` is taken
-//! once per partner, forever. Pure: no clock, no randomness (injected
-//! failures come in through a closure), no I/O.
+//! once per partner, forever. An item reported with a code Alipay retries
+//! itself is unresolved: its amount is held against the trade (so nothing
+//! can be paid over it meanwhile) and it is paid, once, when `resolve`
+//! settles it. Pure: no clock, no randomness (injected failures come in
+//! through a closure), no I/O.
 
 use std::collections::{BTreeMap, HashMap};
 
 use super::checks::{BatchRequest, QueryKey};
+use super::realism::is_retried_by_alipay;
 use super::refusal::{Code, Refusal};
 use crate::alipay::wire::detail::BatchItem;
 
@@ -46,6 +50,13 @@ impl Trade {
     fn paid(&self) -> impl Iterator<Item = &TradeRefund> {
         self.refunds.iter().filter(|r| r.code == SUCCESS)
     }
+
+    /// The refunds paid and those held until Alipay's own retry settles them.
+    fn committed(&self) -> impl Iterator<Item = &TradeRefund> {
+        self.refunds
+            .iter()
+            .filter(|r| r.code == SUCCESS || is_retried_by_alipay(&r.code))
+    }
 }
 
 /// One processed refund of a trade.
@@ -55,8 +66,20 @@ pub struct TradeRefund {
     pub batch_no: String,
     /// In fen.
     pub amount_fen: i64,
-    /// `SUCCESS` or why not.
+    /// `SUCCESS` or why not; a code Alipay retries itself while unresolved.
     pub code: String,
+    /// The codes reported before `code`, oldest first (a settled item's
+    /// non-final code); empty for most.
+    pub earlier_codes: Vec<String>,
+}
+
+impl TradeRefund {
+    /// Every code the sandbox reported for it, oldest first.
+    pub fn reported_codes(&self) -> Vec<String> {
+        let mut codes = self.earlier_codes.clone();
+        codes.push(self.code.clone());
+        codes
+    }
 }
 
 /// Where a batch stands.
@@ -75,6 +98,8 @@ pub enum ItemOutcome {
     Pending,
     /// Processed with this code (`SUCCESS` means paid).
     Done(String),
+    /// Reported with this code Alipay retries itself; not paid yet.
+    Unresolved(String),
     /// The trade's 100th refund: not paid, not reported.
     Ignored,
 }
@@ -88,6 +113,22 @@ pub struct Batch {
     pub state: BatchState,
     /// One outcome per item, in the request's order.
     pub outcomes: Vec<ItemOutcome>,
+    /// Per item, the codes reported before its outcome's, oldest first.
+    pub earlier_codes: Vec<Vec<String>>,
+}
+
+impl Batch {
+    /// Every code the sandbox reported for item `i`, oldest first.
+    pub fn reported_codes(&self, i: usize) -> Vec<String> {
+        let mut codes = self.earlier_codes.get(i).cloned().unwrap_or_default();
+        match self.outcomes.get(i) {
+            Some(ItemOutcome::Done(code) | ItemOutcome::Unresolved(code)) => {
+                codes.push(code.clone())
+            }
+            Some(ItemOutcome::Pending | ItemOutcome::Ignored) | None => {}
+        }
+        codes
+    }
 }
 
 /// One reported result of a processed batch: `trade^amount^CODE`.
@@ -115,27 +156,6 @@ pub struct QueryRow {
     pub batch_no: String,
     /// The result.
     pub line: ResultLine,
-}
-
-/// A notification the sandbox sent or will send.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NotificationRecord {
-    /// Unique across the sandbox's life.
-    pub notify_id: String,
-    /// The partner it is signed for; `notify_verify` checks it.
-    pub partner: String,
-    /// `batch_refund_notify` or `dback`.
-    pub kind: &'static str,
-    /// The batch it reports.
-    pub batch_no: String,
-    /// The trade, for a 充退 notification.
-    pub trade_no: Option<String>,
-    /// Sends tried, dropped ones included.
-    pub attempts: u32,
-    /// Sends that reached the receiver.
-    pub delivered: u32,
-    /// Whether the receiver answered `success`.
-    pub acknowledged: bool,
 }
 
 /// Why a password-form batch could not be approved.
@@ -192,6 +212,7 @@ impl Ledger {
         let id = self.batches.len();
         self.batches.push(Batch {
             outcomes: vec![ItemOutcome::Pending; request.items.len()],
+            earlier_codes: vec![Vec::new(); request.items.len()],
             request,
             state: if awaiting_password {
                 BatchState::AwaitingPassword
@@ -229,8 +250,10 @@ impl Ledger {
 
     /// Pays or fails each pending item of a batch and returns what to report.
     ///
-    /// `inject` may fail an item that would otherwise be paid. Items already
-    /// processed are left alone, so a second call pays nothing twice.
+    /// `inject` may fail an item that would otherwise be paid; a code Alipay
+    /// retries itself leaves it unresolved (held, not paid: see `resolve`).
+    /// Items already processed are left alone, so a second call pays
+    /// nothing twice.
     pub fn process(
         &mut self,
         id: BatchId,
@@ -263,12 +286,52 @@ impl Ledger {
                 batch_no: batch.request.batch_no.clone(),
                 amount_fen: item.amount_fen,
                 code: code.clone(),
+                earlier_codes: Vec::new(),
             });
-            *outcome = ItemOutcome::Done(code.clone());
+            *outcome = if is_retried_by_alipay(&code) {
+                ItemOutcome::Unresolved(code.clone())
+            } else {
+                ItemOutcome::Done(code.clone())
+            };
             lines.push(ResultLine {
                 trade_no: item.trade_no.clone(),
                 amount_fen: item.amount_fen,
                 code,
+            });
+        }
+        lines
+    }
+
+    /// Settles a batch's unresolved items as Alipay's own retry does: each
+    /// is paid now (its amount was held for it) and reported `SUCCESS`.
+    /// Returns what to report; a second call settles nothing twice.
+    pub fn resolve(&mut self, id: BatchId) -> Vec<ResultLine> {
+        let Some(batch) = self.batches.get_mut(id) else {
+            return Vec::new();
+        };
+        let mut lines = Vec::new();
+        let items = batch.request.items.iter().zip(batch.outcomes.iter_mut());
+        for ((item, outcome), earlier) in items.zip(batch.earlier_codes.iter_mut()) {
+            let ItemOutcome::Unresolved(code) = outcome else {
+                continue;
+            };
+            // A trade is at most once in a batch, so this is its refund.
+            if let Some(refund) = self.trades.get_mut(&item.trade_no).and_then(|t| {
+                t.refunds
+                    .iter_mut()
+                    .rev()
+                    .find(|r| r.batch_no == batch.request.batch_no && is_retried_by_alipay(&r.code))
+            }) {
+                refund
+                    .earlier_codes
+                    .push(std::mem::replace(&mut refund.code, SUCCESS.to_owned()));
+            }
+            earlier.push(std::mem::take(code));
+            *outcome = ItemOutcome::Done(SUCCESS.to_owned());
+            lines.push(ResultLine {
+                trade_no: item.trade_no.clone(),
+                amount_fen: item.amount_fen,
+                code: SUCCESS.to_owned(),
             });
         }
         lines
@@ -293,7 +356,7 @@ impl Ledger {
                     .zip(&b.outcomes)
                     .filter_map(|(item, outcome)| {
                         let code = match outcome {
-                            ItemOutcome::Done(code) => code,
+                            ItemOutcome::Done(code) | ItemOutcome::Unresolved(code) => code,
                             ItemOutcome::Pending | ItemOutcome::Ignored => return None,
                         };
                         let trade_ok = key.trade_no.as_ref().is_none_or(|t| *t == item.trade_no);
@@ -310,38 +373,6 @@ impl Ledger {
             .collect()
     }
 
-    /// Records a notification; false if its `notify_id` is taken.
-    pub fn register_notification(&mut self, record: NotificationRecord) -> bool {
-        if self.by_notify_id.contains_key(&record.notify_id) {
-            return false;
-        }
-        self.by_notify_id
-            .insert(record.notify_id.clone(), self.notifications.len());
-        self.notifications.push(record);
-        true
-    }
-
-    /// Counts one send of a notification.
-    pub fn record_send(&mut self, notify_id: &str, delivered: bool, acknowledged: bool) {
-        if let Some(n) = self
-            .by_notify_id
-            .get(notify_id)
-            .and_then(|i| self.notifications.get_mut(*i))
-        {
-            n.attempts += 1;
-            n.delivered += u32::from(delivered);
-            n.acknowledged |= acknowledged;
-        }
-    }
-
-    /// `notify_verify`: whether the sandbox sent this notification to this partner.
-    pub fn is_genuine(&self, partner: &str, notify_id: &str) -> bool {
-        self.by_notify_id
-            .get(notify_id)
-            .and_then(|i| self.notifications.get(*i))
-            .is_some_and(|n| n.partner == partner)
-    }
-
     /// Every trade, by trade number.
     pub fn trades(&self) -> &BTreeMap<String, Trade> {
         &self.trades
@@ -350,11 +381,6 @@ impl Ledger {
     /// Every batch, in the order accepted.
     pub fn batches(&self) -> &[Batch] {
         &self.batches
-    }
-
-    /// Every notification, in the order created.
-    pub fn notifications(&self) -> &[NotificationRecord] {
-        &self.notifications
     }
 
     /// All the money refunded, in fen.
@@ -370,18 +396,23 @@ fn judge(
     item: &BatchItem,
     inject: &mut impl FnMut(&BatchItem) -> Option<String>,
 ) -> Option<String> {
-    if trade.paid().count() >= MAX_REFUNDS_PER_TRADE {
+    if trade.committed().count() >= MAX_REFUNDS_PER_TRADE {
         return None;
     }
+    let committed_fen: i64 = trade.committed().map(|r| r.amount_fen).sum();
     let code = if trade.partner != partner {
         NOT_THIS_PARTNERS_TRADE.to_owned()
-    } else if trade.refunded_fen().saturating_add(item.amount_fen) > trade.paid_fen {
+    } else if committed_fen.saturating_add(item.amount_fen) > trade.paid_fen {
         REFUND_TRADE_FEE_ERROR.to_owned()
     } else {
         inject(item).unwrap_or_else(|| SUCCESS.to_owned())
     };
     Some(code)
 }
+
+#[path = "ledger_notifications.rs"]
+mod notifications;
+pub use notifications::NotificationRecord;
 
 #[cfg(test)]
 #[path = "ledger_tests.rs"]

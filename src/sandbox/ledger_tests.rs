@@ -222,3 +222,66 @@ fn a_notification_is_genuine_only_for_its_partner() {
     let n = &ledger.notifications()[0];
     assert_eq!((n.attempts, n.delivered, n.acknowledged), (2, 1, true));
 }
+
+#[test]
+fn an_item_alipay_retries_itself_is_held_then_paid_once_when_resolved() {
+    let mut ledger = Ledger::new(1000);
+    let id = ledger
+        .accept(
+            batch(P, "20240310001", vec![item("T1", 600), item("T2", 1)]),
+            false,
+        )
+        .unwrap();
+    let lines = ledger.process(id, |i| {
+        (i.trade_no == "T1").then(|| "TRADE_PAYMENT_ERROR".to_owned())
+    });
+    assert_eq!(lines[0].code, "TRADE_PAYMENT_ERROR");
+    assert_eq!(
+        ledger.batches()[id].outcomes[0],
+        ItemOutcome::Unresolved("TRADE_PAYMENT_ERROR".into())
+    );
+    assert_eq!(ledger.paid_total_fen(), 1);
+    // Held: nothing can be paid over it meanwhile.
+    let over = run(&mut ledger, batch(P, "20240310002", vec![item("T1", 401)]));
+    assert_eq!(over[0].code, REFUND_TRADE_FEE_ERROR);
+    // Until settled, a query tells the non-final code.
+    let key = QueryKey {
+        batch_no: Some("20240310001".into()),
+        trade_no: Some("T1".into()),
+    };
+    assert_eq!(ledger.query(P, &key)[0].line.code, "TRADE_PAYMENT_ERROR");
+
+    let settled = ledger.resolve(id);
+    assert_eq!(
+        settled,
+        vec![ResultLine {
+            trade_no: "T1".into(),
+            amount_fen: 600,
+            code: SUCCESS.into(),
+        }]
+    );
+    assert_eq!(ledger.resolve(id), vec![], "settled once");
+    assert_eq!(ledger.paid_total_fen(), 601);
+    assert_eq!(ledger.query(P, &key)[0].line.code, SUCCESS);
+    assert_eq!(
+        ledger.batches()[id].reported_codes(0),
+        ["TRADE_PAYMENT_ERROR", SUCCESS]
+    );
+    assert_eq!(ledger.batches()[id].reported_codes(1), [SUCCESS]);
+    let refund = &ledger.trades()["T1"].refunds[0];
+    assert_eq!(refund.reported_codes(), ["TRADE_PAYMENT_ERROR", SUCCESS]);
+    // What is left of the trade can still be refunded.
+    let rest = run(&mut ledger, batch(P, "20240310003", vec![item("T1", 400)]));
+    assert_eq!(rest[0].code, SUCCESS);
+    assert_eq!(ledger.trades()["T1"].refunded_fen(), 1000);
+}
+
+#[test]
+fn a_pending_or_ignored_item_has_reported_nothing() {
+    let mut ledger = Ledger::new(100_000);
+    let id = ledger
+        .accept(batch(P, "20240310001", vec![item("T1", 5)]), true)
+        .unwrap();
+    assert!(ledger.batches()[id].reported_codes(0).is_empty());
+    assert_eq!(ledger.resolve(id), vec![]);
+}

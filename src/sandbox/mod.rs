@@ -9,11 +9,13 @@
 //! replays the same faults; every background task stops when the sandbox
 //! is stopped.
 //!
-//! - `config`: what a run is told (partners, faults, time scale, seed)
+//! - `config`: what a run is told (partners, faults, realism, time scale, seed)
 //! - `refusal`: the error codes and why they were answered
 //! - `checks`: the request checks, in Alipay's order (pure)
 //! - `ledger`: trades, refunds, batches, notifications (pure)
 //! - `faults`: drawing injected faults from the seed
+//! - `realism`: drawing Alipay's real shapes and cases from the seed, per-trade traits
+//! - `items`: the text of one reported item, in its shape (pure)
 //! - `batches`: accepting, approving and processing batches into notifications
 //! - `notice`: the notifications' signed parameters
 //! - `notifier`: sending them on the resend schedule
@@ -27,9 +29,11 @@ pub mod checks;
 pub mod config;
 pub mod faults;
 mod gateway;
+pub mod items;
 pub mod ledger;
 pub mod notice;
 mod notifier;
+pub mod realism;
 pub mod refusal;
 pub mod view;
 
@@ -43,12 +47,13 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-pub use config::{ConfigValueError, Faults, PartnerKey, Rate, SandboxConfig, TimeScale};
+pub use config::{ConfigValueError, Faults, PartnerKey, Rate, Realism, SandboxConfig, TimeScale};
 pub use gateway::router;
 pub use notifier::RESEND_INTERVALS;
 pub use view::LedgerView;
 
 use ledger::Ledger;
+use realism::RealismBook;
 
 /// How long one notification send may take before it counts as failed.
 const NOTIFY_SEND_TIMEOUT: Duration = Duration::from_secs(10);
@@ -77,10 +82,12 @@ struct Shared {
     stop: CancellationToken,
 }
 
-/// What must change together: the books and the generator the faults come from.
+/// What must change together: the books, the generator the faults come
+/// from, and what realism decided and injected.
 struct Inner {
     ledger: Ledger,
     rng: StdRng,
+    realism: RealismBook,
 }
 
 impl Sandbox {
@@ -95,6 +102,7 @@ impl Sandbox {
         let inner = Inner {
             ledger: Ledger::new(config.trade_paid_fen),
             rng: StdRng::seed_from_u64(config.seed),
+            realism: RealismBook::default(),
         };
         Ok(Self {
             shared: Arc::new(Shared {
@@ -114,7 +122,8 @@ impl Sandbox {
 
     /// A snapshot of the books.
     pub fn ledger(&self) -> LedgerView {
-        LedgerView::of(&self.lock().ledger)
+        let inner = self.lock();
+        LedgerView::of(&inner.ledger, inner.realism.counts)
     }
 
     /// Ends held answers and stops sending notifications.

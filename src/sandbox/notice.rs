@@ -1,14 +1,15 @@
 //! The notifications the sandbox posts: `batch_refund_notify` and 充退.
 //!
-//! Owns their parameters and `result_details` text. Invariants: every
+//! Owns their parameters and `result_details` text (each item's text is
+//! `items`'s). Invariants: every
 //! notification is signed with the partner's key by the same signing code
 //! the worker verifies with, and a resend is byte for byte the first send
 //! (same `notify_id`, same `notify_time`, same signature), as Alipay's are.
 
 use rand::Rng;
 
+use super::items;
 use super::ledger::ResultLine;
-use crate::alipay::wire::amount::format_amount;
 use crate::alipay::wire::notify::BATCH_REFUND_NOTIFY;
 use crate::alipay::wire::request::{pair, signed};
 
@@ -30,11 +31,7 @@ pub fn new_notify_id(rng: &mut impl Rng) -> String {
 
 /// `trade^amount^CODE#…`, amounts as yuan with two decimals.
 pub fn result_details(lines: &[ResultLine]) -> String {
-    lines
-        .iter()
-        .map(|l| format!("{}^{}^{}", l.trade_no, format_amount(l.amount_fen), l.code))
-        .collect::<Vec<_>>()
-        .join("#")
+    items::details(lines, &[], "")
 }
 
 /// The signed parameters of a `batch_refund_notify`.
@@ -46,6 +43,26 @@ pub fn batch_refund_notify(
     key: &str,
 ) -> Vec<(String, String)> {
     let success_num = lines.iter().filter(|l| l.is_success()).count();
+    batch_refund_notify_written(
+        notify_time,
+        notify_id,
+        batch_no,
+        (&result_details(lines), success_num),
+        key,
+    )
+}
+
+/// The signed parameters of a `batch_refund_notify` whose `result_details`
+/// and `success_num` were written already (in realistic shapes, or empty).
+/// An empty `result_details` is still sent, and left out of the signature
+/// as the signing rules drop every empty value.
+pub fn batch_refund_notify_written(
+    notify_time: &str,
+    notify_id: &str,
+    batch_no: &str,
+    (details, success_num): (&str, usize),
+    key: &str,
+) -> Vec<(String, String)> {
     signed(
         vec![
             pair("notify_time", notify_time),
@@ -53,7 +70,7 @@ pub fn batch_refund_notify(
             pair("notify_id", notify_id),
             pair("batch_no", batch_no),
             pair("success_num", &success_num.to_string()),
-            pair("result_details", &result_details(lines)),
+            pair("result_details", details),
         ],
         key,
     )
@@ -127,6 +144,31 @@ mod tests {
         assert!(n.success_count_matches());
         assert_eq!(n.result_details[0].amount_fen, 1050);
         assert_eq!(n.result_details[1].code, "REFUND_TRADE_FEE_ERROR");
+    }
+
+    #[test]
+    fn an_empty_or_shaped_notification_is_still_signed_over_all_its_params() {
+        for details in [
+            "",
+            "T1^1.00^success^false^null$sandbox-seller@alipay.com^2088101122136241^0.01^SUCCESS",
+        ] {
+            let params = batch_refund_notify_written(
+                "2024-03-10 20:00:00",
+                "id",
+                "20240310001",
+                (details, 0),
+                "k",
+            );
+            assert!(
+                params
+                    .iter()
+                    .any(|(k, v)| k == "result_details" && v == details)
+            );
+            assert!(params.iter().any(|(k, v)| k == "success_num" && v == "0"));
+            let form = NotifyForm::parse(form::encode(&params).as_bytes()).unwrap();
+            assert!(form.verify_signature("k"));
+            assert_eq!(form.get("result_details"), Some(details));
+        }
     }
 
     #[test]

@@ -3,9 +3,11 @@
 //! Owns the resend loop: a first send, then resends after 2m, 10m, 10m, 1h,
 //! 2h, 6h and 15h (8 sends in all), each interval multiplied by the time
 //! scale, until a body of exactly `success` comes back. Injected faults
-//! drop, duplicate, delay or hold back sends as the job's plan says.
+//! drop, duplicate, delay or hold back sends as the job's plan says. A job
+//! that settles a batch's unresolved items waits for that first, then pays
+//! them in the ledger, then follows the same schedule.
 //! Invariants: every send is counted in the ledger before the next is
-//! considered; nothing is sent after the sandbox is stopped.
+//! considered; nothing is sent (or settled) after the sandbox is stopped.
 
 use std::time::Duration;
 
@@ -31,9 +33,9 @@ pub const RESEND_INTERVALS: [Duration; SENDS - 1] = [
 const ACKNOWLEDGED: &[u8] = b"success";
 
 impl Sandbox {
-    /// Sends a job (and, after its first send, its follow-ups) in the background.
-    pub(super) fn send(&self, job: Option<NotifyJob>) {
-        if let Some(job) = job {
+    /// Sends each job (and, after its first send, its follow-ups) in the background.
+    pub(super) fn send(&self, jobs: impl IntoIterator<Item = NotifyJob>) {
+        for job in jobs {
             let sandbox = self.clone();
             tokio::spawn(async move { sandbox.deliver(job).await });
         }
@@ -42,6 +44,13 @@ impl Sandbox {
     /// The whole life of one notification.
     async fn deliver(self, job: NotifyJob) {
         let stop = self.shared.stop.clone();
+        if let Some(settle) = job.settles {
+            if !sleep_or_stop(&stop, settle.after).await {
+                return;
+            }
+            let settled = self.lock().ledger.resolve(settle.batch);
+            tracing::info!(notify_id = %job.notify_id, items = settled.len(), "Alipay's own retry settled unresolved items");
+        }
         if !self.hold_first_send(&job).await {
             return;
         }
@@ -68,9 +77,7 @@ impl Sandbox {
             }
             if send == 0 {
                 self.shared.first_sends.send_modify(|n| *n += 1);
-                for follow_up in follow_ups.take().into_iter().flatten() {
-                    self.send(Some(follow_up));
-                }
+                self.send(follow_ups.take().into_iter().flatten());
             }
             if acknowledged {
                 return;

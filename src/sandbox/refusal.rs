@@ -48,6 +48,9 @@ pub enum Code {
     SystemError,
     /// `refund_fastpay_query` found nothing.
     RefundNotExist,
+    /// Injected: a coupon-paid trade in the batch cannot be refunded in part,
+    /// which sinks the whole batch.
+    ReasonRefundAmountLessThanCouponFee,
 }
 
 impl Code {
@@ -72,6 +75,9 @@ impl Code {
             Code::DuplicateBatchNo => "DUPLICATE_BATCH_NO",
             Code::SystemError => "SYSTEM_ERROR",
             Code::RefundNotExist => "REFUND_NOT_EXIST",
+            Code::ReasonRefundAmountLessThanCouponFee => {
+                "REASON_REFUND_AMOUNT_LESS_THAN_COUPON_FEE"
+            }
         }
     }
 }

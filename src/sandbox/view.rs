@@ -3,12 +3,16 @@
 //! Owns the JSON shape. Invariant: amounts are `"x.xx"` strings made from
 //! integer fen, never floats, so a test comparing totals compares exactly;
 //! `paid_total` is the sum of every `SUCCESS` refund, so a refund paid
-//! twice shows up there.
+//! twice shows up there. Each refund and item carries every code the
+//! sandbox reported for it over time (`reported_codes`, oldest first, in
+//! canonical spelling whatever shape the text had), and `realism` counts
+//! each realistic case injected.
 
 use serde::Serialize;
 
 use super::checks::Service;
 use super::ledger::{BatchState, ItemOutcome, Ledger};
+pub use super::realism::RealismCounts;
 use crate::alipay::wire::amount::format_amount;
 
 /// The whole ledger.
@@ -24,6 +28,8 @@ pub struct LedgerView {
     pub paid_total: String,
     /// The same in fen.
     pub paid_total_fen: i64,
+    /// How often each realistic case was injected.
+    pub realism: RealismCounts,
 }
 
 /// One trade.
@@ -42,6 +48,9 @@ pub struct RefundView {
     pub batch_no: String,
     pub amount: String,
     pub code: String,
+    /// Every code reported for it, oldest first: `["TRADE_PAYMENT_ERROR",
+    /// "SUCCESS"]` for one Alipay settled by its own retry.
+    pub reported_codes: Vec<String>,
 }
 
 /// One batch.
@@ -61,10 +70,13 @@ pub struct ItemView {
     pub trade_no: String,
     pub amount: String,
     pub reason: String,
-    /// `pending`, `done` or `ignored` (a trade's 100th refund).
+    /// `pending`, `done`, `unresolved` (reported with a code Alipay
+    /// retries itself, not paid yet) or `ignored` (a trade's 100th refund).
     pub outcome: &'static str,
-    /// The code of a done item.
+    /// The code of a done or unresolved item.
     pub code: Option<String>,
+    /// Every code reported for it, oldest first.
+    pub reported_codes: Vec<String>,
 }
 
 /// One notification.
@@ -83,8 +95,8 @@ pub struct NotificationView {
 }
 
 impl LedgerView {
-    /// A snapshot of the books.
-    pub fn of(ledger: &Ledger) -> Self {
+    /// A snapshot of the books and of the realism counts.
+    pub fn of(ledger: &Ledger, realism: RealismCounts) -> Self {
         let trades = ledger
             .trades()
             .iter()
@@ -100,6 +112,7 @@ impl LedgerView {
                         batch_no: r.batch_no.clone(),
                         amount: format_amount(r.amount_fen),
                         code: r.code.clone(),
+                        reported_codes: r.reported_codes(),
                     })
                     .collect(),
             })
@@ -120,19 +133,24 @@ impl LedgerView {
                     .items
                     .iter()
                     .zip(&b.outcomes)
-                    .map(|(i, o)| ItemView {
+                    .enumerate()
+                    .map(|(n, (i, o))| ItemView {
                         trade_no: i.trade_no.clone(),
                         amount: format_amount(i.amount_fen),
                         reason: i.reason.clone(),
                         outcome: match o {
                             ItemOutcome::Pending => "pending",
                             ItemOutcome::Done(_) => "done",
+                            ItemOutcome::Unresolved(_) => "unresolved",
                             ItemOutcome::Ignored => "ignored",
                         },
                         code: match o {
-                            ItemOutcome::Done(code) => Some(code.clone()),
-                            _ => None,
+                            ItemOutcome::Done(code) | ItemOutcome::Unresolved(code) => {
+                                Some(code.clone())
+                            }
+                            ItemOutcome::Pending | ItemOutcome::Ignored => None,
                         },
+                        reported_codes: b.reported_codes(n),
                     })
                     .collect(),
             })
@@ -157,6 +175,7 @@ impl LedgerView {
             notifications,
             paid_total: format_amount(paid_total_fen),
             paid_total_fen,
+            realism,
         }
     }
 }

@@ -1,5 +1,11 @@
 //! The soak's invariants, judged from what was collected (pure): the result
 //! events, the dead letters, the sandbox's ledger and a few database counts.
+//!
+//! A failed refund is not a violation in itself: injected item failures,
+//! refunds above what was paid and poison trades (`--realistic`) fail for
+//! good. What is: a failure the gateway contradicts, i.e. a refund it paid,
+//! or one it reported with a code it retries itself (not final), in the
+//! batch the failed event names.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -8,6 +14,7 @@ use serde::Serialize;
 use super::stream::{Kind, Planned};
 use crate::domain::Amount;
 use crate::sandbox::LedgerView;
+use crate::sandbox::realism::is_retried_by_alipay;
 
 /// What the database says about batches and notifications.
 #[derive(Debug, Default, Clone, Serialize)]
@@ -134,6 +141,23 @@ pub fn violations(f: &Facts<'_>) -> Vec<String> {
             f.ledger.paid_total_fen
         ));
     }
+    for (what, found) in [
+        (
+            "refunds the sandbox paid were reported failed",
+            paid_but_failed(f.events, f.ledger),
+        ),
+        (
+            "refunds the sandbox reported with a code Alipay retries itself (not final) ended failed",
+            retried_but_failed(f.events, f.ledger),
+        ),
+    ] {
+        if let Some((batch_no, trade_no)) = found.first() {
+            out.push(format!(
+                "{} {what} (e.g. batch {batch_no}, trade {trade_no})",
+                found.len()
+            ));
+        }
+    }
     let batch_nos: HashSet<&str> = f
         .ledger
         .batches
@@ -196,10 +220,55 @@ pub fn violations(f: &Facts<'_>) -> Vec<String> {
     out
 }
 
+/// The (batch_no, trade_no) of failed events, to look up in the ledger;
+/// few, so the ledger is scanned once against them.
+fn failed_keys(events: &[Terminal]) -> HashSet<(&str, &str)> {
+    events
+        .iter()
+        .filter(|e| !e.succeeded)
+        .map(|e| (e.batch_no.as_str(), e.trade_no.as_str()))
+        .collect()
+}
+
+/// Failed events whose batch and trade the ledger shows paid: the money
+/// went back to the buyer, the worker said it did not.
+pub fn paid_but_failed(events: &[Terminal], ledger: &LedgerView) -> Vec<(String, String)> {
+    let failed = failed_keys(events);
+    let mut out = Vec::new();
+    for t in &ledger.trades {
+        for r in t.refunds.iter().filter(|r| r.code == "SUCCESS") {
+            if failed.contains(&(r.batch_no.as_str(), t.trade_no.as_str())) {
+                out.push((r.batch_no.clone(), t.trade_no.clone()));
+            }
+        }
+    }
+    out
+}
+
+/// Failed events whose item in that batch the sandbox reported with a code
+/// Alipay retries itself (`TRADE_PAYMENT_ERROR`, `TRADE_PROCESS_ERROR`,
+/// `QUERY_PARTICIPANT_ERROR`): such an item is not final, whatever the
+/// sandbox reported after it.
+pub fn retried_but_failed(events: &[Terminal], ledger: &LedgerView) -> Vec<(String, String)> {
+    let failed = failed_keys(events);
+    let mut out = Vec::new();
+    for b in &ledger.batches {
+        for i in &b.items {
+            if i.reported_codes.iter().any(|c| is_retried_by_alipay(c))
+                && failed.contains(&(b.batch_no.as_str(), i.trade_no.as_str()))
+            {
+                out.push((b.batch_no.clone(), i.trade_no.clone()));
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sandbox::view::{BatchView, RefundView, TradeView};
+    use crate::sandbox::realism::RealismCounts;
+    use crate::sandbox::view::{BatchView, ItemView, RefundView, TradeView};
 
     fn planned(id: &str, kind: Kind) -> Planned {
         Planned {
@@ -246,7 +315,95 @@ mod tests {
             notifications: Vec::new(),
             paid_total: format!("{}.00", paid_fen / 100),
             paid_total_fen: paid_fen,
+            realism: RealismCounts::default(),
         }
+    }
+
+    fn refund(code: &str) -> RefundView {
+        RefundView {
+            batch_no: "B1".into(),
+            amount: "1.00".into(),
+            code: code.into(),
+            reported_codes: vec![code.into()],
+        }
+    }
+
+    fn item(trade_no: &str, reported: &[&str]) -> ItemView {
+        ItemView {
+            trade_no: trade_no.into(),
+            amount: "1.00".into(),
+            reason: "soak".into(),
+            outcome: "done",
+            code: reported.last().map(|c| (*c).to_owned()),
+            reported_codes: reported.iter().map(|c| (*c).to_owned()).collect(),
+        }
+    }
+
+    #[test]
+    fn a_refund_the_sandbox_paid_but_the_worker_failed_is_a_violation() {
+        let paid = ledger(100, vec![refund("SUCCESS")]);
+        let failed = [event("A", "failed")];
+        assert_eq!(
+            paid_but_failed(&failed, &paid),
+            vec![("B1".to_owned(), "T1".to_owned())]
+        );
+        // Succeeded, or failed where the sandbox did not pay: no violation here.
+        assert!(paid_but_failed(&[event("A", "succeeded")], &paid).is_empty());
+        let closed = ledger(0, vec![refund("TRADE_HAS_CLOSED")]);
+        assert!(paid_but_failed(&failed, &closed).is_empty());
+        // A poison trade's refund fails without the sandbox ever paying it.
+        let mut poison = ledger(0, Vec::new());
+        poison.trades.clear();
+        poison.batches.clear();
+        assert!(paid_but_failed(&failed, &poison).is_empty());
+        // Another batch of the same trade paid is not this one.
+        let mut elsewhere = refund("SUCCESS");
+        elsewhere.batch_no = "B2".into();
+        assert!(paid_but_failed(&failed, &ledger(100, vec![elsewhere])).is_empty());
+    }
+
+    #[test]
+    fn an_item_reported_with_a_code_alipay_retries_must_not_end_failed() {
+        let mut view = ledger(0, Vec::new());
+        view.batches[0].items = vec![
+            item("T1", &["TRADE_PAYMENT_ERROR", "SUCCESS"]),
+            item("T2", &["QUERY_PARTICIPANT_ERROR"]),
+            item("T3", &["TXN_RESULT_ACCOUNT_BALANCE_NOT_ENOUGH"]),
+        ];
+        let failed_on = |trade: &str| {
+            let mut e = event("A", "failed");
+            e.trade_no = trade.into();
+            e
+        };
+        assert_eq!(
+            retried_but_failed(&[failed_on("T1"), failed_on("T2"), failed_on("T3")], &view),
+            vec![
+                ("B1".to_owned(), "T1".to_owned()),
+                ("B1".to_owned(), "T2".to_owned())
+            ]
+        );
+        let mut ok = failed_on("T1");
+        ok.succeeded = true;
+        assert!(retried_but_failed(&[ok], &view).is_empty());
+
+        // Both reach the report.
+        let plan = [planned("A", Kind::Valid)];
+        let db = DbFacts::default();
+        let facts = Facts {
+            planned: &plan,
+            events: &[failed_on("T1")],
+            dead: &[],
+            ledger: &view,
+            db: &db,
+            forged_sent: 0,
+        };
+        let v = violations(&facts);
+        assert!(
+            v.iter().any(|s| s
+                .starts_with("1 refunds the sandbox reported with a code Alipay retries itself")
+                && s.contains("batch B1, trade T1")),
+            "{v:?}"
+        );
     }
 
     #[test]
@@ -275,14 +432,7 @@ mod tests {
                 b"x".to_vec(),
             ),
         ];
-        let paid = ledger(
-            100,
-            vec![RefundView {
-                batch_no: "B1".into(),
-                amount: "1.00".into(),
-                code: "SUCCESS".into(),
-            }],
-        );
+        let paid = ledger(100, vec![refund("SUCCESS")]);
         let db = DbFacts::default();
         let facts = Facts {
             planned: &plan,
@@ -295,21 +445,7 @@ mod tests {
         assert_eq!(violations(&facts), Vec::<String>::new());
 
         // Paid twice, an event doubled, a dead letter missing.
-        let twice = ledger(
-            200,
-            vec![
-                RefundView {
-                    batch_no: "B1".into(),
-                    amount: "1.00".into(),
-                    code: "SUCCESS".into(),
-                },
-                RefundView {
-                    batch_no: "B1".into(),
-                    amount: "1.00".into(),
-                    code: "SUCCESS".into(),
-                },
-            ],
-        );
+        let twice = ledger(200, vec![refund("SUCCESS"), refund("SUCCESS")]);
         let events = [event("A", "succeeded"), event("A", "succeeded")];
         let facts = Facts {
             events: &events,

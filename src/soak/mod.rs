@@ -5,7 +5,9 @@
 //! rates; a seeded schedule SIGKILLs workers (restarting them), cuts the
 //! broker and the database away for a moment, and posts forged
 //! notifications, while a seeded stream of refunds is published; with
-//! `--restart-every`, RabbitMQ and PostgreSQL are also really restarted. Then the
+//! `--restart-every`, RabbitMQ and PostgreSQL are also really restarted; with
+//! `--realistic`, the sandbox also answers the way the real gateway does
+//! (its realism preset). Then the
 //! faults stop, the run waits (bounded) for quiescence, and `check` judges
 //! the invariants from the result events, the dead letters, the ledger and
 //! the database. The seed is printed so a failing run can be replayed.
@@ -38,7 +40,8 @@ use crate::commands::bench::intake::{
     delete_topology, drop_database, spawn_worker, stop, with_database,
 };
 use crate::config::Settings;
-use crate::sandbox::{self, PartnerKey, Sandbox, SandboxConfig};
+use crate::sandbox::realism::RealismCounts;
+use crate::sandbox::{self, PartnerKey, Realism, Sandbox, SandboxConfig};
 use crate::storage;
 use check::{DbFacts, Facts, Terminal};
 use faults::Injected;
@@ -71,6 +74,8 @@ pub struct SoakArgs {
     pub duration: Option<Duration>,
     /// Really restart RabbitMQ or PostgreSQL at about this interval.
     pub restart_every: Option<Duration>,
+    /// The sandbox answers with its realism preset on too.
+    pub realistic: bool,
 }
 
 /// How the stream is cut into slices, and when each is published.
@@ -115,6 +120,10 @@ pub struct Report {
     pub dead_letters: usize,
     pub faults: Injected,
     pub sandbox_faults: &'static str,
+    /// Whether the sandbox's realism preset was on (`--realistic`).
+    pub realistic: bool,
+    /// How often the sandbox injected each realistic case (all 0 without `--realistic`).
+    pub realism: RealismCounts,
     pub publish_seconds: u64,
     pub quiescence_seconds: u64,
     /// Peak resident memory of the soak process itself (it holds the plan,
@@ -210,8 +219,13 @@ pub async fn soak(settings: &Settings, args: SoakArgs) -> anyhow::Result<ExitCod
         .duration
         .map(|d| format!(" over {}", crate::dlq::Age(d)))
         .unwrap_or_default();
+    let realistic = if args.realistic {
+        ", realistic gateway"
+    } else {
+        ""
+    };
     eprintln!(
-        "soak: seed {} (replay with --seed {}), {} workers, {} refunds{over}",
+        "soak: seed {} (replay with --seed {}), {} workers, {} refunds{over}{realistic}",
         args.seed, args.seed, args.workers, args.refunds
     );
     let id = uuid::Uuid::new_v4().simple().to_string()[..10].to_owned();
@@ -244,6 +258,9 @@ pub async fn soak(settings: &Settings, args: SoakArgs) -> anyhow::Result<ExitCod
     f.notify_delay_rate = "0.1".parse()?;
     f.notify_delay = Duration::from_secs(60);
     f.notify_reorder_rate = "0.1".parse()?;
+    if args.realistic {
+        config.realism = Realism::realistic();
+    }
     let gw = sandbox::start_local(config).await?;
     let (sandbox, gateway, stop_sandbox) = (gw.sandbox, gw.url, gw.stop);
 
@@ -444,6 +461,8 @@ async fn run(
         dead_letters: dead.len(),
         faults: injected,
         sandbox_faults: "5xx 3 %, time-out after accepting 3 %, SYSTEM_ERROR 3 %, P 3 %, item failures 2 %, notifications dropped/duplicated/delayed/reordered 10 % each",
+        realistic: args.realistic,
+        realism: ledger.realism,
         publish_seconds,
         quiescence_seconds,
         soak_peak_rss_mib: crate::commands::bench::load::process_usage(std::process::id())

@@ -1,0 +1,361 @@
+//! Drawing the realistic cases (config's [`Realism`]) from the one seeded
+//! generator, remembering what was decided about each trade, and counting
+//! what was injected.
+//!
+//! Invariants, as in `faults`: each draw function takes a fixed number of
+//! values from the generator whatever the rates and outcomes, under the
+//! sandbox's lock in request order; and when no realism rate is above 0 it
+//! takes none at all, so a seed replays exactly as before realism existed.
+//! A trade's traits (poison, short of balance) are drawn once, the first
+//! time a batch holding it passes the checks, and never change.
+
+use std::collections::HashMap;
+
+use rand::Rng;
+use serde::Serialize;
+
+use super::answers::XmlCharset;
+use super::config::Realism;
+use super::faults::happens;
+use super::items::{ItemShape, Refill, Tails};
+use crate::alipay::wire::detail::BatchItem;
+
+/// The item codes Alipay retries itself ("系统会启动重试机制…商户无需处理"):
+/// not final; a later notification or query settles the item.
+pub const RETRIED_BY_ALIPAY: [&str; 3] = [
+    "TRADE_PAYMENT_ERROR",
+    "TRADE_PROCESS_ERROR",
+    "QUERY_PARTICIPANT_ERROR",
+];
+
+/// The code of a trade's first refund when its account is short.
+pub const BALANCE_NOT_ENOUGH: &str = "TXN_RESULT_ACCOUNT_BALANCE_NOT_ENOUGH";
+
+/// The statuses a proxy answers after forwarding an accepted batch.
+pub const STATUSES_AFTER_ACCEPT: [u16; 2] = [429, 403];
+
+/// Whether Alipay goes on with an item reported with this code by itself.
+pub fn is_retried_by_alipay(code: &str) -> bool {
+    RETRIED_BY_ALIPAY.contains(&code)
+}
+
+/// The realistic cases of one gateway request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RequestRealism {
+    /// A query is answered `F SYSTEM_ERROR` in XML declared in this charset.
+    pub xml_query_error: Option<XmlCharset>,
+    /// A nopwd batch is accepted, then answered with this HTTP status.
+    pub accepted_then_4xx: Option<u16>,
+}
+
+/// Picks one of `n` choices; takes exactly one value.
+fn pick(rng: &mut impl Rng, n: usize) -> usize {
+    rng.random_range(0..n.max(1))
+}
+
+/// The realistic cases of one gateway request; four draws when on.
+pub fn draw_request(rng: &mut impl Rng, r: &Realism) -> RequestRealism {
+    if !r.is_on() {
+        return RequestRealism::default();
+    }
+    let xml = happens(rng, r.xml_query_error_rate);
+    let charset = XmlCharset::ALL[pick(rng, XmlCharset::ALL.len())];
+    let after = happens(rng, r.accepted_then_4xx_rate);
+    let status = STATUSES_AFTER_ACCEPT[pick(rng, STATUSES_AFTER_ACCEPT.len())];
+    RequestRealism {
+        xml_query_error: xml.then_some(charset),
+        accepted_then_4xx: after.then_some(status),
+    }
+}
+
+/// How one reported item is written; five draws when on.
+pub fn draw_shape(rng: &mut impl Rng, r: &Realism) -> ItemShape {
+    if !r.is_on() {
+        return ItemShape::default();
+    }
+    let tails = happens(rng, r.tails_rate);
+    let kind = Tails::ALL[pick(rng, Tails::ALL.len())];
+    let five = happens(rng, r.five_field_rate);
+    let refill = Refill::PAID[pick(rng, Refill::PAID.len())];
+    let lower_case = happens(rng, r.lower_case_rate);
+    ItemShape {
+        tails: tails.then_some(kind),
+        refill: five.then_some(refill),
+        lower_case,
+    }
+}
+
+/// The shapes of `n` reported items, in order.
+pub fn draw_shapes(rng: &mut impl Rng, r: &Realism, n: usize) -> Vec<ItemShape> {
+    (0..n).map(|_| draw_shape(rng, r)).collect()
+}
+
+/// Whether a batch notification's `result_details` is left empty; one draw when on.
+pub fn draw_empty_details(rng: &mut impl Rng, r: &Realism) -> bool {
+    r.is_on() && happens(rng, r.empty_details_rate)
+}
+
+/// The non-final code an item that would be paid is first reported with;
+/// two draws when on.
+pub fn draw_non_final(rng: &mut impl Rng, r: &Realism) -> Option<&'static str> {
+    if !r.is_on() {
+        return None;
+    }
+    let non_final = happens(rng, r.non_final_rate);
+    let code = RETRIED_BY_ALIPAY[pick(rng, RETRIED_BY_ALIPAY.len())];
+    non_final.then_some(code)
+}
+
+/// What was decided about one trade when it was first seen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TradeTraits {
+    /// Every batch holding it is refused.
+    pub poison: bool,
+    /// Its next refund that would be paid fails for balance (once).
+    pub balance_short: bool,
+}
+
+/// A trade's traits; two draws.
+fn draw_trade(rng: &mut impl Rng, r: &Realism) -> TradeTraits {
+    let poison = happens(rng, r.poison_rate);
+    let balance_short = happens(rng, r.balance_not_enough_rate);
+    TradeTraits {
+        poison,
+        balance_short,
+    }
+}
+
+/// How often each realistic case was injected, as `GET /ledger` shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct RealismCounts {
+    /// Items written with tails.
+    pub tails: u64,
+    /// Items written with 5 fields.
+    pub five_field: u64,
+    /// Paid items written `success`.
+    pub lower_case: u64,
+    /// Batch notifications sent with empty `result_details`.
+    pub empty_details: u64,
+    /// Items first reported with a code Alipay retries itself.
+    pub non_final: u64,
+    /// Refunds failed `TXN_RESULT_ACCOUNT_BALANCE_NOT_ENOUGH` (their trade's first).
+    pub balance_not_enough: u64,
+    /// Batches refused for a poison trade.
+    pub poison_refusals: u64,
+    /// Queries answered in XML, `F SYSTEM_ERROR`.
+    pub xml_query_errors: u64,
+    /// Nopwd batches accepted and answered 429 or 403.
+    pub accepted_then_4xx: u64,
+}
+
+impl RealismCounts {
+    /// Adds what [`super::items::tally`] counted on some written items.
+    pub fn add_shapes(&mut self, (tails, five_field, lower_case): (u64, u64, u64)) {
+        self.tails += tails;
+        self.five_field += five_field;
+        self.lower_case += lower_case;
+    }
+}
+
+/// The traits of every trade seen while realism is on, and the counts.
+#[derive(Debug, Clone, Default)]
+pub struct RealismBook {
+    traits: HashMap<String, TradeTraits>,
+    pub counts: RealismCounts,
+}
+
+impl RealismBook {
+    /// The first poison trade of a checked batch, drawing the traits of
+    /// trades seen for the first time in item order; counts a refusal.
+    pub fn poison_in(
+        &mut self,
+        rng: &mut impl Rng,
+        r: &Realism,
+        items: &[BatchItem],
+    ) -> Option<String> {
+        if !r.is_on() {
+            return None;
+        }
+        let mut poison = None;
+        for item in items {
+            let traits = match self.traits.get(&item.trade_no) {
+                Some(t) => *t,
+                None => {
+                    let t = draw_trade(rng, r);
+                    self.traits.insert(item.trade_no.clone(), t);
+                    t
+                }
+            };
+            if traits.poison && poison.is_none() {
+                poison = Some(item.trade_no.clone());
+            }
+        }
+        self.counts.poison_refusals += u64::from(poison.is_some());
+        poison
+    }
+
+    /// Whether this refund of the trade, one that would be paid, fails for
+    /// balance: true at most once per trade; counts it.
+    pub fn take_balance_short(&mut self, trade_no: &str) -> bool {
+        let short = self
+            .traits
+            .get_mut(trade_no)
+            .is_some_and(|t| std::mem::take(&mut t.balance_short));
+        self.counts.balance_not_enough += u64::from(short);
+        short
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sandbox::config::Rate;
+    use rand::SeedableRng;
+    use rand::rngs::StdRng;
+
+    fn half() -> Realism {
+        let r: Rate = "0.5".parse().unwrap();
+        Realism {
+            tails_rate: r,
+            five_field_rate: r,
+            lower_case_rate: r,
+            empty_details_rate: r,
+            non_final_rate: r,
+            balance_not_enough_rate: r,
+            poison_rate: r,
+            xml_query_error_rate: r,
+            accepted_then_4xx_rate: r,
+            ..Realism::default()
+        }
+    }
+
+    fn item(trade_no: &str) -> BatchItem {
+        BatchItem {
+            trade_no: trade_no.into(),
+            amount_fen: 100,
+            reason: "r".into(),
+        }
+    }
+
+    #[test]
+    fn the_same_seed_draws_the_same_cases() {
+        let run = |seed| {
+            let mut rng = StdRng::seed_from_u64(seed);
+            let r = half();
+            let requests: Vec<_> = (0..20).map(|_| draw_request(&mut rng, &r)).collect();
+            let shapes = draw_shapes(&mut rng, &r, 20);
+            let empty: Vec<_> = (0..20).map(|_| draw_empty_details(&mut rng, &r)).collect();
+            let codes: Vec<_> = (0..20).map(|_| draw_non_final(&mut rng, &r)).collect();
+            let mut book = RealismBook::default();
+            let poison: Vec<_> = (0..20)
+                .map(|i| book.poison_in(&mut rng, &r, &[item(&format!("T{i}"))]))
+                .collect();
+            (requests, shapes, empty, codes, poison)
+        };
+        assert_eq!(run(42), run(42));
+        assert_ne!(run(42), run(43));
+    }
+
+    #[test]
+    fn each_draw_takes_a_fixed_number_of_values_whatever_the_rates() {
+        // After one draw of each kind at rates 0.5 and at rates 1, the
+        // generators are in the same place.
+        let next_after = |r: &Realism| {
+            let mut rng = StdRng::seed_from_u64(5);
+            draw_request(&mut rng, r);
+            draw_shape(&mut rng, r);
+            draw_empty_details(&mut rng, r);
+            draw_non_final(&mut rng, r);
+            let mut book = RealismBook::default();
+            book.poison_in(&mut rng, r, &[item("A"), item("B")]);
+            rng.random::<u64>()
+        };
+        let always = Realism {
+            poison_rate: Rate::ALWAYS,
+            tails_rate: Rate::ALWAYS,
+            ..half()
+        };
+        assert_eq!(next_after(&half()), next_after(&always));
+    }
+
+    #[test]
+    fn with_realism_off_nothing_is_drawn() {
+        let mut rng = StdRng::seed_from_u64(9);
+        let off = Realism::default();
+        assert_eq!(draw_request(&mut rng, &off), RequestRealism::default());
+        assert_eq!(draw_shape(&mut rng, &off), ItemShape::default());
+        assert!(!draw_empty_details(&mut rng, &off));
+        assert_eq!(draw_non_final(&mut rng, &off), None);
+        assert_eq!(
+            RealismBook::default().poison_in(&mut rng, &off, &[item("A")]),
+            None
+        );
+        assert_eq!(
+            rng.random::<u64>(),
+            StdRng::seed_from_u64(9).random::<u64>()
+        );
+    }
+
+    #[test]
+    fn a_non_final_code_is_one_alipay_retries_itself() {
+        let r = Realism {
+            non_final_rate: Rate::ALWAYS,
+            ..Realism::default()
+        };
+        let mut rng = StdRng::seed_from_u64(1);
+        for _ in 0..30 {
+            let code = draw_non_final(&mut rng, &r).unwrap();
+            assert!(is_retried_by_alipay(code));
+        }
+        assert!(!is_retried_by_alipay("SUCCESS"));
+        assert!(!is_retried_by_alipay(BALANCE_NOT_ENOUGH));
+    }
+
+    #[test]
+    fn a_poison_trade_stays_poison_and_sinks_every_batch_holding_it() {
+        let r = half();
+        let mut rng = StdRng::seed_from_u64(11);
+        let mut book = RealismBook::default();
+        let trades: Vec<String> = (0..40).map(|i| format!("T{i}")).collect();
+        let alone: Vec<Option<String>> = trades
+            .iter()
+            .map(|t| book.poison_in(&mut rng, &r, &[item(t)]))
+            .collect();
+        let poison: Vec<&String> = trades
+            .iter()
+            .zip(&alone)
+            .filter(|(_, p)| p.is_some())
+            .map(|(t, _)| t)
+            .collect();
+        assert!(!poison.is_empty() && poison.len() < trades.len());
+        // Asked again, in any company, each trade answers the same; no
+        // more values are drawn for trades already seen.
+        let before = rng.clone().random::<u64>();
+        for (t, was) in trades.iter().zip(&alone) {
+            assert_eq!(
+                book.poison_in(&mut rng, &r, &[item(t)]).as_ref(),
+                was.as_ref()
+            );
+        }
+        assert_eq!(rng.random::<u64>(), before);
+        let all: Vec<BatchItem> = trades.iter().map(|t| item(t)).collect();
+        assert_eq!(book.poison_in(&mut rng, &r, &all).as_ref(), Some(poison[0]));
+        assert_eq!(book.counts.poison_refusals, poison.len() as u64 * 2 + 1);
+    }
+
+    #[test]
+    fn a_trade_is_short_of_balance_once() {
+        let r = Realism {
+            balance_not_enough_rate: Rate::ALWAYS,
+            ..Realism::default()
+        };
+        let mut rng = StdRng::seed_from_u64(2);
+        let mut book = RealismBook::default();
+        assert_eq!(book.poison_in(&mut rng, &r, &[item("T1")]), None);
+        assert!(book.take_balance_short("T1"));
+        assert!(!book.take_balance_short("T1"));
+        // A trade never seen while realism was on is never short.
+        assert!(!book.take_balance_short("T2"));
+        assert_eq!(book.counts.balance_not_enough, 1);
+    }
+}
