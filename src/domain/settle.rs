@@ -145,11 +145,16 @@ pub fn plan(sent: &[SentItem], reported: &[Reported], retry: ItemRetry) -> Plan 
 }
 
 /// Whether a code reported for an item settled before tells a different
-/// story: paid against not paid. Another failure code for a failed item,
-/// or a repeat of the same, is no news.
+/// story: paid against a refusal (final, or one that sent the refund back to
+/// pending). A code Alipay retries or one that needs a person is an older or
+/// vaguer state (a resend of an earlier notification, reordered), and
+/// another refusal for a refused item, or a repeat, is no news.
 fn disagrees(recorded: &str, reported: &str) -> bool {
-    let paid = |c: &str| classify(c) == ItemClass::Paid;
-    paid(recorded) != paid(reported)
+    use ItemClass::*;
+    matches!(
+        (classify(recorded), classify(reported)),
+        (Paid, Final | CanPass) | (Final | CanPass, Paid)
+    )
 }
 
 #[cfg(test)]
@@ -222,12 +227,15 @@ mod tests {
         let batch = [
             sent("a", "T1", 100, Some("SUCCESS")),
             sent("b", "T2", 100, Some("TRADE_HAS_CLOSED")),
+            sent("c", "T3", 100, Some("SUCCESS")),
         ];
         let p = plan(
             &batch,
             &[
-                rep("T1", 100, "REFUND_FAIL"),
+                rep("T1", 100, "TRADE_HAS_CLOSED"),
                 rep("T2", 100, "TRADE_NOT_EXISTS"),
+                // An older notification resent late: no news.
+                rep("T3", 100, "TRADE_PROCESS_ERROR"),
             ],
             ItemRetry::default(),
         );
@@ -238,7 +246,7 @@ mod tests {
                     refund_id: "a".into(),
                     trade_no: "T1".into(),
                     recorded: "SUCCESS".into(),
-                    reported: "REFUND_FAIL".into(),
+                    reported: "TRADE_HAS_CLOSED".into(),
                 }],
                 ..Plan::default()
             }

@@ -175,6 +175,7 @@ impl Workers {
             ("HTTP_LISTEN", listen.as_str()),
             ("BATCH_LINGER_MS", "200"),
             ("SUBMIT_RETRY_BASE_MS", "50"),
+            ("ITEM_RETRY_BASE_MS", "500"),
             ("SUBMIT_RETRY_CAP_MS", "1000"),
             ("SUBMIT_GIVE_UP_MS", "20000"),
             ("RECONCILE_AFTER_MS", "3000"),
