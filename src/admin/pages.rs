@@ -3,7 +3,7 @@
 
 use crate::alipay::wire::pwd_form::html_escape as esc;
 use crate::domain::format_fen;
-use crate::storage::batch_view::{BatchSummary, OpenItemRow, SuspectEntry};
+use crate::storage::batch_view::{BatchSummary, OpenItemRow, SuspectRow};
 use crate::storage::refunds::RefundView;
 
 /// One dead letter as the page lists it.
@@ -58,7 +58,7 @@ pub struct Attention<'a> {
     pub open: &'a [OpenItemRow],
     pub held: &'a [BatchSummary],
     /// Refunds a late result for a rejected batch shows may be paid twice.
-    pub suspects: &'a [(String, SuspectEntry)],
+    pub suspects: &'a [SuspectRow],
 }
 
 /// The open items and held batches, each with the command that settles it.

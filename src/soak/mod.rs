@@ -178,6 +178,7 @@ impl Workers {
             ("ITEM_RETRY_BASE_MS", "500"),
             ("SUBMIT_RETRY_CAP_MS", "1000"),
             ("SUBMIT_GIVE_UP_MS", "20000"),
+            ("SUBMIT_ABSENCE_SETTLE_MS", "3000"),
             ("RECONCILE_AFTER_MS", "3000"),
             ("SHUTDOWN_GRACE_MS", "2000"),
             ("RUST_LOG", "error"),

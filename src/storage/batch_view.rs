@@ -50,7 +50,7 @@ pub struct BatchView {
 }
 
 /// A refund suspected of a double payment.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, sqlx::FromRow)]
 pub struct SuspectEntry {
     pub refund_id: String,
     pub other_batch: Option<String>,
@@ -253,56 +253,33 @@ async fn items(pool: &PgPool, batch_no: &str) -> Result<Vec<ItemEntry>, sqlx::Er
 }
 
 async fn suspects(pool: &PgPool, batch_no: &str) -> Result<Vec<SuspectEntry>, sqlx::Error> {
-    let rows: Vec<(String, Option<String>, String, String, DateTime<Utc>)> = sqlx::query_as(
+    sqlx::query_as(
         "SELECT refund_id, other_batch, code, detail, noticed_at FROM double_payment_suspects
          WHERE batch_no = $1 ORDER BY id",
     )
     .bind(batch_no)
     .fetch_all(pool)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(
-            |(refund_id, other_batch, code, detail, noticed_at)| SuspectEntry {
-                refund_id,
-                other_batch,
-                code,
-                detail,
-                noticed_at,
-            },
-        )
-        .collect())
+    .await
+}
+
+/// A suspect of a double payment with the rejected batch it was found in.
+#[derive(Debug, Serialize, sqlx::FromRow)]
+pub struct SuspectRow {
+    pub batch_no: String,
+    #[sqlx(flatten)]
+    #[serde(flatten)]
+    pub entry: SuspectEntry,
 }
 
 /// Every suspect of a double payment, newest first, for the operator page.
-pub async fn all_suspects(
-    pool: &PgPool,
-    limit: i64,
-) -> Result<Vec<(String, SuspectEntry)>, sqlx::Error> {
-    let rows: Vec<(String, String, Option<String>, String, String, DateTime<Utc>)> = sqlx::query_as(
+pub async fn all_suspects(pool: &PgPool, limit: i64) -> Result<Vec<SuspectRow>, sqlx::Error> {
+    sqlx::query_as(
         "SELECT batch_no, refund_id, other_batch, code, detail, noticed_at FROM double_payment_suspects
          ORDER BY id DESC LIMIT $1",
     )
     .bind(limit)
     .fetch_all(pool)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(
-            |(batch_no, refund_id, other_batch, code, detail, noticed_at)| {
-                (
-                    batch_no,
-                    SuspectEntry {
-                        refund_id,
-                        other_batch,
-                        code,
-                        detail,
-                        noticed_at,
-                    },
-                )
-            },
-        )
-        .collect())
+    .await
 }
 
 async fn notifications(

@@ -27,6 +27,17 @@ pub struct RejectedAlarm {
     pub suspects: Vec<(String, Option<String>)>,
 }
 
+/// An item's refund where it stands now, and the batch it is in.
+#[derive(sqlx::FromRow)]
+struct ItemState {
+    refund_id: String,
+    trade_no: String,
+    status: String,
+    current: Option<String>,
+    other_status: Option<String>,
+    other_attempts: Option<i32>,
+}
+
 /// The batch's status, locked for this transaction.
 pub async fn status_for_update(
     conn: &mut PgConnection,
@@ -56,24 +67,26 @@ pub async fn reopen(
     .execute(&mut *conn)
     .await?;
     // Each item's refund where it stands now, and the batch it is in.
-    let rows: Vec<(
-        String,
-        String,
-        String,
-        Option<String>,
-        Option<String>,
-        Option<i32>,
-    )> = sqlx::query_as(
-        "SELECT r.refund_id, bi.trade_no, r.status, r.batch_no, o.status, o.attempts
-             FROM batch_items bi JOIN refunds r ON r.refund_id = bi.refund_id
-             LEFT JOIN batches o ON o.batch_no = r.batch_no AND r.batch_no <> $1
-             WHERE bi.batch_no = $1 ORDER BY r.refund_id FOR UPDATE OF r",
+    let rows: Vec<ItemState> = sqlx::query_as(
+        "SELECT r.refund_id, bi.trade_no, r.status, r.batch_no AS current, o.status AS other_status,
+                o.attempts AS other_attempts
+         FROM batch_items bi JOIN refunds r ON r.refund_id = bi.refund_id
+         LEFT JOIN batches o ON o.batch_no = r.batch_no AND r.batch_no <> $1
+         WHERE bi.batch_no = $1 ORDER BY r.refund_id FOR UPDATE OF r",
     )
     .bind(batch_no)
     .fetch_all(&mut *conn)
     .await?;
     let mut alarm = RejectedAlarm::default();
-    for (refund_id, trade_no, status, current, other_status, other_attempts) in rows {
+    for ItemState {
+        refund_id,
+        trade_no,
+        status,
+        current,
+        other_status,
+        other_attempts,
+    } in rows
+    {
         let code = reported
             .iter()
             .find(|r| r.trade_no == trade_no)

@@ -444,7 +444,7 @@ async fn a_result_for_a_rejected_batch_raises_the_alarm_and_never_settles_a_refu
             .fetch_all(&app.pool)
             .await
             .unwrap();
-    assert_eq!(events_a2, [b1.clone()]);
+    assert_eq!(events_a2, [b1]);
     stop.cancel();
     server.abort();
     app.cleanup().await;
