@@ -11,8 +11,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use chrono::{DateTime, NaiveTime, Utc};
 use refund_worker::alipay::wire::batch_no::beijing_now;
-use refund_worker::batching::{Batcher, Step as BatchStep};
-use refund_worker::config::BatchSettings;
+use refund_worker::batching::Step as BatchStep;
 use refund_worker::submit::Step;
 use refund_worker::submit::decide::Next;
 use tokio::net::TcpListener;
@@ -346,14 +345,7 @@ async fn a_result_for_a_rejected_batch_raises_the_alarm_and_never_settles_a_refu
     );
     // …and two of them into new batches of one: A-1 in B2 (sent, accepted),
     // A-2 in B3 (never sent); A-3 still pending.
-    let one_at_a_time = Batcher {
-        pool: app.pool.clone(),
-        settings: BatchSettings {
-            max_items: 1,
-            linger: Duration::ZERO,
-            batch_no_prefix: String::new(),
-        },
-    };
+    let one_at_a_time = eager_batcher(&app, 1);
     let BatchStep::Formed { batch_no: b2, .. } = one_at_a_time.step(Utc::now()).await.unwrap()
     else {
         panic!("no batch")

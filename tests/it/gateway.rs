@@ -83,16 +83,29 @@ pub fn submitter_notifying(
     }
 }
 
-pub async fn form_batch(app: &TestApp) -> String {
-    let b = Batcher {
+/// A batcher that cuts a batch at once, of at most `max_items`.
+pub fn eager_batcher(app: &TestApp, max_items: usize) -> Batcher {
+    Batcher {
         pool: app.pool.clone(),
         settings: BatchSettings {
-            max_items: 1000,
+            max_items,
             linger: Duration::ZERO,
             batch_no_prefix: String::new(),
         },
-    };
-    match b.step(Utc::now()).await.unwrap() {
+    }
+}
+
+/// A batch's status.
+pub async fn batch_status(app: &TestApp, batch_no: &str) -> String {
+    sqlx::query_scalar("SELECT status FROM batches WHERE batch_no = $1")
+        .bind(batch_no)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap()
+}
+
+pub async fn form_batch(app: &TestApp) -> String {
+    match eager_batcher(app, 1000).step(Utc::now()).await.unwrap() {
         BatchStep::Formed { batch_no, .. } => batch_no,
         other => panic!("no batch: {other:?}"),
     }

@@ -9,8 +9,7 @@ use std::time::Duration;
 
 use axum::http::StatusCode;
 use chrono::Utc;
-use refund_worker::batching::{Batcher, Step as BatchStep};
-use refund_worker::config::BatchSettings;
+use refund_worker::batching::Step as BatchStep;
 use refund_worker::submit::Step;
 use refund_worker::submit::decide::Next;
 use tokio::net::TcpListener;
@@ -44,14 +43,6 @@ async fn open_class(app: &TestApp, refund_id: &str) -> Option<String> {
     .await
     .unwrap()
     .flatten()
-}
-
-async fn batch_status(app: &TestApp, batch_no: &str) -> String {
-    sqlx::query_scalar("SELECT status FROM batches WHERE batch_no = $1")
-        .bind(batch_no)
-        .fetch_one(&app.pool)
-        .await
-        .unwrap()
 }
 
 async fn event_of(app: &TestApp, refund_id: &str) -> Option<serde_json::Value> {
@@ -279,14 +270,7 @@ async fn each_item_class_does_what_the_table_says_and_open_items_wait_for_a_late
     assert_eq!(terminal, 7, "every refund but the pending C-5");
 
     // Past its delay the balance refund goes into a new batch.
-    let b = Batcher {
-        pool: app.pool.clone(),
-        settings: BatchSettings {
-            max_items: 1000,
-            linger: Duration::ZERO,
-            batch_no_prefix: String::new(),
-        },
-    };
+    let b = eager_batcher(&app, 1000);
     assert_eq!(b.step(Utc::now()).await.unwrap(), BatchStep::Idle);
     let later = not_before.unwrap() + chrono::Duration::seconds(1);
     assert!(matches!(

@@ -6,37 +6,48 @@ use std::process::Command;
 
 use crate::helpers::*;
 
-#[test]
-fn the_short_soak_holds_every_invariant() {
+/// Runs the short soak profile (3 workers, 3 000 events over 8 s, a fault
+/// every 700 ms) with `extra` flags: its exit status, report and the line
+/// that names its seed.
+fn short_soak(extra: &[&str]) -> (std::process::ExitStatus, serde_json::Value, String) {
+    let mut args = vec![
+        "soak",
+        "--workers",
+        "3",
+        "--refunds",
+        "3000",
+        "--fault-every-ms",
+        "700",
+        "--duration",
+        "8s",
+    ];
+    args.extend_from_slice(extra);
     let out = Command::new(env!("CARGO_BIN_EXE_refund-worker"))
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("DATABASE_URL", format!("{}/postgres", pg_base()))
         .env("AMQP_URL", amqp_url())
-        .args([
-            "soak",
-            "--workers",
-            "3",
-            "--refunds",
-            "3000",
-            "--fault-every-ms",
-            "700",
-            "--duration",
-            "8s",
-        ])
+        .args(&args)
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     let seed_line = stderr
         .lines()
         .find(|l| l.starts_with("soak: seed"))
-        .unwrap_or("no seed printed");
+        .unwrap_or("no seed printed")
+        .to_owned();
     let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| {
         let tail: Vec<&str> = stderr.lines().rev().take(20).collect();
         panic!("{seed_line}: no report; stderr ends {tail:#?}")
     });
+    (out.status, r, seed_line)
+}
+
+#[test]
+fn the_short_soak_holds_every_invariant() {
+    let (status, r, seed_line) = short_soak(&[]);
     assert!(
-        out.status.success(),
+        status.success(),
         "{seed_line}: violations {}",
         r["violations"]
     );
@@ -73,31 +84,9 @@ fn the_short_soak_holds_every_invariant() {
 /// query errors, 4xx after acceptance), with the two checks that gateway
 /// makes worth having: a refund it paid is never reported failed, and an
 /// item it reported with a code it retries never ends failed.
+#[test]
 fn the_short_soak_against_a_realistic_gateway_holds_every_invariant() {
-    let out = Command::new(env!("CARGO_BIN_EXE_refund-worker"))
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("DATABASE_URL", format!("{}/postgres", pg_base()))
-        .env("AMQP_URL", amqp_url())
-        .args([
-            "soak",
-            "--workers",
-            "3",
-            "--refunds",
-            "3000",
-            "--fault-every-ms",
-            "700",
-            "--duration",
-            "8s",
-            "--realistic",
-        ])
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| {
-        let tail: Vec<&str> = stderr.lines().rev().take(20).collect();
-        panic!("no report; stderr ends {tail:#?}")
-    });
+    let (status, r, seed_line) = short_soak(&["--realistic"]);
     assert_eq!(r["realistic"], true);
     let realism = r["realism"].as_object().unwrap();
     for case in [
@@ -109,5 +98,9 @@ fn the_short_soak_against_a_realistic_gateway_holds_every_invariant() {
     ] {
         assert!(realism[case].as_u64().unwrap() > 0, "{case}: {realism:?}");
     }
-    assert!(out.status.success(), "violations {}", r["violations"]);
+    assert!(
+        status.success(),
+        "{seed_line}: violations {}",
+        r["violations"]
+    );
 }

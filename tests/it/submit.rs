@@ -32,14 +32,6 @@ async fn next_step(s: &Submitter) -> Step {
     }
 }
 
-async fn batch_status(app: &TestApp, batch_no: &str) -> String {
-    sqlx::query_scalar("SELECT status FROM batches WHERE batch_no = $1")
-        .bind(batch_no)
-        .fetch_one(&app.pool)
-        .await
-        .unwrap()
-}
-
 #[tokio::test]
 async fn an_accepted_batch_is_submitted_with_its_refunds() {
     let app = TestApp::without_intake(&[]).await;

@@ -164,15 +164,7 @@ fn parse_items(details: &str) -> (Vec<QueryItem>, Vec<UnreadableItem>) {
         match read_item(raw, 1) {
             Ok(mut head) => items.push(QueryItem {
                 batch_no: head.prefix.remove(0),
-                item: ResultItem {
-                    trade_no: head.trade_no,
-                    amount: head.amount,
-                    amount_fen: head.amount_fen,
-                    code: head.code,
-                    dback: head.dback,
-                    tail: head.tail,
-                    raw: raw.to_owned(),
-                },
+                item: ResultItem::from_head(head, raw),
             }),
             Err(error) => unreadable.push(UnreadableItem {
                 index,

@@ -8,7 +8,7 @@
 //! that read, so that a genuine notification is applied as far as it can be
 //! and the rest is left for the reconciler and a person.
 
-use super::item::{ItemError, read_item};
+use super::item::{ItemError, ItemHead, read_item};
 
 /// The result of one refund in a notified batch.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,6 +31,19 @@ pub struct ResultItem {
 }
 
 impl ResultItem {
+    /// The item read from `raw` (its head already read).
+    pub fn from_head(head: ItemHead, raw: &str) -> Self {
+        Self {
+            trade_no: head.trade_no,
+            amount: head.amount,
+            amount_fen: head.amount_fen,
+            code: head.code,
+            dback: head.dback,
+            tail: head.tail,
+            raw: raw.to_owned(),
+        }
+    }
+
     /// Whether this refund went through.
     pub fn is_success(&self) -> bool {
         self.code == crate::domain::item_code::SUCCESS
@@ -76,15 +89,7 @@ pub fn parse_result_details(text: &str) -> ResultDetails {
     }
     for (index, raw) in body.split('#').enumerate() {
         match read_item(raw, 0) {
-            Ok(head) => out.items.push(ResultItem {
-                trade_no: head.trade_no,
-                amount: head.amount,
-                amount_fen: head.amount_fen,
-                code: head.code,
-                dback: head.dback,
-                tail: head.tail,
-                raw: raw.to_owned(),
-            }),
+            Ok(head) => out.items.push(ResultItem::from_head(head, raw)),
             Err(error) => out.unreadable.push(UnreadableItem {
                 index,
                 raw: raw.to_owned(),
