@@ -2,12 +2,12 @@
 //! checked. N worker processes (every role) run against one fresh database
 //! and one set of names, each through cuttable proxies to PostgreSQL and
 //! RabbitMQ; the sandbox gateway (in-process) injects its faults at fixed
-//! rates; a seeded schedule SIGKILLs workers (restarting them), cuts the
-//! broker and the database away for a moment, and posts forged
-//! notifications, while a seeded stream of refunds is published; with
-//! `--restart-every`, RabbitMQ and PostgreSQL are also really restarted; with
-//! `--realistic`, the sandbox also answers the way the real gateway does
-//! (its realism preset). Then the
+//! rates; a seeded schedule SIGKILLs workers (restarting them), stalls them
+//! (SIGSTOP past the submitter's lease, then SIGCONT), cuts the broker and
+//! the database away for a moment, and posts forged notifications, while a
+//! seeded stream of refunds is published; with `--restart-every`, RabbitMQ
+//! and PostgreSQL are also really restarted; with `--realistic`, the sandbox
+//! also answers the way the real gateway does (its realism preset). Then the
 //! faults stop, the run waits (bounded) for quiescence, and `check` judges
 //! the invariants from the result events, the dead letters, the ledger and
 //! the database. The seed is printed so a failing run can be replayed.
@@ -15,12 +15,14 @@
 //! - `stream`: the traffic (pure) · `check`: the invariants (pure)
 //! - `proxy`: the cuttable TCP proxy · `faults`: the fault schedule
 //! - `restarts`: real service restarts · `link`: the soak's own broker link
+//! - `stall`: stopping and continuing workers
 
 pub mod check;
 mod faults;
 mod link;
 pub mod proxy;
 mod restarts;
+mod stall;
 pub mod stream;
 
 use std::collections::HashSet;
@@ -48,6 +50,7 @@ use faults::Injected;
 use link::Link;
 use proxy::Proxy;
 use restarts::Restarted;
+use stall::{ALIPAY_TIMEOUT, Stalls};
 use stream::{Kind, PAID_FEN};
 
 const PARTNER: &str = "2088000000000001";
@@ -157,6 +160,8 @@ pub(crate) struct Workers {
     gateway: String,
     pub ports: Vec<u16>,
     pub children: Vec<Option<Child>>,
+    /// Who is stopped (`stall`) until when.
+    stalls: Stalls,
 }
 
 impl Workers {
@@ -164,6 +169,7 @@ impl Workers {
         let port = self.ports[i].to_string();
         let listen = format!("127.0.0.1:{port}");
         let notify = format!("http://127.0.0.1:{port}/alipay/notify");
+        let timeout_ms = ALIPAY_TIMEOUT.as_millis().to_string();
         let env = [
             ("AMQP_URL", self.amqp_url.as_str()),
             ("AMQP_RESULTS_QUEUE", "true"),
@@ -171,7 +177,7 @@ impl Workers {
             ("ALIPAY_KEY", KEY),
             ("ALIPAY_GATEWAY", self.gateway.as_str()),
             ("ALIPAY_NOTIFY_URL", notify.as_str()),
-            ("ALIPAY_TIMEOUT_MS", "1500"),
+            ("ALIPAY_TIMEOUT_MS", timeout_ms.as_str()),
             ("HTTP_LISTEN", listen.as_str()),
             ("BATCH_LINGER_MS", "200"),
             ("SUBMIT_RETRY_BASE_MS", "50"),
@@ -191,14 +197,19 @@ impl Workers {
         Ok(())
     }
 
+    /// SIGKILL, which ends a stopped process too: nothing to continue after.
     pub fn kill(&mut self, i: usize) {
         if let Some(mut c) = self.children[i].take() {
             c.kill().ok();
             c.wait().ok();
         }
+        self.stalls.forget(i);
     }
 
+    /// SIGTERM and wait; a stopped worker is continued first, or it would
+    /// never act on the signal and the wait would last for ever.
     fn stop_all(&mut self) {
+        self.resume_all();
         for c in self.children.iter_mut().filter_map(Option::take) {
             let mut c = c;
             stop(&mut c);
@@ -207,8 +218,9 @@ impl Workers {
 }
 
 impl Drop for Workers {
-    /// An interrupted soak leaves no worker behind.
+    /// An interrupted soak leaves no worker behind, stopped or running.
     fn drop(&mut self) {
+        self.resume_all();
         for i in 0..self.children.len() {
             self.kill(i);
         }
@@ -282,6 +294,7 @@ pub async fn soak(settings: &Settings, args: SoakArgs) -> anyhow::Result<ExitCod
         gateway,
         ports,
         children: (0..args.workers).map(|_| None).collect(),
+        stalls: Stalls::new(args.workers),
     };
     for i in 0..args.workers {
         workers.spawn(i)?;
