@@ -7,7 +7,8 @@
 //! the database away for a moment, and posts forged notifications, while a
 //! seeded stream of refunds is published; with `--restart-every`, RabbitMQ
 //! and PostgreSQL are also really restarted; with `--realistic`, the sandbox
-//! also answers the way the real gateway does (its realism preset). Then the
+//! also answers the way the real gateway does (its realism preset, batches
+//! lagging in its backlog for [`GATEWAY_LAG`] included). Then the
 //! faults stop, the run waits (bounded) for quiescence, and `check` judges
 //! the invariants from the result events, the dead letters, the ledger and
 //! the database. The seed is printed so a failing run can be replayed.
@@ -63,6 +64,14 @@ const FAULT_LIMIT: Duration = Duration::from_secs(2 * 3600);
 const PUBLISH_LIMIT: Duration = Duration::from_secs(60);
 /// How often a slice is published before the run gives up.
 const PUBLISH_ATTEMPTS: usize = 10;
+/// How long a lagged batch stays in the sandbox's backlog (`--realistic`),
+/// in real time whatever the sandbox's time scale: longer than a few of
+/// the workers' resends, shorter than their give-up age.
+const GATEWAY_LAG: Duration = Duration::from_secs(3);
+/// The workers' `SUBMIT_ABSENCE_SETTLE_MS`: well past the lag, so a
+/// `REFUND_NOT_EXIST` that counts toward absence is never one the lag
+/// caused (the default hour would outlast the soak).
+const ABSENCE_SETTLE: Duration = GATEWAY_LAG.saturating_mul(4);
 
 /// What `soak` was asked.
 #[derive(Debug, Clone)]
@@ -170,6 +179,7 @@ impl Workers {
         let listen = format!("127.0.0.1:{port}");
         let notify = format!("http://127.0.0.1:{port}/alipay/notify");
         let timeout_ms = ALIPAY_TIMEOUT.as_millis().to_string();
+        let settle_ms = ABSENCE_SETTLE.as_millis().to_string();
         let env = [
             ("AMQP_URL", self.amqp_url.as_str()),
             ("AMQP_RESULTS_QUEUE", "true"),
@@ -184,6 +194,7 @@ impl Workers {
             ("ITEM_RETRY_BASE_MS", "500"),
             ("SUBMIT_RETRY_CAP_MS", "1000"),
             ("SUBMIT_GIVE_UP_MS", "20000"),
+            ("SUBMIT_ABSENCE_SETTLE_MS", settle_ms.as_str()),
             ("RECONCILE_AFTER_MS", "3000"),
             ("SHUTDOWN_GRACE_MS", "2000"),
             ("RUST_LOG", "error"),
@@ -272,7 +283,10 @@ pub async fn soak(settings: &Settings, args: SoakArgs) -> anyhow::Result<ExitCod
     f.notify_delay = Duration::from_secs(60);
     f.notify_reorder_rate = "0.1".parse()?;
     if args.realistic {
-        config.realism = Realism::realistic();
+        config.realism = Realism {
+            lag: config.time_scale.unscale(GATEWAY_LAG),
+            ..Realism::realistic()
+        };
     }
     let gw = sandbox::start_local(config).await?;
     let (sandbox, gateway, stop_sandbox) = (gw.sandbox, gw.url, gw.stop);
