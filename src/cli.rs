@@ -114,7 +114,8 @@ pub enum Command {
         /// Also let the sandbox answer the way the real gateway does (its
         /// `--realistic` preset: tails, 5-field items, `success`, empty
         /// result_details, non-final codes, balance once per trade, poison
-        /// trades, XML query errors, 4xx after accepting).
+        /// trades, XML query errors, 4xx after accepting, batches lagging in
+        /// Alipay's backlog for 3 s).
         #[arg(long)]
         realistic: bool,
     },
@@ -235,6 +236,12 @@ pub struct SandboxArgs {
     /// Per nopwd batch: accepted and processed, then answered HTTP 429 or 403 with a non-XML body [default: 0; realistic: 0.02].
     #[arg(long = "accepted-then-4xx-rate")]
     pub accepted_then_4xx_rate: Option<Rate>,
+    /// Per nopwd batch that would be accepted: taken but answered F SYSTEM_ERROR; for --lag-ms a resend is answered SYSTEM_ERROR and a query REFUND_NOT_EXIST, then it is paid and notified, and a resend is DUPLICATE_BATCH_NO [default: 0; realistic: 0.02].
+    #[arg(long)]
+    pub lag_rate: Option<Rate>,
+    /// How long a lagged batch stays in Alipay's backlog (scaled by --time-scale).
+    #[arg(long, default_value_t = 3_000)]
+    pub lag_ms: u64,
 }
 
 /// Yuan text to fen, through the domain's own parser (never a float).

@@ -126,6 +126,8 @@ fn realism_from(args: &SandboxArgs) -> Realism {
         accepted_then_4xx_rate: args
             .accepted_then_4xx_rate
             .unwrap_or(base.accepted_then_4xx_rate),
+        lag_rate: args.lag_rate.unwrap_or(base.lag_rate),
+        lag: Duration::from_millis(args.lag_ms),
     }
 }
 
@@ -284,6 +286,8 @@ mod tests {
         )
         .unwrap();
         assert_eq!(preset.realism, Realism::realistic());
+        assert_eq!(preset.realism.lag_rate.get(), 0.02);
+        assert_eq!(preset.realism.lag, Duration::from_secs(3));
 
         let mixed = config_from(
             &args(&[
@@ -298,11 +302,17 @@ mod tests {
                 "0.5",
                 "--non-final-delay-ms",
                 "250",
+                "--lag-rate",
+                "0",
+                "--lag-ms",
+                "120",
             ]),
             &[],
             1,
         )
         .unwrap();
+        assert_eq!(mixed.realism.lag_rate.get(), 0.0);
+        assert_eq!(mixed.realism.lag, Duration::from_millis(120));
         assert_eq!(mixed.realism.poison_rate.get(), 0.0);
         assert_eq!(mixed.realism.accepted_then_4xx_rate.get(), 0.5);
         assert_eq!(mixed.realism.non_final_delay, Duration::from_millis(250));
@@ -316,6 +326,16 @@ mod tests {
         .unwrap();
         assert_eq!(one.realism.tails_rate.get(), 1.0);
         assert_eq!(one.realism.poison_rate.get(), 0.0);
+        assert_eq!(one.realism.lag_rate.get(), 0.0);
+
+        let lag = config_from(
+            &args(&["--partner", P1, "--key", "k", "--lag-rate", "0.5"]),
+            &[],
+            1,
+        )
+        .unwrap();
+        assert_eq!(lag.realism.lag_rate.get(), 0.5);
+        assert!(lag.realism.is_on());
     }
 
     #[test]

@@ -65,23 +65,34 @@ impl Sandbox {
         awaiting_password: bool,
     ) -> Result<Vec<NotifyJob>, Refusal> {
         let mut inner = self.lock();
+        self.refuse_poison(&mut inner, &request)?;
         let Inner {
             ledger,
             rng,
             realism,
         } = &mut *inner;
-        let config = &self.shared.config;
-        if let Some(trade_no) = realism.poison_in(rng, &config.realism, &request.items) {
-            return Err(Refusal::new(
-                Code::ReasonRefundAmountLessThanCouponFee,
-                format!("trade {trade_no} is poison (injected)"),
-            ));
-        }
         let id = ledger.accept(request, awaiting_password)?;
         if awaiting_password {
             return Ok(Vec::new());
         }
-        Ok(self.process(&mut inner, id))
+        Ok(self.process(ledger, rng, realism, id))
+    }
+
+    /// Refuses a batch holding a poison trade, drawing the traits of
+    /// trades seen for the first time.
+    pub(super) fn refuse_poison(
+        &self,
+        inner: &mut Inner,
+        request: &BatchRequest,
+    ) -> Result<(), Refusal> {
+        let Inner { rng, realism, .. } = inner;
+        match realism.poison_in(rng, &self.shared.config.realism, &request.items) {
+            Some(trade_no) => Err(Refusal::new(
+                Code::ReasonRefundAmountLessThanCouponFee,
+                format!("trade {trade_no} is poison (injected)"),
+            )),
+            None => Ok(()),
+        }
     }
 
     /// Approves a password batch as its operator would, and processes it.
@@ -91,21 +102,29 @@ impl Sandbox {
         batch_no: &str,
     ) -> Result<Vec<NotifyJob>, ApproveError> {
         let mut inner = self.lock();
-        let id = inner.ledger.approve(partner, batch_no)?;
-        Ok(self.process(&mut inner, id))
+        let Inner {
+            ledger,
+            rng,
+            realism,
+        } = &mut *inner;
+        let id = ledger.approve(partner, batch_no)?;
+        Ok(self.process(ledger, rng, realism, id))
     }
 
     /// Pays the batch's items and builds the notification reporting them,
     /// and, when some are left unresolved, the later one that settles and
     /// reports them (built now, so every draw happens in request order);
-    /// none when nothing is reported (only ignored 100th refunds).
-    fn process(&self, inner: &mut Inner, id: BatchId) -> Vec<NotifyJob> {
+    /// none when nothing is reported (only ignored 100th refunds). Every
+    /// value is drawn from `rng`: the sandbox's one generator, or a lagged
+    /// batch's own.
+    pub(super) fn process(
+        &self,
+        ledger: &mut Ledger,
+        rng: &mut StdRng,
+        realism: &mut RealismBook,
+        id: BatchId,
+    ) -> Vec<NotifyJob> {
         let config = &self.shared.config;
-        let Inner {
-            ledger,
-            rng,
-            realism,
-        } = inner;
         let lines = ledger.process(id, |item| {
             let failure = draw_item_failure(rng, &config.faults);
             let non_final = draw_non_final(rng, &config.realism);

@@ -177,6 +177,13 @@ pub struct Realism {
     /// Per nopwd request: accepted and processed, then answered HTTP 429 or
     /// 403 with a body that is not the XML answer (a proxy in the way).
     pub accepted_then_4xx_rate: Rate,
+    /// Per nopwd batch that would be accepted: taken into Alipay's backlog,
+    /// answered `F SYSTEM_ERROR`, absent from queries and answered
+    /// `SYSTEM_ERROR` again when resent until [`Realism::lag`] has passed;
+    /// then processed and notified as usual.
+    pub lag_rate: Rate,
+    /// How long a lagged batch stays in the backlog (scaled).
+    pub lag: Duration,
 }
 
 impl Default for Realism {
@@ -192,6 +199,8 @@ impl Default for Realism {
             poison_rate: Rate::NEVER,
             xml_query_error_rate: Rate::NEVER,
             accepted_then_4xx_rate: Rate::NEVER,
+            lag_rate: Rate::NEVER,
+            lag: Duration::from_secs(3),
         }
     }
 }
@@ -211,6 +220,7 @@ impl Realism {
             poison_rate: Rate(0.01),
             xml_query_error_rate: Rate(0.05),
             accepted_then_4xx_rate: Rate(0.02),
+            lag_rate: Rate(0.02),
             ..Self::default()
         }
     }
@@ -229,6 +239,7 @@ impl Realism {
             self.poison_rate,
             self.xml_query_error_rate,
             self.accepted_then_4xx_rate,
+            self.lag_rate,
         ]
         .iter()
         .any(|r| r.get() > 0.0)
@@ -288,6 +299,12 @@ impl TimeScale {
     /// Scales a duration; what is too large for a `Duration` saturates.
     pub fn scale(self, d: Duration) -> Duration {
         Duration::try_from_secs_f64(d.as_secs_f64() * self.0).unwrap_or(Duration::MAX)
+    }
+
+    /// The duration this scale turns into `d`: how to ask for a delay of
+    /// `d` in real time from a sandbox running at this scale.
+    pub fn unscale(self, d: Duration) -> Duration {
+        Duration::try_from_secs_f64(d.as_secs_f64() / self.0).unwrap_or(Duration::MAX)
     }
 }
 
@@ -370,6 +387,16 @@ mod tests {
             TimeScale::REAL.scale(Duration::from_secs(7)),
             Duration::from_secs(7)
         );
+    }
+
+    #[test]
+    fn unscaling_asks_for_what_the_scale_turns_into_the_duration_wanted() {
+        let scale: TimeScale = "0.001".parse().unwrap();
+        let wanted = Duration::from_secs(3);
+        let asked = scale.unscale(wanted);
+        assert_eq!(asked.as_secs(), 3000, "{asked:?}");
+        assert!(scale.scale(asked).abs_diff(wanted) < Duration::from_micros(1));
+        assert_eq!(TimeScale::REAL.unscale(wanted), wanted);
     }
 
     #[test]

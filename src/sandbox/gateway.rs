@@ -5,8 +5,10 @@
 //! Content-Type; when it is empty (a GET), the URL's query is the request.
 //! Invariant: injected faults (and the realistic cases of the request) are
 //! drawn before anything else, so the sequence of draws depends only on the
-//! sequence of requests; a batch answered 503 or `SYSTEM_ERROR` is never
-//! recorded, one answered 429 or 403 after accepting always is.
+//! sequence of requests; a batch answered 503 or an injected `SYSTEM_ERROR`
+//! is never recorded, one answered 429 or 403 after accepting always is, and
+//! so is a lagged one (answered `SYSTEM_ERROR` at once, whatever else was
+//! drawn for the request: see `lag`).
 
 use axum::Router;
 use axum::body::Bytes;
@@ -108,6 +110,17 @@ async fn batch(
         Err(refusal) => return refuse(shape, refusal),
     };
     let batch_no = request.batch_no.clone();
+    if let Some(seed) = realism.lagged.filter(|_| !pwd) {
+        return match sandbox.accept_lagged(request, seed) {
+            Ok(lagged) => {
+                let lag_ms = lagged.after.as_millis() as u64;
+                tracing::info!(%batch_no, partner = %signed.partner, lag_ms, "injected: batch taken into the backlog, answered SYSTEM_ERROR");
+                sandbox.end_lag_later(lagged);
+                refuse(shape, Refusal::new(Code::SystemError, "lagged (injected)"))
+            }
+            Err(refusal) => refuse(shape, refusal),
+        };
+    }
     let awaiting_password = pwd && !sandbox.config().auto_approve_pwd;
     match sandbox.accept(request, awaiting_password) {
         Ok(job) => sandbox.send(job),

@@ -8,8 +8,9 @@
 //! once per partner, forever. An item reported with a code Alipay retries
 //! itself is unresolved: its amount is held against the trade (so nothing
 //! can be paid over it meanwhile) and it is paid, once, when `resolve`
-//! settles it. Pure: no clock, no randomness (injected failures come in
-//! through a closure), no I/O.
+//! settles it. A lagged batch (`backlog`) holds its `batch_no` but pays
+//! nothing and shows in no query until its lag is ended. Pure: no clock, no
+//! randomness (injected failures come in through a closure), no I/O.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -87,6 +88,9 @@ impl TradeRefund {
 pub enum BatchState {
     /// A password-form batch no operator has approved yet.
     AwaitingPassword,
+    /// Taken, but still in Alipay's backlog: not processed, not visible to
+    /// queries, and a resend is answered `SYSTEM_ERROR` (see `backlog`).
+    Lagged,
     /// Paid or failed item by item; notifications follow.
     Processed,
 }
@@ -202,23 +206,42 @@ impl Ledger {
         request: BatchRequest,
         awaiting_password: bool,
     ) -> Result<BatchId, Refusal> {
+        let state = if awaiting_password {
+            BatchState::AwaitingPassword
+        } else {
+            BatchState::Processed
+        };
+        self.record(request, state)
+    }
+
+    /// Records a checked batch in `state`, or refuses its `batch_no`: as
+    /// taken, or with `SYSTEM_ERROR` while the batch that took it is still
+    /// in the backlog (Alipay cannot tell it has it yet).
+    fn record(&mut self, request: BatchRequest, state: BatchState) -> Result<BatchId, Refusal> {
         let key = (request.partner.clone(), request.batch_no.clone());
-        if self.by_batch_no.contains_key(&key) {
-            return Err(Refusal::new(
-                Code::DuplicateBatchNo,
-                format!("partner {} sent batch {} before", key.0, key.1),
-            ));
+        if let Some(taken) = self
+            .by_batch_no
+            .get(&key)
+            .and_then(|id| self.batches.get(*id))
+        {
+            return Err(if taken.state == BatchState::Lagged {
+                Refusal::new(
+                    Code::SystemError,
+                    format!("batch {} is still in the backlog (injected lag)", key.1),
+                )
+            } else {
+                Refusal::new(
+                    Code::DuplicateBatchNo,
+                    format!("partner {} sent batch {} before", key.0, key.1),
+                )
+            });
         }
         let id = self.batches.len();
         self.batches.push(Batch {
             outcomes: vec![ItemOutcome::Pending; request.items.len()],
             earlier_codes: vec![Vec::new(); request.items.len()],
             request,
-            state: if awaiting_password {
-                BatchState::AwaitingPassword
-            } else {
-                BatchState::Processed
-            },
+            state,
         });
         self.by_batch_no.insert(key, id);
         Ok(id)
@@ -410,6 +433,8 @@ fn judge(
     Some(code)
 }
 
+#[path = "ledger_backlog.rs"]
+mod backlog;
 #[path = "ledger_notifications.rs"]
 mod notifications;
 pub use notifications::NotificationRecord;

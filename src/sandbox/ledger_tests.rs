@@ -285,3 +285,52 @@ fn a_pending_or_ignored_item_has_reported_nothing() {
     assert!(ledger.batches()[id].reported_codes(0).is_empty());
     assert_eq!(ledger.resolve(id), vec![]);
 }
+
+#[test]
+fn a_lagged_batch_holds_its_number_but_pays_and_shows_nothing_until_its_lag_ends() {
+    let mut ledger = Ledger::new(100_000);
+    let key = |b: Option<&str>, t: Option<&str>| QueryKey {
+        batch_no: b.map(Into::into),
+        trade_no: t.map(Into::into),
+    };
+    let id = ledger
+        .accept_lagged(batch(P, "20240310001", vec![item("T1", 5)]))
+        .unwrap();
+    assert_eq!(ledger.batches()[id].state, BatchState::Lagged);
+    // Not processed while lagged, however often asked.
+    assert!(ledger.process(id, no_faults).is_empty());
+    assert!(ledger.query(P, &key(Some("20240310001"), None)).is_empty());
+    assert!(ledger.query(P, &key(None, Some("T1"))).is_empty());
+    // A resend, plain or lagged again, is SYSTEM_ERROR and records nothing.
+    let resend = ledger.accept(batch(P, "20240310001", vec![item("T1", 5)]), false);
+    assert_eq!(resend.map_err(|r| r.code), Err(Code::SystemError));
+    let resend = ledger.accept_lagged(batch(P, "20240310001", vec![item("T1", 5)]));
+    assert_eq!(resend.map_err(|r| r.code), Err(Code::SystemError));
+    assert_eq!(ledger.batches().len(), 1);
+    assert_eq!(ledger.paid_total_fen(), 0);
+
+    // The lag ends once; then it is an ordinary batch, processed once.
+    assert!(ledger.end_lag(id));
+    assert!(!ledger.end_lag(id));
+    assert!(!ledger.end_lag(id + 1));
+    assert_eq!(ledger.process(id, no_faults).len(), 1);
+    assert!(ledger.process(id, no_faults).is_empty());
+    assert_eq!(ledger.paid_total_fen(), 5);
+    assert_eq!(ledger.query(P, &key(None, Some("T1"))).len(), 1);
+    let resend = ledger.accept(batch(P, "20240310001", vec![item("T1", 5)]), false);
+    assert_eq!(resend.map_err(|r| r.code), Err(Code::DuplicateBatchNo));
+}
+
+#[test]
+fn a_lagged_batch_is_paid_by_the_usual_rules_at_the_end_of_its_lag() {
+    // Another batch of the trade paid meanwhile counts against it.
+    let mut ledger = Ledger::new(10);
+    let lagged = ledger
+        .accept_lagged(batch(P, "20240310001", vec![item("T1", 6)]))
+        .unwrap();
+    run(&mut ledger, batch(P, "20240310002", vec![item("T1", 6)]));
+    assert!(ledger.end_lag(lagged));
+    let lines = ledger.process(lagged, no_faults);
+    assert_eq!(lines[0].code, REFUND_TRADE_FEE_ERROR);
+    assert_eq!(ledger.paid_total_fen(), 6);
+}

@@ -17,6 +17,7 @@
 //! - `realism`: drawing Alipay's real shapes and cases from the seed, per-trade traits
 //! - `items`: the text of one reported item, in its shape (pure)
 //! - `batches`: accepting, approving and processing batches into notifications
+//! - `lag`: Alipay's backlog: batches taken, answered `SYSTEM_ERROR`, processed later
 //! - `notice`: the notifications' signed parameters
 //! - `notifier`: sending them on the resend schedule
 //! - `answers`: XML, query text and HTML answers
@@ -30,6 +31,7 @@ pub mod config;
 pub mod faults;
 mod gateway;
 pub mod items;
+mod lag;
 pub mod ledger;
 pub mod notice;
 mod notifier;

@@ -46,6 +46,10 @@ pub struct RequestRealism {
     pub xml_query_error: Option<XmlCharset>,
     /// A nopwd batch is accepted, then answered with this HTTP status.
     pub accepted_then_4xx: Option<u16>,
+    /// A nopwd batch that would be accepted is taken into the backlog
+    /// instead; it is processed after the lag with a generator seeded from
+    /// this (see `lag`).
+    pub lagged: Option<u64>,
 }
 
 /// Picks one of `n` choices; takes exactly one value.
@@ -53,7 +57,9 @@ fn pick(rng: &mut impl Rng, n: usize) -> usize {
     rng.random_range(0..n.max(1))
 }
 
-/// The realistic cases of one gateway request; four draws when on.
+/// The realistic cases of one gateway request; four draws when on, and two
+/// more for the lag when its rate is above 0 (none when it is 0, so a seed
+/// replays as it did before the lag existed).
 pub fn draw_request(rng: &mut impl Rng, r: &Realism) -> RequestRealism {
     if !r.is_on() {
         return RequestRealism::default();
@@ -65,7 +71,25 @@ pub fn draw_request(rng: &mut impl Rng, r: &Realism) -> RequestRealism {
     RequestRealism {
         xml_query_error: xml.then_some(charset),
         accepted_then_4xx: after.then_some(status),
+        lagged: draw_lag(rng, r),
     }
+}
+
+/// Whether a batch is lagged, and the seed its later processing draws
+/// from; two draws when the lag's rate is above 0, else none.
+///
+/// The processing of a lagged batch happens when its lag ends, between
+/// requests at whatever moment; drawing its item codes and notifications
+/// from the sandbox's one generator then would make every later request's
+/// draws depend on timing. A generator of its own, seeded now (in request
+/// order), keeps the one generator's sequence a function of the requests.
+fn draw_lag(rng: &mut impl Rng, r: &Realism) -> Option<u64> {
+    if r.lag_rate.get() <= 0.0 {
+        return None;
+    }
+    let lagged = happens(rng, r.lag_rate);
+    let seed = rng.random::<u64>();
+    lagged.then_some(seed)
 }
 
 /// How one reported item is written; five draws when on.
@@ -146,6 +170,8 @@ pub struct RealismCounts {
     pub xml_query_errors: u64,
     /// Nopwd batches accepted and answered 429 or 403.
     pub accepted_then_4xx: u64,
+    /// Nopwd batches taken into the backlog, answered `SYSTEM_ERROR`.
+    pub lagged: u64,
 }
 
 impl RealismCounts {
@@ -225,6 +251,7 @@ mod tests {
             poison_rate: r,
             xml_query_error_rate: r,
             accepted_then_4xx_rate: r,
+            lag_rate: r,
             ..Realism::default()
         }
     }
@@ -276,6 +303,34 @@ mod tests {
             ..half()
         };
         assert_eq!(next_after(&half()), next_after(&always));
+    }
+
+    #[test]
+    fn the_lag_takes_two_draws_when_its_rate_is_above_zero_and_none_at_zero() {
+        let no_lag = Realism {
+            lag_rate: Rate::NEVER,
+            ..half()
+        };
+        let mut without = StdRng::seed_from_u64(8);
+        assert_eq!(draw_request(&mut without, &no_lag).lagged, None);
+        let mut with = StdRng::seed_from_u64(8);
+        draw_request(&mut with, &half());
+        // Where the lag's two values would have been.
+        without.random::<f64>();
+        without.random::<u64>();
+        assert_eq!(with.random::<u64>(), without.random::<u64>());
+
+        let always = Realism {
+            lag_rate: Rate::ALWAYS,
+            ..Realism::default()
+        };
+        assert!(always.is_on());
+        let mut rng = StdRng::seed_from_u64(8);
+        let seeds: Vec<_> = (0..10)
+            .map(|_| draw_request(&mut rng, &always).lagged)
+            .collect();
+        assert!(seeds.iter().all(Option::is_some), "{seeds:?}");
+        assert_ne!(seeds[0], seeds[1], "each lagged batch has its own seed");
     }
 
     #[test]

@@ -59,7 +59,7 @@ pub struct BatchView {
     pub batch_no: String,
     pub partner: String,
     pub service: &'static str,
-    /// `awaiting_password` or `processed`.
+    /// `awaiting_password`, `lagged` (taken, still in Alipay's backlog) or `processed`.
     pub state: &'static str,
     pub items: Vec<ItemView>,
 }
@@ -126,6 +126,7 @@ impl LedgerView {
                 service: Service::name(b.request.service),
                 state: match b.state {
                     BatchState::AwaitingPassword => "awaiting_password",
+                    BatchState::Lagged => "lagged",
                     BatchState::Processed => "processed",
                 },
                 items: b

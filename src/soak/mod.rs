@@ -2,12 +2,13 @@
 //! checked. N worker processes (every role) run against one fresh database
 //! and one set of names, each through cuttable proxies to PostgreSQL and
 //! RabbitMQ; the sandbox gateway (in-process) injects its faults at fixed
-//! rates; a seeded schedule SIGKILLs workers (restarting them), cuts the
-//! broker and the database away for a moment, and posts forged
-//! notifications, while a seeded stream of refunds is published; with
-//! `--restart-every`, RabbitMQ and PostgreSQL are also really restarted; with
-//! `--realistic`, the sandbox also answers the way the real gateway does
-//! (its realism preset). Then the
+//! rates; a seeded schedule SIGKILLs workers (restarting them), stalls them
+//! (SIGSTOP past the submitter's lease, then SIGCONT), cuts the broker and
+//! the database away for a moment, and posts forged notifications, while a
+//! seeded stream of refunds is published; with `--restart-every`, RabbitMQ
+//! and PostgreSQL are also really restarted; with `--realistic`, the sandbox
+//! also answers the way the real gateway does (its realism preset, batches
+//! lagging in its backlog for [`GATEWAY_LAG`] included). Then the
 //! faults stop, the run waits (bounded) for quiescence, and `check` judges
 //! the invariants from the result events, the dead letters, the ledger and
 //! the database. The seed is printed so a failing run can be replayed.
@@ -15,12 +16,14 @@
 //! - `stream`: the traffic (pure) · `check`: the invariants (pure)
 //! - `proxy`: the cuttable TCP proxy · `faults`: the fault schedule
 //! - `restarts`: real service restarts · `link`: the soak's own broker link
+//! - `stall`: stopping and continuing workers
 
 pub mod check;
 mod faults;
 mod link;
 pub mod proxy;
 mod restarts;
+mod stall;
 pub mod stream;
 
 use std::collections::HashSet;
@@ -48,6 +51,7 @@ use faults::Injected;
 use link::Link;
 use proxy::Proxy;
 use restarts::Restarted;
+use stall::{ALIPAY_TIMEOUT, Stalls};
 use stream::{Kind, PAID_FEN};
 
 const PARTNER: &str = "2088000000000001";
@@ -60,6 +64,14 @@ const FAULT_LIMIT: Duration = Duration::from_secs(2 * 3600);
 const PUBLISH_LIMIT: Duration = Duration::from_secs(60);
 /// How often a slice is published before the run gives up.
 const PUBLISH_ATTEMPTS: usize = 10;
+/// How long a lagged batch stays in the sandbox's backlog (`--realistic`),
+/// in real time whatever the sandbox's time scale: longer than a few of
+/// the workers' resends, shorter than their give-up age.
+const GATEWAY_LAG: Duration = Duration::from_secs(3);
+/// The workers' `SUBMIT_ABSENCE_SETTLE_MS`: well past the lag, so a
+/// `REFUND_NOT_EXIST` that counts toward absence is never one the lag
+/// caused (the default hour would outlast the soak).
+const ABSENCE_SETTLE: Duration = GATEWAY_LAG.saturating_mul(4);
 
 /// What `soak` was asked.
 #[derive(Debug, Clone)]
@@ -157,6 +169,8 @@ pub(crate) struct Workers {
     gateway: String,
     pub ports: Vec<u16>,
     pub children: Vec<Option<Child>>,
+    /// Who is stopped (`stall`) until when.
+    stalls: Stalls,
 }
 
 impl Workers {
@@ -164,6 +178,8 @@ impl Workers {
         let port = self.ports[i].to_string();
         let listen = format!("127.0.0.1:{port}");
         let notify = format!("http://127.0.0.1:{port}/alipay/notify");
+        let timeout_ms = ALIPAY_TIMEOUT.as_millis().to_string();
+        let settle_ms = ABSENCE_SETTLE.as_millis().to_string();
         let env = [
             ("AMQP_URL", self.amqp_url.as_str()),
             ("AMQP_RESULTS_QUEUE", "true"),
@@ -171,14 +187,14 @@ impl Workers {
             ("ALIPAY_KEY", KEY),
             ("ALIPAY_GATEWAY", self.gateway.as_str()),
             ("ALIPAY_NOTIFY_URL", notify.as_str()),
-            ("ALIPAY_TIMEOUT_MS", "1500"),
+            ("ALIPAY_TIMEOUT_MS", timeout_ms.as_str()),
             ("HTTP_LISTEN", listen.as_str()),
             ("BATCH_LINGER_MS", "200"),
             ("SUBMIT_RETRY_BASE_MS", "50"),
             ("ITEM_RETRY_BASE_MS", "500"),
             ("SUBMIT_RETRY_CAP_MS", "1000"),
             ("SUBMIT_GIVE_UP_MS", "20000"),
-            ("SUBMIT_ABSENCE_SETTLE_MS", "3000"),
+            ("SUBMIT_ABSENCE_SETTLE_MS", settle_ms.as_str()),
             ("RECONCILE_AFTER_MS", "3000"),
             ("SHUTDOWN_GRACE_MS", "2000"),
             ("RUST_LOG", "error"),
@@ -192,14 +208,19 @@ impl Workers {
         Ok(())
     }
 
+    /// SIGKILL, which ends a stopped process too: nothing to continue after.
     pub fn kill(&mut self, i: usize) {
         if let Some(mut c) = self.children[i].take() {
             c.kill().ok();
             c.wait().ok();
         }
+        self.stalls.forget(i);
     }
 
+    /// SIGTERM and wait; a stopped worker is continued first, or it would
+    /// never act on the signal and the wait would last for ever.
     fn stop_all(&mut self) {
+        self.resume_all();
         for c in self.children.iter_mut().filter_map(Option::take) {
             let mut c = c;
             stop(&mut c);
@@ -208,8 +229,9 @@ impl Workers {
 }
 
 impl Drop for Workers {
-    /// An interrupted soak leaves no worker behind.
+    /// An interrupted soak leaves no worker behind, stopped or running.
     fn drop(&mut self) {
+        self.resume_all();
         for i in 0..self.children.len() {
             self.kill(i);
         }
@@ -261,7 +283,10 @@ pub async fn soak(settings: &Settings, args: SoakArgs) -> anyhow::Result<ExitCod
     f.notify_delay = Duration::from_secs(60);
     f.notify_reorder_rate = "0.1".parse()?;
     if args.realistic {
-        config.realism = Realism::realistic();
+        config.realism = Realism {
+            lag: config.time_scale.unscale(GATEWAY_LAG),
+            ..Realism::realistic()
+        };
     }
     let gw = sandbox::start_local(config).await?;
     let (sandbox, gateway, stop_sandbox) = (gw.sandbox, gw.url, gw.stop);
@@ -283,6 +308,7 @@ pub async fn soak(settings: &Settings, args: SoakArgs) -> anyhow::Result<ExitCod
         gateway,
         ports,
         children: (0..args.workers).map(|_| None).collect(),
+        stalls: Stalls::new(args.workers),
     };
     for i in 0..args.workers {
         workers.spawn(i)?;

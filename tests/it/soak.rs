@@ -68,6 +68,7 @@ fn the_short_soak_holds_every_invariant() {
         "broker_cuts",
         "database_cuts",
         "forged_notifications",
+        "worker_stalls",
     ]
     .iter()
     .map(|k| f[k].as_u64().unwrap())
