@@ -180,6 +180,9 @@ impl Workers {
         let notify = format!("http://127.0.0.1:{port}/alipay/notify");
         let timeout_ms = ALIPAY_TIMEOUT.as_millis().to_string();
         let settle_ms = ABSENCE_SETTLE.as_millis().to_string();
+        // The workers log errors only, unless SOAK_WORKER_LOG asks for more
+        // (a `RUST_LOG` filter), to see why a run did not settle.
+        let worker_log = std::env::var("SOAK_WORKER_LOG").unwrap_or_else(|_| "error".into());
         let env = [
             ("AMQP_URL", self.amqp_url.as_str()),
             ("AMQP_RESULTS_QUEUE", "true"),
@@ -197,7 +200,7 @@ impl Workers {
             ("SUBMIT_ABSENCE_SETTLE_MS", settle_ms.as_str()),
             ("RECONCILE_AFTER_MS", "3000"),
             ("SHUTDOWN_GRACE_MS", "2000"),
-            ("RUST_LOG", "error"),
+            ("RUST_LOG", worker_log.as_str()),
         ];
         self.children[i] = Some(spawn_worker(
             &self.db_url,

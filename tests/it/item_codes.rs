@@ -444,3 +444,74 @@ async fn a_4xx_after_the_gateway_took_the_batch_is_resent_under_the_same_batch_n
     server.abort();
     app.cleanup().await;
 }
+
+#[tokio::test]
+async fn an_item_alipay_retried_whose_later_notification_is_empty_is_settled_by_the_query() {
+    use refund_worker::alipay::client::AlipayClient;
+    use refund_worker::reconcile::{Reconciler, Step as ReconcileStep};
+    let app = TestApp::without_intake(&[]).await;
+    let stop = CancellationToken::new();
+    let gw = start_sandbox(|c| {
+        c.realism.non_final_rate = "1".parse().unwrap();
+        c.realism.empty_details_rate = "1".parse().unwrap();
+        c.realism.non_final_delay = Duration::from_millis(10);
+    })
+    .await;
+    let base = serve_callback(&app, &gw.url, true, &stop).await;
+    app.store_events(&[event("N-1", &trade(1), r#""1.00""#)])
+        .await;
+    let batch_no = form_batch(&app).await;
+    let s = submitter_notifying(
+        &app,
+        &gw.url,
+        &format!("{base}/alipay/notify"),
+        Duration::from_secs(10),
+    );
+    let step = s.step(Utc::now()).await.unwrap();
+    assert!(
+        matches!(
+            step,
+            Step::Sent {
+                next: Next::Submitted,
+                ..
+            }
+        ),
+        "{step:?}"
+    );
+    wait_until(
+        "both notifications applied",
+        Duration::from_secs(10),
+        || async {
+            sqlx::query_scalar::<_, i64>(
+                "SELECT count(*) FROM notifications WHERE verdict = 'applied'",
+            )
+            .fetch_one(&app.pool)
+            .await
+            .unwrap()
+                >= 2
+        },
+    )
+    .await;
+    assert_eq!(app.status_of("N-1").await, "submitted");
+    sqlx::query("UPDATE batches SET next_attempt_at = now()")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let r = Reconciler {
+        pool: app.pool.clone(),
+        client: AlipayClient::new(&gw.url, Duration::from_secs(10)).unwrap(),
+        partners: app.settings.alipay.partners.clone(),
+        after: Duration::ZERO,
+        item_retry: app.settings.item_retry,
+        absence_settle: app.settings.submit.absence_settle,
+        batch_no_prefix: String::new(),
+    };
+    let step = r.step().await.unwrap();
+    assert!(
+        matches!(&step, ReconcileStep::Applied { batch_no: b, applied } if *b == batch_no && applied.succeeded == 1),
+        "{step:?}"
+    );
+    assert_eq!(app.status_of("N-1").await, "succeeded");
+    stop.cancel();
+    app.cleanup().await;
+}
