@@ -2,7 +2,7 @@
 //! no notification is asked about with `refund_fastpay_query`, and the
 //! answer is applied as a notification would be (result events with source
 //! `query`). Batches still unresolved are asked again on a growing interval
-//! (1, 2, 4 … 60 minutes). A claim is one short `SKIP LOCKED` statement that
+//! (1, 2, 4 … 60 minutes; from `RECONCILE_AFTER_MS` when that is under a minute). A claim is one short `SKIP LOCKED` statement that
 //! also books the next question, so processes never ask about one batch at once.
 
 use std::time::Duration;
@@ -110,7 +110,7 @@ impl Reconciler {
                  ORDER BY next_attempt_at LIMIT 1 FOR UPDATE SKIP LOCKED
              )
              UPDATE batches b SET reconcile_queries = reconcile_queries + 1,
-                    next_attempt_at = now() + make_interval(secs => least(3600, 60 * power(2, least(reconcile_queries, 6))))
+                    next_attempt_at = now() + make_interval(secs => least(3600, $3 * power(2, least(reconcile_queries, 12))))
              FROM due WHERE b.batch_no = due.batch_no
              RETURNING b.batch_no, b.partner, b.status, b.form_printed_at, b.last_sent_at,
                        b.absence_first_at, left(b.batch_no, 8) < $2 AS past_date,
@@ -121,6 +121,7 @@ impl Reconciler {
         )
         .bind(self.after.as_secs_f64())
         .bind(&today)
+        .bind(self.reask_base().as_secs_f64())
         .fetch_optional(&self.pool)
         .await
         .context("while claiming a batch to reconcile")?;
@@ -217,6 +218,13 @@ impl Reconciler {
         let applied = report::apply(&self.pool, &mut received, &report, self.item_retry).await?;
         tracing::info!(%batch_no, ?applied, "reconciled by refund_fastpay_query");
         Ok(Step::Applied { batch_no, applied })
+    }
+
+    /// The first wait before a batch is asked about again (doubling, at most
+    /// an hour): a minute, or `RECONCILE_AFTER_MS` when that is shorter, so a
+    /// short threshold also re-asks soon.
+    fn reask_base(&self) -> Duration {
+        self.after.min(Duration::from_secs(60))
     }
 
     /// A password-form batch past its date goes into a new batch awaiting an

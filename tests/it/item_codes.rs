@@ -515,3 +515,53 @@ async fn an_item_alipay_retried_whose_later_notification_is_empty_is_settled_by_
     stop.cancel();
     app.cleanup().await;
 }
+
+#[tokio::test]
+async fn every_shape_the_realistic_sandbox_writes_reads_back_through_the_workers_parsers() {
+    use refund_worker::alipay::client::AlipayClient;
+    use refund_worker::alipay::wire::query_answer::QueryAnswer;
+    use refund_worker::alipay::wire::request::QueryBy;
+    let app = TestApp::without_intake(&[]).await;
+    let stop = CancellationToken::new();
+    let gw = start_sandbox(|c| {
+        c.realism.tails_rate = "1".parse().unwrap();
+        c.realism.five_field_rate = "1".parse().unwrap();
+        c.realism.lower_case_rate = "1".parse().unwrap();
+    })
+    .await;
+    let base = serve_callback(&app, &gw.url, true, &stop).await;
+    let events: Vec<_> = (1..=20)
+        .map(|i| event(&format!("X-{i}"), &trade(i), r#""1.00""#))
+        .collect();
+    app.store_events(&events).await;
+    let batch_no = form_batch(&app).await;
+    let s = submitter_notifying(
+        &app,
+        &gw.url,
+        &format!("{base}/alipay/notify"),
+        Duration::from_secs(10),
+    );
+    s.step(Utc::now()).await.unwrap();
+    wait_until(
+        "the notification applied",
+        Duration::from_secs(10),
+        || async { batch_status(&app, &batch_no).await == "completed" },
+    )
+    .await;
+    for i in 1..=20 {
+        assert_eq!(app.status_of(&format!("X-{i}")).await, "succeeded");
+    }
+    let client = AlipayClient::new(&gw.url, Duration::from_secs(10)).unwrap();
+    let reply = client
+        .query(PARTNER, KEY, &QueryBy::Batch(batch_no.clone()))
+        .await
+        .unwrap();
+    let QueryAnswer::Found(items) = &reply.answer else {
+        panic!("{reply:?}")
+    };
+    assert_eq!(items.len(), 20, "{}", reply.raw);
+    assert!(reply.unreadable.is_empty(), "{:?}", reply.unreadable);
+    assert!(items.iter().all(|i| i.item.is_success()), "{}", reply.raw);
+    stop.cancel();
+    app.cleanup().await;
+}
