@@ -291,10 +291,7 @@ fn dback_params(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::alipay::wire::detail::BatchItem;
-    use crate::sandbox::checks::Service;
     use crate::sandbox::config::{PartnerKey, Rate, Realism};
-    use chrono::NaiveDate;
 
     const P: &str = "2088101122136241";
 
@@ -311,34 +308,10 @@ mod tests {
     }
 
     fn request(batch_no: &str, trades: &[&str]) -> BatchRequest {
-        BatchRequest {
-            partner: P.into(),
-            service: Service::Nopwd,
-            batch_no: batch_no.into(),
-            refund_date: NaiveDate::from_ymd_opt(2024, 3, 10)
-                .and_then(|d| d.and_hms_opt(12, 0, 0))
-                .unwrap(),
-            notify_url: "http://127.0.0.1:1/n".into(),
-            dback_notify_url: None,
-            items: trades
-                .iter()
-                .map(|t| BatchItem {
-                    trade_no: (*t).into(),
-                    amount_fen: 100,
-                    reason: "r".into(),
-                })
-                .collect(),
-        }
+        crate::sandbox::test_support::request(P, batch_no, trades)
     }
 
-    fn details(job: &NotifyJob) -> String {
-        let params = form::decode(job.body.as_bytes()).unwrap();
-        params
-            .into_iter()
-            .find(|(k, _)| k == "result_details")
-            .map(|(_, v)| v)
-            .unwrap()
-    }
+    use crate::sandbox::test_support::details;
 
     #[test]
     fn a_trade_short_of_balance_fails_its_first_refund_only() {

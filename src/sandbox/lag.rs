@@ -91,12 +91,9 @@ impl Sandbox {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::alipay::wire::detail::BatchItem;
-    use crate::alipay::wire::form;
-    use crate::sandbox::checks::{QueryKey, Service};
+    use crate::sandbox::checks::QueryKey;
     use crate::sandbox::config::{Faults, PartnerKey, Rate, Realism, SandboxConfig};
     use crate::sandbox::refusal::Code;
-    use chrono::NaiveDate;
     use rand::Rng;
 
     const P: &str = "2088101122136241";
@@ -122,34 +119,10 @@ mod tests {
     }
 
     fn request(batch_no: &str, trades: &[&str]) -> BatchRequest {
-        BatchRequest {
-            partner: P.into(),
-            service: Service::Nopwd,
-            batch_no: batch_no.into(),
-            refund_date: NaiveDate::from_ymd_opt(2024, 3, 10)
-                .and_then(|d| d.and_hms_opt(12, 0, 0))
-                .unwrap(),
-            notify_url: "http://127.0.0.1:1/n".into(),
-            dback_notify_url: None,
-            items: trades
-                .iter()
-                .map(|t| BatchItem {
-                    trade_no: (*t).into(),
-                    amount_fen: 100,
-                    reason: "r".into(),
-                })
-                .collect(),
-        }
+        crate::sandbox::test_support::request(P, batch_no, trades)
     }
 
-    fn details(job: &NotifyJob) -> String {
-        form::decode(job.body.as_bytes())
-            .unwrap()
-            .into_iter()
-            .find(|(k, _)| k == "result_details")
-            .map(|(_, v)| v)
-            .unwrap()
-    }
+    use crate::sandbox::test_support::details;
 
     fn query(s: &Sandbox, batch_no: Option<&str>, trade_no: Option<&str>) -> usize {
         let key = QueryKey {

@@ -37,6 +37,8 @@ pub mod notice;
 mod notifier;
 pub mod realism;
 pub mod refusal;
+#[cfg(test)]
+mod test_support;
 pub mod view;
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
