@@ -1,6 +1,4 @@
 use super::*;
-use crate::sandbox::checks::Service;
-use chrono::NaiveDate;
 
 const P: &str = "2088101122136241";
 const OTHER: &str = "2088101122136242";
@@ -13,19 +11,7 @@ fn item(trade_no: &str, amount_fen: i64) -> BatchItem {
     }
 }
 
-fn batch(partner: &str, batch_no: &str, items: Vec<BatchItem>) -> BatchRequest {
-    BatchRequest {
-        partner: partner.into(),
-        service: Service::Nopwd,
-        batch_no: batch_no.into(),
-        refund_date: NaiveDate::from_ymd_opt(2024, 3, 10)
-            .and_then(|d| d.and_hms_opt(12, 0, 0))
-            .unwrap(),
-        notify_url: "http://127.0.0.1:1/n".into(),
-        dback_notify_url: None,
-        items,
-    }
-}
+use crate::sandbox::test_support::batch_with as batch;
 
 fn no_faults(_: &BatchItem) -> Option<String> {
     None

@@ -8,8 +8,8 @@ use super::checks::{BatchRequest, Service};
 use crate::alipay::wire::detail::BatchItem;
 use crate::alipay::wire::form;
 
-/// A nopwd request from `partner` refunding 1.00 of each trade.
-pub fn request(partner: &str, batch_no: &str, trades: &[&str]) -> BatchRequest {
+/// A nopwd request from `partner` with these items, dated 2024-03-10 12:00.
+pub fn batch_with(partner: &str, batch_no: &str, items: Vec<BatchItem>) -> BatchRequest {
     BatchRequest {
         partner: partner.into(),
         service: Service::Nopwd,
@@ -19,15 +19,21 @@ pub fn request(partner: &str, batch_no: &str, trades: &[&str]) -> BatchRequest {
             .unwrap(),
         notify_url: "http://127.0.0.1:1/n".into(),
         dback_notify_url: None,
-        items: trades
-            .iter()
-            .map(|t| BatchItem {
-                trade_no: (*t).into(),
-                amount_fen: 100,
-                reason: "r".into(),
-            })
-            .collect(),
+        items,
     }
+}
+
+/// A nopwd request from `partner` refunding 1.00 of each trade.
+pub fn request(partner: &str, batch_no: &str, trades: &[&str]) -> BatchRequest {
+    let items = trades
+        .iter()
+        .map(|t| BatchItem {
+            trade_no: (*t).into(),
+            amount_fen: 100,
+            reason: "r".into(),
+        })
+        .collect();
+    batch_with(partner, batch_no, items)
 }
 
 /// The `result_details` a job would post.

@@ -444,8 +444,7 @@ async fn a_result_for_a_rejected_batch_raises_the_alarm_and_never_settles_a_refu
 
 #[tokio::test]
 async fn a_password_form_batch_past_its_date_is_renumbered_only_after_proven_absence() {
-    use refund_worker::alipay::client::AlipayClient;
-    use refund_worker::reconcile::{Reconciler, Step as ReconcileStep};
+    use refund_worker::reconcile::Step as ReconcileStep;
     let app = TestApp::without_intake(&[]).await;
     let gw = start_sandbox(|c| c.no_nopwd_partners.push(PARTNER.into())).await;
     app.store_events(&[
@@ -479,15 +478,7 @@ async fn a_password_form_batch_past_its_date_is_renumbered_only_after_proven_abs
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let r = Reconciler {
-        pool: app.pool.clone(),
-        client: AlipayClient::new(&gw.url, Duration::from_secs(10)).unwrap(),
-        partners: app.settings.alipay.partners.clone(),
-        after: Duration::from_secs(600),
-        item_retry: app.settings.item_retry,
-        absence_settle: Duration::from_secs(3600),
-        batch_no_prefix: String::new(),
-    };
+    let r = reconciler(&app, &gw.url, Duration::from_secs(600));
     // The next Beijing day: the form is past its date, and the operator may
     // have posted it yesterday, so only proven absence moves its refunds.
     let tomorrow = Utc::now() + chrono::Duration::days(1);

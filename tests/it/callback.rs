@@ -160,10 +160,9 @@ async fn a_notification_is_verified_applied_once_and_forgeries_change_nothing() 
 
 #[tokio::test]
 async fn a_batch_whose_notifications_are_all_lost_is_settled_by_the_reconciler() {
-    use refund_worker::reconcile::{Reconciler, Step as ReconcileStep};
+    use refund_worker::reconcile::Step as ReconcileStep;
     let app = TestApp::without_intake(&[]).await;
     let gw = start_sandbox(|c| c.faults.notify_drop_rate = "1".parse().unwrap()).await;
-    let client = AlipayClient::new(&gw.url, Duration::from_secs(10)).unwrap();
     app.store_events(&[
         event("Z-1", &trade(1), r#""1.00""#),
         event("Z-2", &trade(2), r#""2.00""#),
@@ -184,15 +183,7 @@ async fn a_batch_whose_notifications_are_all_lost_is_settled_by_the_reconciler()
         .await
         .unwrap();
 
-    let r = Reconciler {
-        pool: app.pool.clone(),
-        client,
-        partners: app.settings.alipay.partners.clone(),
-        after: Duration::ZERO,
-        item_retry: app.settings.item_retry,
-        absence_settle: app.settings.submit.absence_settle,
-        batch_no_prefix: String::new(),
-    };
+    let r = reconciler(&app, &gw.url, Duration::ZERO);
     let step = r.step().await.unwrap();
     assert!(
         matches!(&step, ReconcileStep::Applied { batch_no: b, applied } if *b == batch_no && applied.succeeded == 2 && applied.batch_completed),

@@ -1,6 +1,7 @@
 //! The gateway side of the integration tests: the sandbox in-process on
 //! port 0, a submitter pointed at it, and a batch formed at once.
 
+use refund_worker::reconcile::Reconciler;
 use std::time::Duration;
 
 use chrono::Utc;
@@ -92,6 +93,20 @@ pub fn eager_batcher(app: &TestApp, max_items: usize) -> Batcher {
             linger: Duration::ZERO,
             batch_no_prefix: String::new(),
         },
+    }
+}
+
+/// A reconciler asking the gateway about batches submitted `after` ago,
+/// with the app's settings otherwise.
+pub fn reconciler(app: &TestApp, gateway: &str, after: Duration) -> Reconciler {
+    Reconciler {
+        pool: app.pool.clone(),
+        client: AlipayClient::new(gateway, Duration::from_secs(10)).unwrap(),
+        partners: app.settings.alipay.partners.clone(),
+        after,
+        item_retry: app.settings.item_retry,
+        absence_settle: app.settings.submit.absence_settle,
+        batch_no_prefix: app.settings.batch.batch_no_prefix.clone(),
     }
 }
 

@@ -447,8 +447,7 @@ async fn a_4xx_after_the_gateway_took_the_batch_is_resent_under_the_same_batch_n
 
 #[tokio::test]
 async fn an_item_alipay_retried_whose_later_notification_is_empty_is_settled_by_the_query() {
-    use refund_worker::alipay::client::AlipayClient;
-    use refund_worker::reconcile::{Reconciler, Step as ReconcileStep};
+    use refund_worker::reconcile::Step as ReconcileStep;
     let app = TestApp::without_intake(&[]).await;
     let stop = CancellationToken::new();
     let gw = start_sandbox(|c| {
@@ -497,15 +496,7 @@ async fn an_item_alipay_retried_whose_later_notification_is_empty_is_settled_by_
         .execute(&app.pool)
         .await
         .unwrap();
-    let r = Reconciler {
-        pool: app.pool.clone(),
-        client: AlipayClient::new(&gw.url, Duration::from_secs(10)).unwrap(),
-        partners: app.settings.alipay.partners.clone(),
-        after: Duration::ZERO,
-        item_retry: app.settings.item_retry,
-        absence_settle: app.settings.submit.absence_settle,
-        batch_no_prefix: String::new(),
-    };
+    let r = reconciler(&app, &gw.url, Duration::ZERO);
     let step = r.step().await.unwrap();
     assert!(
         matches!(&step, ReconcileStep::Applied { batch_no: b, applied } if *b == batch_no && applied.succeeded == 1),
