@@ -12,10 +12,11 @@
 use sqlx::PgPool;
 
 use crate::alipay::wire::result_details::{ResultItem, UnreadableItem};
+use crate::domain::actor::ReportSource;
 use crate::domain::item_code::classify;
 use crate::domain::item_outcome::{ItemRetry, Open};
 use crate::domain::settle::Reported;
-use crate::storage::notifications::{self as store, Applied, Received, ReportSource};
+use crate::storage::notifications::{self as store, Applied, Received};
 
 /// One report: what Alipay said about the batch.
 pub struct Report<'a> {
@@ -38,6 +39,8 @@ pub async fn apply(
     r.detail = summary(report);
     let reported: Vec<Reported> = report.items.iter().map(Reported::from).collect();
     let applied = store::apply(pool, r, report.batch_no, &reported, report.source, retry).await?;
+    crate::telemetry::refunds_completed("succeeded", applied.succeeded);
+    crate::telemetry::refunds_completed("failed", applied.failed);
     if !applied.was_repeat {
         alarms(report, &applied);
     }

@@ -8,7 +8,7 @@
 //! will see (`batch_no`, `refund_date`, `detail_data`) are fixed here, so
 //! every retry sends the same.
 
-pub mod former;
+pub mod form;
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
@@ -17,12 +17,15 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
 use tokio_util::sync::CancellationToken;
 
-use crate::alipay::wire::batch_no::{beijing_now, format_refund_date};
-use crate::alipay::wire::detail::{BatchItem, detail_data};
+use crate::alipay::wire::batch_no::beijing_now;
 use crate::alipay::wire::reason::sendable;
 use crate::config::BatchSettings;
-use crate::storage::batches::{self as store, NewBatch};
-use former::{Candidate, MAX_REFUNDS_PER_TRADE, due, pick};
+use crate::domain::RefundStatus;
+use crate::domain::actor::{Actor, Source};
+use crate::domain::batch::{BatchItem, Candidate, MAX_REFUNDS_PER_TRADE, due, pick};
+use crate::storage::batches as store;
+use crate::storage::transitions::{self, Failure};
+use form::Forming;
 
 /// The worker's own code for a trade's 100th refund.
 pub const REFUND_COUNT_EXCEEDED: &str = "REFUND_COUNT_EXCEEDED";
@@ -159,16 +162,16 @@ impl Batcher {
         let over_ids: Vec<&str> = over.iter().map(|c| c.refund_id.as_str()).collect();
         if !over_ids.is_empty() {
             let message = "the trade already has 99 refunds accepted by Alipay, which would neither pay nor notify a 100th";
-            let failure = store::Failure {
+            let failure = Failure {
                 refund_ids: &over_ids,
-                from: "pending",
+                from: RefundStatus::Pending,
                 batch_no: None,
                 code: REFUND_COUNT_EXCEEDED,
                 message,
-                source: "worker",
-                actor: "batcher",
+                source: Source::Worker,
+                actor: &Actor::Batcher,
             };
-            store::fail_refunds(&mut tx, &failure).await?;
+            transitions::fail(&mut tx, &failure).await?;
             tracing::warn!(partner, refunds = ?over_ids, "failed refunds over Alipay's 99 per trade");
         }
         if keep.is_empty() {
@@ -178,33 +181,28 @@ impl Batcher {
                 failed: over_ids.len(),
             });
         }
-        let serial = store::next_serial(&mut tx).await?;
-        let beijing = beijing_now(now);
-        let batch_no = former::batch_no(&self.settings.batch_no_prefix, beijing.date(), serial);
-        let items: Vec<BatchItem> = keep
+        let items: Vec<(String, BatchItem)> = keep
             .iter()
-            .map(|c| BatchItem {
-                trade_no: c.trade_no.clone(),
-                amount_fen: c.amount_fen,
-                // The original stays on the refund; the batch keeps what it sent.
-                reason: sendable(&c.reason),
+            .map(|c| {
+                let item = BatchItem {
+                    trade_no: c.trade_no.clone(),
+                    amount_fen: c.amount_fen,
+                    // The original stays on the refund; the batch keeps what it sent.
+                    reason: sendable(&c.reason),
+                };
+                (c.refund_id.clone(), item)
             })
             .collect();
-        let refund_ids: Vec<&str> = keep.iter().map(|c| c.refund_id.as_str()).collect();
-        store::insert_batch(
-            &mut tx,
-            &NewBatch {
-                batch_no: &batch_no,
-                partner: &partner,
-                refund_date: &format_refund_date(beijing),
-                detail_data: &detail_data(&items),
-                refund_ids: &refund_ids,
-                items: &items,
-                split_from: None,
-                from_status: "pending",
-            },
-        )
-        .await?;
+        let forming = Forming {
+            prefix: &self.settings.batch_no_prefix,
+            partner: &partner,
+            beijing: beijing_now(now),
+            items: &items,
+            from_batch: None,
+            from: RefundStatus::Pending,
+            actor: &Actor::Batcher,
+        };
+        let batch_no = form::write(&mut tx, &forming).await?;
         tx.commit().await?;
         crate::telemetry::refunds_completed("failed", over_ids.len() as u64);
         metrics::histogram!("refund_worker_batch_size").record(items.len() as f64);

@@ -9,8 +9,9 @@ use super::{
     refused, repeat,
 };
 use crate::alipay::wire::notify::BatchRefundNotify;
+use crate::domain::actor::ReportSource;
 use crate::report::{self, Report};
-use crate::storage::notifications::{self as store, Received, ReportSource};
+use crate::storage::notifications::{self as store, Received};
 
 pub(super) async fn handle(
     s: &CallbackState,

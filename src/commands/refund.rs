@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use chrono::{DateTime, NaiveDate, Utc};
 
+use crate::alipay::disposition::PARTNER_MISCONFIGURED;
 use crate::config::Settings;
 use crate::storage::retries::Retried;
 use crate::storage::settlements::{Settled, Settlement};
@@ -122,7 +123,7 @@ pub async fn retry(
     let who = by
         .or_else(|| std::env::var("USER").ok())
         .unwrap_or_else(|| "unknown".into());
-    let actor = format!("operator:{who}");
+    let actor = crate::domain::actor::Actor::Operator(who);
     let pool = storage::connect(&settings.database_url, 1).await?;
     let ids = match &code {
         Some(code) => storage::retries::failed_with(&pool, code, since).await?,
@@ -134,7 +135,7 @@ pub async fn retry(
     }
     let (mut reopened, mut refused) = (0, 0);
     for id in &ids {
-        match storage::retries::retry(&pool, id, &actor).await? {
+        match storage::retries::retry(&pool, id, &actor, PARTNER_MISCONFIGURED).await? {
             Retried::Reopened { code } => {
                 reopened += 1;
                 println!("{id}: failed ({code}) -> pending, by {actor}");

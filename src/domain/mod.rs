@@ -1,11 +1,14 @@
 //! The pure core: values and rules with no I/O.
 
 pub mod absence;
+pub mod actor;
 pub mod amount;
+pub mod batch;
 pub mod error_code;
 pub mod item_code;
 pub mod item_outcome;
 pub mod refund_request;
+pub mod rejected;
 pub mod retry;
 pub mod settle;
 pub mod status;

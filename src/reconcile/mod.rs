@@ -13,6 +13,13 @@ use secrecy::ExposeSecret;
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
+use crate::batching::form::{self, Forming};
+use crate::domain::BatchStatus;
+use crate::domain::actor::{Actor, ReportSource};
+use crate::domain::batch::ReconcileClaim;
+use crate::storage::reconcile as store;
+use crate::storage::renumber;
+
 use crate::alipay::client::AlipayClient;
 use crate::alipay::wire::batch_no::beijing_now;
 use crate::alipay::wire::query_answer::QueryAnswer;
@@ -22,7 +29,7 @@ use crate::config::Partner;
 use crate::domain::absence::{self, Absence};
 use crate::domain::item_outcome::ItemRetry;
 use crate::report::{self, Report};
-use crate::storage::notifications::{Applied, Received, ReportSource};
+use crate::storage::notifications::{Applied, Received};
 
 const IDLE_POLL: Duration = Duration::from_secs(1);
 
@@ -48,34 +55,6 @@ pub enum Step {
     },
 }
 
-/// A batch as the reconciler claimed it.
-#[derive(sqlx::FromRow)]
-struct Claimed {
-    batch_no: String,
-    partner: String,
-    status: String,
-    form_printed_at: Option<DateTime<Utc>>,
-    last_sent_at: Option<DateTime<Utc>>,
-    absence_first_at: Option<DateTime<Utc>>,
-    past_date: bool,
-    notified: bool,
-}
-
-async fn store_absence_seen(
-    pool: &PgPool,
-    batch_no: &str,
-    at: DateTime<Utc>,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "UPDATE batches SET absence_first_at = $2 WHERE batch_no = $1 AND absence_first_at IS NULL",
-    )
-    .bind(batch_no)
-    .bind(at)
-    .execute(pool)
-    .await?;
-    Ok(())
-}
-
 #[derive(Clone)]
 pub struct Reconciler {
     pub pool: PgPool,
@@ -98,38 +77,14 @@ impl Reconciler {
     /// One step judged at `now` (Beijing dates and the absence rule).
     pub async fn step_at(&self, now: DateTime<Utc>) -> anyhow::Result<Step> {
         let today = beijing_now(now).format("%Y%m%d").to_string();
-        let claimed: Option<Claimed> = sqlx::query_as(
-            "WITH due AS (
-                 SELECT batch_no FROM batches
-                 WHERE ((status = 'submitted' AND submitted_at <= now() - make_interval(secs => $1))
-                        -- a password form printed: the operator may have posted it
-                        OR (status = 'awaiting_operator' AND form_printed_at <= now() - make_interval(secs => $1))
-                        -- a password-form batch past its date: its form can no longer be posted
-                        OR (status = 'awaiting_operator' AND left(batch_no, 8) < $2))
-                   AND next_attempt_at <= now()
-                 ORDER BY next_attempt_at LIMIT 1 FOR UPDATE SKIP LOCKED
-             )
-             UPDATE batches b SET reconcile_queries = reconcile_queries + 1,
-                    next_attempt_at = now() + make_interval(secs => least(3600, $3 * power(2, least(reconcile_queries, 12))))
-             FROM due WHERE b.batch_no = due.batch_no
-             RETURNING b.batch_no, b.partner, b.status, b.form_printed_at, b.last_sent_at,
-                       b.absence_first_at, left(b.batch_no, 8) < $2 AS past_date,
-                       EXISTS (SELECT 1 FROM notifications n
-                               WHERE n.batch_no = b.batch_no AND n.kind = 'batch_refund'
-                                 AND n.verdict NOT IN ('forged', 'malformed', 'unknown_batch', 'wrong_partner'))
-                           AS notified",
-        )
-        .bind(self.after.as_secs_f64())
-        .bind(&today)
-        .bind(self.reask_base().as_secs_f64())
-        .fetch_optional(&self.pool)
-        .await
-        .context("while claiming a batch to reconcile")?;
+        let claimed = store::claim(&self.pool, self.after, &today, self.reask_base())
+            .await
+            .context("while claiming a batch to reconcile")?;
         let Some(c) = claimed else {
             return Ok(Step::Idle);
         };
         let (batch_no, partner) = (c.batch_no.clone(), c.partner.clone());
-        let expired_form = c.status == "awaiting_operator" && c.past_date;
+        let expired_form = c.status == BatchStatus::AwaitingOperator && c.past_date;
         if expired_form && c.form_printed_at.is_none() {
             // Never shown to an operator, so never sent: a new form at once.
             return self
@@ -181,7 +136,7 @@ impl Reconciler {
                             .await
                     }
                     Absence::FirstSeen => {
-                        store_absence_seen(&self.pool, &batch_no, now).await?;
+                        store::absence_seen(&self.pool, &batch_no, now).await?;
                         unresolved("the first REFUND_NOT_EXIST that counts toward absence".into())
                     }
                     Absence::NotYet { .. } | Absence::Held => {
@@ -231,23 +186,43 @@ impl Reconciler {
     /// operator with today's date (its old form Alipay would refuse).
     async fn renumber_form(
         &self,
-        c: &Claimed,
+        c: &ReconcileClaim,
         now: DateTime<Utc>,
         why: &str,
     ) -> anyhow::Result<Step> {
-        let new = crate::storage::renumber::renumber_form(
-            &self.pool,
-            &c.batch_no,
-            &self.batch_no_prefix,
-            beijing_now(now),
-        )
-        .await?;
+        let new = self.move_form(&c.batch_no, now).await?;
         tracing::warn!(batch_no = %c.batch_no, new_batch = ?new, why,
             "a password-form batch past its date moved into a new batch awaiting an operator; print its form again");
         Ok(Step::Renumbered {
             batch_no: c.batch_no.clone(),
             new_batch_no: new,
         })
+    }
+
+    /// In one transaction, only while the old batch still awaits an
+    /// operator: retires it and forms the new one with the same items, in
+    /// the same order, dated today. `None` when it no longer waits.
+    async fn move_form(&self, old: &str, now: DateTime<Utc>) -> anyhow::Result<Option<String>> {
+        let mut tx = self.pool.begin().await?;
+        let Some((partner, stored)) = renumber::lock_awaiting(&mut tx, old).await? else {
+            tx.rollback().await?;
+            return Ok(None);
+        };
+        let items = form::items_in_order(&mut tx, old, &stored).await?;
+        renumber::retire_expired(&mut tx, old).await?;
+        let forming = Forming {
+            prefix: &self.batch_no_prefix,
+            partner: &partner,
+            beijing: beijing_now(now),
+            items: &items,
+            from_batch: Some(old),
+            from: crate::domain::RefundStatus::Batched,
+            actor: &Actor::Reconciler,
+        };
+        let new = form::write(&mut tx, &forming).await?;
+        renumber::await_operator(&mut tx, &new).await?;
+        tx.commit().await?;
+        Ok(Some(new))
     }
 
     /// Steps until shutdown.

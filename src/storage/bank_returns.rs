@@ -4,30 +4,9 @@
 
 use sqlx::PgPool;
 
-use crate::storage::notifications::{Received, insert};
-
-/// What a final 充退 status becomes in the event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct BankReturn {
-    /// The event's `status`.
-    pub status: &'static str,
-    /// The event's `code`: Alipay's raw status letter.
-    pub code: &'static str,
-    pub message: &'static str,
-}
-
-impl BankReturn {
-    pub const SUCCEEDED: Self = Self {
-        status: "bank_succeeded",
-        code: "S",
-        message: "the refund reached the buyer's bank card",
-    };
-    pub const FAILED: Self = Self {
-        status: "bank_failed",
-        code: "F",
-        message: "the refund did not reach the bank card; it stays in the buyer's Alipay balance",
-    };
-}
+use super::notifications::{Received, insert};
+use super::transitions;
+pub use super::transitions::BankReturn;
 
 /// The refund the batch sent for this trade, if it holds the trade.
 pub async fn refund_of(
@@ -60,19 +39,7 @@ pub async fn apply(
         };
     }
     if let Some(event) = event {
-        sqlx::query(
-            "INSERT INTO outbox (event_id, refund_id, round, routing_key, body)
-             SELECT e.id, f.refund_id, f.operator_retries, 'refund.bank_returned',
-                    refund_event_body(f, e.id, 'refund.bank_returned', $2, $3, $4, 'notify')
-             FROM refunds f CROSS JOIN LATERAL (SELECT gen_random_uuid() AS id, f.refund_id) e
-             WHERE f.refund_id = $1",
-        )
-        .bind(refund_id)
-        .bind(event.status)
-        .bind(event.code)
-        .bind(event.message)
-        .execute(&mut *tx)
-        .await?;
+        transitions::bank_returned(&mut tx, refund_id, event).await?;
     }
     tx.commit().await?;
     Ok(true)

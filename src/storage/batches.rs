@@ -1,6 +1,7 @@
 //! SQL of batch formation: claiming pending refunds, the per-trade refund
-//! count, failing a trade's 100th refund, and writing a batch with its items.
-//! Every function runs inside the caller's transaction.
+//! count, the `batch_no` serial, and writing a batch with its items (its
+//! refunds move in through [`transitions::into_batch`]). Every function runs
+//! inside the caller's transaction.
 //!
 //! The per-trade queries read `CROSS JOIN LATERAL (… OFFSET 0)`: the
 //! `OFFSET 0` keeps the planner from flattening the subquery into a join, so
@@ -14,8 +15,10 @@ use std::collections::HashMap;
 
 use sqlx::PgConnection;
 
-use crate::alipay::wire::detail::BatchItem;
-use crate::batching::former::Candidate;
+use super::transitions;
+use crate::domain::RefundStatus;
+use crate::domain::actor::Actor;
+use crate::domain::batch::{BatchItem, Candidate};
 
 /// Partners with pending refunds, the one waiting longest first.
 pub async fn partners_by_oldest_pending(
@@ -135,49 +138,6 @@ pub async fn accepted_refund_counts(
     Ok(rows.into_iter().collect())
 }
 
-/// Makes refunds `failed` (those still in `from`) with their history rows and
-/// result events, in one statement: the one way any refund fails.
-pub struct Failure<'a> {
-    pub refund_ids: &'a [&'a str],
-    pub from: &'a str,
-    /// When given, only refunds whose current batch is this one fail.
-    pub batch_no: Option<&'a str>,
-    pub code: &'a str,
-    pub message: &'a str,
-    /// `worker`, `submit`, `notify` or `query`: the event's `source`.
-    pub source: &'a str,
-    pub actor: &'a str,
-}
-
-pub async fn fail_refunds(conn: &mut PgConnection, f: &Failure<'_>) -> Result<u64, sqlx::Error> {
-    let rows = sqlx::query(
-        "WITH failed AS (
-             UPDATE refunds SET status = 'failed', result_code = $3, result_message = $4,
-                    result_source = $5, finished_at = now(), updated_at = now()
-             WHERE refund_id = ANY($1::text[]) AND status = $2
-               AND ($7::text IS NULL OR batch_no = $7)
-             RETURNING *
-         ), history AS (
-             INSERT INTO refund_history (refund_id, from_status, to_status, batch_no, code, actor, note)
-             SELECT refund_id, $2, 'failed', batch_no, $3, $6, $4 FROM failed
-         )
-         INSERT INTO outbox (event_id, refund_id, round, routing_key, body)
-         SELECT e.id, f.refund_id, f.operator_retries, 'refund.failed',
-                refund_event_body(f, e.id, 'refund.failed', 'failed', $3, $4, $5)
-         FROM failed f CROSS JOIN LATERAL (SELECT gen_random_uuid() AS id, f.refund_id) e",
-    )
-    .bind(f.refund_ids)
-    .bind(f.from)
-    .bind(f.code)
-    .bind(f.message)
-    .bind(f.source)
-    .bind(f.actor)
-    .bind(f.batch_no)
-    .execute(conn)
-    .await?;
-    Ok(rows.rows_affected())
-}
-
 /// The next serial of the one `batch_no` sequence.
 pub async fn next_serial(conn: &mut PgConnection) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar("SELECT nextval('batch_serial')")
@@ -195,7 +155,9 @@ pub struct NewBatch<'a> {
     pub items: &'a [BatchItem],
     pub split_from: Option<&'a str>,
     /// `pending` for a new batch, `batched` for the halves of a split one.
-    pub from_status: &'a str,
+    pub from_status: RefundStatus,
+    /// Who forms it: the batcher, or the role that splits or renumbers.
+    pub actor: &'a Actor,
 }
 
 /// Writes the batch and its items and moves its refunds to `batched` (from
@@ -218,35 +180,32 @@ pub async fn insert_batch(conn: &mut PgConnection, b: &NewBatch<'_>) -> Result<(
     let trades: Vec<&str> = b.items.iter().map(|i| i.trade_no.as_str()).collect();
     let amounts: Vec<i64> = b.items.iter().map(|i| i.amount_fen).collect();
     let reasons: Vec<&str> = b.items.iter().map(|i| i.reason.as_str()).collect();
-    let moved = sqlx::query(
-        "WITH items AS (
-             INSERT INTO batch_items (batch_no, refund_id, trade_no, amount_fen, reason)
-             SELECT $1, * FROM unnest($2::text[], $3::text[], $4::int8[], $5::text[])
-             RETURNING refund_id
-         ), moved AS (
-             UPDATE refunds r SET status = 'batched', batch_no = $1, updated_at = now()
-             FROM items WHERE r.refund_id = items.refund_id
-               -- Fenced: only from the state (and, for a split, the batch) they are in.
-               AND r.status = $6 AND ($7::text IS NULL OR r.batch_no = $7)
-             RETURNING r.refund_id
-         )
-         INSERT INTO refund_history (refund_id, from_status, to_status, batch_no, actor)
-         SELECT refund_id, $6, 'batched', $1, 'batcher' FROM moved",
+    sqlx::query(
+        "INSERT INTO batch_items (batch_no, refund_id, trade_no, amount_fen, reason)
+         SELECT $1, * FROM unnest($2::text[], $3::text[], $4::int8[], $5::text[])",
     )
     .bind(b.batch_no)
     .bind(b.refund_ids)
     .bind(&trades)
     .bind(&amounts)
     .bind(&reasons)
-    .bind(b.from_status)
-    .bind(b.split_from)
     .execute(&mut *conn)
     .await?;
-    if moved.rows_affected() != b.items.len() as u64 {
+    // Fenced: only from the state (and, for a split, the batch) they are in.
+    let moved = transitions::into_batch(
+        conn,
+        b.batch_no,
+        b.refund_ids,
+        b.from_status,
+        b.split_from,
+        b.actor,
+    )
+    .await?;
+    if moved != b.items.len() as u64 {
         return Err(sqlx::Error::Protocol(format!(
             "batch {}: {} of {} refunds moved",
             b.batch_no,
-            moved.rows_affected(),
+            moved,
             b.items.len()
         )));
     }

@@ -7,12 +7,15 @@ pub mod batch_view;
 pub mod batches;
 pub mod intake;
 pub mod notifications;
+pub mod reconcile;
 pub mod refunds;
 pub mod rejected;
 pub mod renumber;
+pub mod result_event;
 pub mod retries;
 pub mod settlements;
 pub mod submissions;
+pub mod transitions;
 
 use std::str::FromStr;
 use std::time::Duration;

@@ -8,10 +8,12 @@ use std::time::Duration;
 
 use sqlx::{PgConnection, PgPool};
 
+use super::rejected::{self, RejectedAlarm};
+use super::transitions::{self, Failure, Later};
+use crate::domain::actor::ReportSource;
 use crate::domain::item_outcome::{ItemRetry, Open};
 use crate::domain::settle::{self, Disagreement, Opened, Planned, Reported, SentItem};
-use crate::storage::batches::{Failure, fail_refunds};
-use crate::storage::rejected::{self, RejectedAlarm};
+use crate::domain::{BatchStatus, RefundStatus};
 
 /// A received notification as stored for audit.
 #[derive(Clone)]
@@ -88,31 +90,6 @@ pub async fn applied_before(
         .await
 }
 
-/// Whose report is applied: the result events' `source` and the history's actor.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ReportSource {
-    /// `batch_refund_notify`, applied by the http role.
-    Notify,
-    /// `refund_fastpay_query`, applied by the reconciler.
-    Query,
-}
-
-impl ReportSource {
-    fn source(self) -> &'static str {
-        match self {
-            Self::Notify => "notify",
-            Self::Query => "query",
-        }
-    }
-
-    fn actor(self) -> &'static str {
-        match self {
-            Self::Notify => "callback",
-            Self::Query => "reconciler",
-        }
-    }
-}
-
 /// What applying did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Applied {
@@ -145,10 +122,8 @@ pub async fn apply(
     retry: ItemRetry,
 ) -> Result<Applied, sqlx::Error> {
     let mut tx = pool.begin().await?;
-    let was_rejected = rejected::status_for_update(&mut tx, batch_no)
-        .await?
-        .as_deref()
-        == Some("rejected");
+    let was_rejected =
+        rejected::status_for_update(&mut tx, batch_no).await? == Some(BatchStatus::Rejected);
     let mut r = r.clone();
     if was_rejected {
         r.verdict = "applied_to_rejected";
@@ -166,7 +141,7 @@ pub async fn apply(
         return Err(e);
     }
     let rejected_alarm = if was_rejected {
-        Some(rejected::reopen(&mut tx, batch_no, reported, source.actor()).await?)
+        Some(rejected::reopen(&mut tx, batch_no, reported, &source.actor()).await?)
     } else {
         None
     };
@@ -192,9 +167,10 @@ pub async fn apply(
         .collect();
     record_results(&mut tx, batch_no, &settled).await?;
     record_open(&mut tx, batch_no, &plan.open).await?;
-    let ids =
-        |items: &[Planned]| -> Vec<String> { items.iter().map(|p| p.refund_id.clone()).collect() };
-    out.succeeded = succeed(&mut tx, batch_no, &ids(&plan.succeed), source).await?;
+    let ids: Vec<String> = plan.succeed.iter().map(|p| p.refund_id.clone()).collect();
+    let actor = source.actor();
+    out.succeeded =
+        transitions::succeed(&mut tx, batch_no, &ids, source.source(), &actor, None).await?;
     out.returned_to_pending = back_to_pending(&mut tx, batch_no, &plan.retry, source).await?;
     let mut codes: Vec<&str> = plan.fail.iter().map(|p| p.code.as_str()).collect();
     codes.sort_unstable();
@@ -208,19 +184,17 @@ pub async fn apply(
             .collect();
         let failure = Failure {
             refund_ids: &ids,
-            from: "submitted",
+            from: RefundStatus::Submitted,
             batch_no: Some(batch_no),
             code,
             message: "Alipay reported the refund failed",
             source: source.source(),
-            actor: source.actor(),
+            actor: &actor,
         };
-        out.failed += fail_refunds(&mut tx, &failure).await?;
+        out.failed += transitions::fail(&mut tx, &failure).await?;
     }
     out.batch_completed = complete_if_settled(&mut tx, batch_no).await?;
     tx.commit().await?;
-    crate::telemetry::refunds_completed("succeeded", out.succeeded);
-    crate::telemetry::refunds_completed("failed", out.failed);
     Ok(out)
 }
 
@@ -239,16 +213,8 @@ async fn mark_accepted(
     .bind(batch_no)
     .execute(&mut *conn)
     .await?;
-    sqlx::query(
-        "WITH moved AS (UPDATE refunds SET status = 'submitted', updated_at = now()
-                        WHERE batch_no = $1 AND status = 'batched' RETURNING refund_id)
-         INSERT INTO refund_history (refund_id, from_status, to_status, batch_no, actor, note)
-         SELECT refund_id, 'batched', 'submitted', $1, $2, 'accepted, as Alipay''s report shows' FROM moved",
-    )
-    .bind(batch_no)
-    .bind(source.actor())
-    .execute(conn)
-    .await?;
+    let note = "accepted, as Alipay's report shows";
+    transitions::accept_batch(conn, batch_no, None, &source.actor(), Some(note)).await?;
     Ok(())
 }
 
@@ -356,54 +322,6 @@ pub(crate) async fn complete_if_settled(
         == 1)
 }
 
-/// Paid: `succeeded` with its result event, fenced by the batch (a refund
-/// that has moved on to another batch is not this report's to settle).
-pub(crate) async fn succeed(
-    conn: &mut PgConnection,
-    batch_no: &str,
-    ids: &[String],
-    source: ReportSource,
-) -> Result<u64, sqlx::Error> {
-    succeed_as(conn, batch_no, ids, source.source(), source.actor(), None).await
-}
-
-/// The same, with the event's source, the history's actor and a note given.
-pub(crate) async fn succeed_as(
-    conn: &mut PgConnection,
-    batch_no: &str,
-    ids: &[String],
-    source: &str,
-    actor: &str,
-    note: Option<&str>,
-) -> Result<u64, sqlx::Error> {
-    if ids.is_empty() {
-        return Ok(0);
-    }
-    let done = sqlx::query(
-        "WITH done AS (
-             UPDATE refunds SET status = 'succeeded', result_code = 'SUCCESS', result_message = 'refunded',
-                    result_source = $2, finished_at = now(), updated_at = now(), not_before = NULL
-             WHERE refund_id = ANY($1::text[]) AND status = 'submitted' AND batch_no = $3
-             RETURNING *
-         ), history AS (
-             INSERT INTO refund_history (refund_id, from_status, to_status, batch_no, code, actor, note)
-             SELECT refund_id, 'submitted', 'succeeded', batch_no, 'SUCCESS', $4, $5 FROM done
-         )
-         INSERT INTO outbox (event_id, refund_id, round, routing_key, body)
-         SELECT e.id, d.refund_id, d.operator_retries, 'refund.succeeded',
-                refund_event_body(d, e.id, 'refund.succeeded', 'succeeded', 'SUCCESS', 'refunded', $2)
-         FROM done d CROSS JOIN LATERAL (SELECT gen_random_uuid() AS id, d.refund_id) e",
-    )
-    .bind(ids)
-    .bind(source)
-    .bind(batch_no)
-    .bind(actor)
-    .bind(note)
-    .execute(conn)
-    .await?;
-    Ok(done.rows_affected())
-}
-
 /// A code that can pass: back to pending, counted, not before its delay.
 async fn back_to_pending(
     conn: &mut PgConnection,
@@ -411,31 +329,22 @@ async fn back_to_pending(
     items: &[(Planned, Duration)],
     source: ReportSource,
 ) -> Result<u64, sqlx::Error> {
-    if items.is_empty() {
-        return Ok(0);
-    }
-    let ids: Vec<&str> = items.iter().map(|(p, _)| p.refund_id.as_str()).collect();
-    let codes: Vec<&str> = items.iter().map(|(p, _)| p.code.as_str()).collect();
-    let waits: Vec<f64> = items.iter().map(|(_, d)| d.as_secs_f64()).collect();
-    let moved = sqlx::query(
-        "WITH moved AS (
-             UPDATE refunds r SET status = 'pending', item_retries = r.item_retries + 1,
-                    not_before = now() + make_interval(secs => i.wait), updated_at = now()
-             FROM unnest($1::text[], $2::text[], $3::float8[]) AS i(refund_id, code, wait)
-             WHERE r.refund_id = i.refund_id AND r.status = 'submitted' AND r.batch_no = $4
-             RETURNING r.refund_id, i.code, r.not_before
-         )
-         INSERT INTO refund_history (refund_id, from_status, to_status, batch_no, code, actor, note)
-         SELECT refund_id, 'submitted', 'pending', $4, code, $5,
-                'a new batch may pass; not before ' || to_char(not_before AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')
-         FROM moved",
+    let later: Vec<Later> = items
+        .iter()
+        .map(|(p, wait)| Later {
+            refund_id: &p.refund_id,
+            code: &p.code,
+            wait: *wait,
+        })
+        .collect();
+    let actor = source.actor();
+    transitions::pending_later(
+        conn,
+        batch_no,
+        RefundStatus::Submitted,
+        &later,
+        &actor,
+        None,
     )
-    .bind(&ids)
-    .bind(&codes)
-    .bind(&waits)
-    .bind(batch_no)
-    .bind(source.actor())
-    .execute(conn)
-    .await?;
-    Ok(moved.rows_affected())
+    .await
 }

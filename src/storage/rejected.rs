@@ -12,8 +12,11 @@
 
 use sqlx::PgConnection;
 
-use crate::domain::item_code::{ItemClass, classify};
+use super::transitions;
+use crate::domain::actor::Actor;
+use crate::domain::rejected::{Fate, Standing, fate};
 use crate::domain::settle::Reported;
+use crate::domain::{BatchStatus, RefundStatus};
 
 /// What the alarm found.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -42,11 +45,13 @@ struct ItemState {
 pub async fn status_for_update(
     conn: &mut PgConnection,
     batch_no: &str,
-) -> Result<Option<String>, sqlx::Error> {
-    sqlx::query_scalar("SELECT status FROM batches WHERE batch_no = $1 FOR UPDATE")
-        .bind(batch_no)
-        .fetch_optional(conn)
-        .await
+) -> Result<Option<BatchStatus>, sqlx::Error> {
+    let status: Option<String> =
+        sqlx::query_scalar("SELECT status FROM batches WHERE batch_no = $1 FOR UPDATE")
+            .bind(batch_no)
+            .fetch_optional(conn)
+            .await?;
+    Ok(status.as_deref().and_then(BatchStatus::parse))
 }
 
 /// Reopens a rejected batch that Alipay shows it holds; `reported` is what
@@ -55,7 +60,7 @@ pub async fn reopen(
     conn: &mut PgConnection,
     batch_no: &str,
     reported: &[Reported],
-    actor: &str,
+    actor: &Actor,
 ) -> Result<RejectedAlarm, sqlx::Error> {
     sqlx::query(
         "UPDATE batches SET status = 'submitted', accepted_at = COALESCE(accepted_at, now()),
@@ -87,78 +92,54 @@ pub async fn reopen(
         other_attempts,
     } in rows
     {
-        let code = reported
-            .iter()
-            .find(|r| r.trade_no == trade_no)
-            .map(|r| r.code.clone());
-        let here = current.as_deref() == Some(batch_no);
-        let unsent_elsewhere = status == "batched"
-            && !here
-            && other_status.as_deref() == Some("created")
-            && other_attempts == Some(0);
-        if status == "pending" {
-            take_back(conn, batch_no, &refund_id, "pending", actor).await?;
-            alarm.pulled_back.push(refund_id);
-        } else if unsent_elsewhere {
-            let other = current.clone().unwrap_or_default();
-            retire_unsent(conn, &other, &refund_id, actor).await?;
-            take_back(conn, batch_no, &refund_id, "batched", actor).await?;
-            alarm.retired.push(other);
-            alarm.pulled_back.push(refund_id);
-        } else if here && status == "submitted" {
-            // Already back in this batch (a concurrent report): nothing to do.
-        } else if code
-            .as_deref()
-            .is_none_or(|c| !matches!(classify(c), ItemClass::Final | ItemClass::CanPass))
-        {
-            let code = code.unwrap_or_else(|| "NOT_REPORTED".into());
-            let detail = format!(
-                "Alipay reported {code} for this batch after we rejected it; the refund is {status} in {}",
-                current.as_deref().unwrap_or("no batch")
-            );
-            sqlx::query(
-                "INSERT INTO double_payment_suspects (batch_no, refund_id, other_batch, code, detail)
-                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (batch_no, refund_id) DO NOTHING",
-            )
-            .bind(batch_no)
-            .bind(&refund_id)
-            .bind(&current)
-            .bind(&code)
-            .bind(&detail)
-            .execute(&mut *conn)
-            .await?;
-            alarm.suspects.push((refund_id, current));
+        let standing = Standing {
+            status: RefundStatus::parse(&status).ok_or_else(|| {
+                sqlx::Error::Protocol(format!("refund {refund_id} has unknown status {status}"))
+            })?,
+            here: current.as_deref() == Some(batch_no),
+            in_unsent_batch: other_status.as_deref() == Some("created")
+                && other_attempts == Some(0),
+            reported: reported
+                .iter()
+                .find(|r| r.trade_no == trade_no)
+                .map(|r| r.code.as_str()),
+        };
+        match fate(&standing) {
+            Fate::TakeBack => {
+                let from = RefundStatus::Pending;
+                transitions::take_back(conn, batch_no, &refund_id, from, actor).await?;
+                alarm.pulled_back.push(refund_id);
+            }
+            Fate::PullFromUnsent => {
+                let other = current.clone().unwrap_or_default();
+                retire_unsent(conn, &other, &refund_id, actor).await?;
+                let from = RefundStatus::Batched;
+                transitions::take_back(conn, batch_no, &refund_id, from, actor).await?;
+                alarm.retired.push(other);
+                alarm.pulled_back.push(refund_id);
+            }
+            Fate::Leave => {}
+            Fate::Suspect { code } => {
+                let detail = format!(
+                    "Alipay reported {code} for this batch after we rejected it; the refund is {status} in {}",
+                    current.as_deref().unwrap_or("no batch")
+                );
+                sqlx::query(
+                    "INSERT INTO double_payment_suspects (batch_no, refund_id, other_batch, code, detail)
+                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (batch_no, refund_id) DO NOTHING",
+                )
+                .bind(batch_no)
+                .bind(&refund_id)
+                .bind(&current)
+                .bind(&code)
+                .bind(&detail)
+                .execute(&mut *conn)
+                .await?;
+                alarm.suspects.push((refund_id, current));
+            }
         }
     }
     Ok(alarm)
-}
-
-/// A refund not sent again goes back into the batch Alipay holds, `submitted`.
-async fn take_back(
-    conn: &mut PgConnection,
-    batch_no: &str,
-    refund_id: &str,
-    from: &str,
-    actor: &str,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "WITH moved AS (
-             UPDATE refunds SET status = 'submitted', batch_no = $1, not_before = NULL, updated_at = now()
-             WHERE refund_id = $2 AND status = $3
-             RETURNING refund_id
-         )
-         INSERT INTO refund_history (refund_id, from_status, to_status, batch_no, actor, note)
-         SELECT refund_id, $3, 'submitted', $1, $4,
-                'Alipay holds this batch after all (it had been rejected); taken back into it'
-         FROM moved",
-    )
-    .bind(batch_no)
-    .bind(refund_id)
-    .bind(from)
-    .bind(actor)
-    .execute(conn)
-    .await?;
-    Ok(())
 }
 
 /// A batch never sent loses one refund to the batch Alipay holds: it is
@@ -167,7 +148,7 @@ async fn retire_unsent(
     conn: &mut PgConnection,
     other: &str,
     refund_id: &str,
-    actor: &str,
+    actor: &Actor,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE batches SET status = 'rejected', last_code = 'PULLED_BACK', completed_at = now(),
@@ -177,21 +158,8 @@ async fn retire_unsent(
     .bind(other)
     .execute(&mut *conn)
     .await?;
-    sqlx::query(
-        "WITH moved AS (
-             UPDATE refunds SET status = 'pending', updated_at = now()
-             WHERE batch_no = $1 AND status = 'batched' AND refund_id <> $2
-             RETURNING refund_id
-         )
-         INSERT INTO refund_history (refund_id, from_status, to_status, batch_no, actor, note)
-         SELECT refund_id, 'batched', 'pending', $1, $3,
-                'batch retired unsent: one of its refunds was found held by Alipay in an earlier batch'
-         FROM moved",
-    )
-    .bind(other)
-    .bind(refund_id)
-    .bind(actor)
-    .execute(conn)
-    .await?;
+    let note =
+        "batch retired unsent: one of its refunds was found held by Alipay in an earlier batch";
+    transitions::batch_to_pending(conn, other, Some(refund_id), None, actor, note).await?;
     Ok(())
 }

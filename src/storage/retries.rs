@@ -4,7 +4,8 @@
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 
-use crate::alipay::disposition::PARTNER_MISCONFIGURED;
+use super::transitions;
+use crate::domain::actor::Actor;
 use crate::domain::retry::{Refusal, may_retry};
 
 /// What became of one refund.
@@ -19,7 +20,14 @@ pub enum Retried {
 }
 
 /// Reopens one refund if its failure may pass; `actor` is who asked.
-pub async fn retry(pool: &PgPool, refund_id: &str, actor: &str) -> Result<Retried, sqlx::Error> {
+/// `never_retry` are the codes a retry cannot pass (a partner misconfigured:
+/// the answer table's).
+pub async fn retry(
+    pool: &PgPool,
+    refund_id: &str,
+    actor: &Actor,
+    never_retry: &[&str],
+) -> Result<Retried, sqlx::Error> {
     let mut tx = pool.begin().await?;
     let row: Option<(String, Option<String>)> =
         sqlx::query_as("SELECT status, result_code FROM refunds WHERE refund_id = $1 FOR UPDATE")
@@ -30,27 +38,11 @@ pub async fn retry(pool: &PgPool, refund_id: &str, actor: &str) -> Result<Retrie
         tx.rollback().await?;
         return Ok(Retried::Unknown);
     };
-    if let Err(refusal) = may_retry(&status, code.as_deref(), PARTNER_MISCONFIGURED) {
+    if let Err(refusal) = may_retry(&status, code.as_deref(), never_retry) {
         tx.rollback().await?;
         return Ok(Retried::Refused(refusal));
     }
-    sqlx::query(
-        "WITH reopened AS (
-             UPDATE refunds SET status = 'pending', result_code = NULL, result_message = NULL,
-                    result_source = NULL, finished_at = NULL, item_retries = 0, not_before = NULL,
-                    operator_retries = operator_retries + 1, updated_at = now()
-             WHERE refund_id = $1 AND status = 'failed'
-             RETURNING refund_id, batch_no
-         )
-         INSERT INTO refund_history (refund_id, from_status, to_status, batch_no, code, actor, note)
-         SELECT refund_id, 'failed', 'pending', batch_no, $2, $3, 'refund retry: sent again in a new batch'
-         FROM reopened",
-    )
-    .bind(refund_id)
-    .bind(&code)
-    .bind(actor)
-    .execute(&mut *tx)
-    .await?;
+    transitions::reopen_failed(&mut tx, refund_id, code.as_deref(), actor).await?;
     tx.commit().await?;
     Ok(Retried::Reopened {
         code: code.unwrap_or_default(),

@@ -7,8 +7,10 @@
 
 use sqlx::PgPool;
 
-use crate::storage::batches::{Failure, fail_refunds};
-use crate::storage::notifications::{complete_if_settled, succeed_as};
+use super::notifications::complete_if_settled;
+use super::transitions::{self, Failure};
+use crate::domain::RefundStatus;
+use crate::domain::actor::{Actor, Source};
 
 /// How an operator settles an open item.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,26 +70,27 @@ pub async fn settle(
         tx.rollback().await?;
         return refuse(format!("its item in batch {batch_no} is already settled"));
     }
-    let actor = format!("operator:{by}");
+    let actor = Actor::Operator(by.to_owned());
     let note = format!("settled by hand: {reason}");
     let (code, moved) = match how {
         Settlement::Succeeded => {
             let ids = [refund_id.to_owned()];
-            let n = succeed_as(&mut tx, &batch_no, &ids, "operator", &actor, Some(&note)).await?;
+            let (source, note) = (Source::Operator, Some(note.as_str()));
+            let n = transitions::succeed(&mut tx, &batch_no, &ids, source, &actor, note).await?;
             ("SUCCESS", n)
         }
         Settlement::Failed(code) => {
             let ids = [refund_id];
             let failure = Failure {
                 refund_ids: &ids,
-                from: "submitted",
+                from: RefundStatus::Submitted,
                 batch_no: Some(&batch_no),
                 code,
                 message: &note,
-                source: "operator",
+                source: Source::Operator,
                 actor: &actor,
             };
-            (code.as_str(), fail_refunds(&mut tx, &failure).await?)
+            (code.as_str(), transitions::fail(&mut tx, &failure).await?)
         }
     };
     if moved != 1 {
@@ -107,14 +110,6 @@ pub async fn settle(
     .await?;
     let completed = complete_if_settled(&mut tx, &batch_no).await?;
     tx.commit().await?;
-    crate::telemetry::refunds_completed(
-        if code == "SUCCESS" {
-            "succeeded"
-        } else {
-            "failed"
-        },
-        1,
-    );
     Ok(Settled::Done {
         batch_no,
         completed,
@@ -169,7 +164,7 @@ pub async fn release(
         tx.rollback().await?;
         return Ok(Released::Refused(why));
     }
-    let actor = format!("operator:{by}");
+    let actor = Actor::Operator(by.to_owned());
     sqlx::query(
         "UPDATE batches SET status = 'rejected', completed_at = now(), updated_at = now(),
                 last_code = COALESCE(last_code, 'RELEASED')
@@ -178,21 +173,8 @@ pub async fn release(
     .bind(batch_no)
     .execute(&mut *tx)
     .await?;
-    let moved = sqlx::query(
-        "WITH moved AS (
-             UPDATE refunds SET status = 'pending', updated_at = now()
-             WHERE batch_no = $1 AND status = 'batched'
-             RETURNING refund_id
-         )
-         INSERT INTO refund_history (refund_id, from_status, to_status, batch_no, actor, note)
-         SELECT refund_id, 'batched', 'pending', $1, $2, $3 FROM moved",
-    )
-    .bind(batch_no)
-    .bind(&actor)
-    .bind(format!("held batch released by hand: {reason}"))
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
+    let note = format!("held batch released by hand: {reason}");
+    let moved = transitions::batch_to_pending(&mut tx, batch_no, None, None, &actor, &note).await?;
     tx.commit().await?;
     Ok(Released::Done { refunds: moved })
 }

@@ -6,10 +6,11 @@ use std::time::Duration;
 
 use sqlx::{PgConnection, PgPool, Row};
 
-use crate::alipay::wire::detail::BatchItem;
+use super::transitions::{self, Failure, Later};
+use crate::domain::actor::{Actor, Source};
+use crate::domain::batch::{BatchItem, ClaimedBatch};
 use crate::domain::item_outcome::{ItemOutcome, ItemRetry, decide};
-use crate::storage::batches::{Failure, fail_refunds};
-use crate::submit::decide::ClaimedBatch;
+use crate::domain::{BatchStatus, RefundStatus};
 
 /// Claims the most overdue batch of an unpaused partner: marks it
 /// `submitting`, counts the attempt, and leases it until `lease` from now, so
@@ -141,16 +142,8 @@ pub async fn mark_submitted(
     .bind(code)
     .execute(&mut *conn)
     .await?;
-    move_refunds(
-        conn,
-        batch_no,
-        "batched",
-        "submitted",
-        code,
-        "submitter",
-        None,
-    )
-    .await
+    transitions::accept_batch(conn, batch_no, code, &Actor::Submitter, None).await?;
+    Ok(())
 }
 
 /// Try again later: the same batch, or its query.
@@ -185,18 +178,10 @@ pub async fn reject(
     batch_no: &str,
     code: Option<&str>,
 ) -> Result<(), sqlx::Error> {
-    set_batch_status(conn, batch_no, "rejected", code).await?;
+    set_batch_status(conn, batch_no, BatchStatus::Rejected, code).await?;
     let note = "batch not accepted by Alipay; back to pending for a new batch";
-    move_refunds(
-        conn,
-        batch_no,
-        "batched",
-        "pending",
-        code,
-        "submitter",
-        Some(note),
-    )
-    .await
+    transitions::batch_to_pending(conn, batch_no, None, code, &Actor::Submitter, note).await?;
+    Ok(())
 }
 
 /// The batch waits, as it is, for an operator and the password form.
@@ -205,7 +190,7 @@ pub async fn await_operator(
     batch_no: &str,
     code: Option<&str>,
 ) -> Result<(), sqlx::Error> {
-    set_batch_status(conn, batch_no, "awaiting_operator", code).await
+    set_batch_status(conn, batch_no, BatchStatus::AwaitingOperator, code).await
 }
 
 /// Keeps the batch and its refunds as they are, marks it held (for `batch
@@ -234,7 +219,7 @@ pub async fn return_single(
     code: &str,
     retry: ItemRetry,
 ) -> Result<u64, sqlx::Error> {
-    set_batch_status(conn, batch_no, "rejected", Some(code)).await?;
+    set_batch_status(conn, batch_no, BatchStatus::Rejected, Some(code)).await?;
     let rows: Vec<(String, i64, i32)> = sqlx::query_as(
         "SELECT refund_id, amount_fen, item_retries FROM refunds
          WHERE batch_no = $1 AND status = 'batched' FOR UPDATE",
@@ -242,44 +227,38 @@ pub async fn return_single(
     .bind(batch_no)
     .fetch_all(&mut *conn)
     .await?;
-    let mut failed = 0;
-    for (refund_id, fen, retries) in rows {
-        match decide(code, fen, fen, retries, retry) {
-            ItemOutcome::Retry { after } => {
-                sqlx::query(
-                    "WITH moved AS (
-                         UPDATE refunds SET status = 'pending', item_retries = item_retries + 1,
-                                not_before = now() + make_interval(secs => $3), updated_at = now()
-                         WHERE refund_id = $1 AND status = 'batched' AND batch_no = $2
-                         RETURNING refund_id
-                     )
-                     INSERT INTO refund_history (refund_id, from_status, to_status, batch_no, code, actor, note)
-                     SELECT refund_id, 'batched', 'pending', $2, $4, 'submitter',
-                            'refused for now with a code that can pass; a later batch may' FROM moved",
-                )
-                .bind(&refund_id)
-                .bind(batch_no)
-                .bind(after.as_secs_f64())
-                .bind(code)
-                .execute(&mut *conn)
-                .await?;
-            }
-            _ => {
-                let ids = [refund_id.as_str()];
-                let failure = Failure {
-                    refund_ids: &ids,
-                    from: "batched",
-                    batch_no: Some(batch_no),
-                    code,
-                    message: "Alipay refused the refund's batch for its trade, past the retry limit",
-                    source: "submit",
-                    actor: "submitter",
-                };
-                failed += fail_refunds(conn, &failure).await?;
-            }
+    let mut later = Vec::new();
+    let mut fail = Vec::new();
+    for (refund_id, fen, retries) in &rows {
+        match decide(code, *fen, *fen, *retries, retry) {
+            ItemOutcome::Retry { after } => later.push(Later {
+                refund_id,
+                code,
+                wait: after,
+            }),
+            _ => fail.push(refund_id.as_str()),
         }
     }
-    Ok(failed)
+    let note = "refused for now with a code that can pass; a later batch may";
+    transitions::pending_later(
+        conn,
+        batch_no,
+        RefundStatus::Batched,
+        &later,
+        &Actor::Submitter,
+        Some(note),
+    )
+    .await?;
+    let failure = Failure {
+        refund_ids: &fail,
+        from: RefundStatus::Batched,
+        batch_no: Some(batch_no),
+        code,
+        message: "Alipay refused the refund's batch for its trade, past the retry limit",
+        source: Source::Submit,
+        actor: &Actor::Submitter,
+    };
+    transitions::fail(conn, &failure).await
 }
 
 /// A batch of one refused for its trade: the batch is `rejected` and the
@@ -289,7 +268,7 @@ pub async fn fail_single(
     batch_no: &str,
     code: &str,
 ) -> Result<(), sqlx::Error> {
-    set_batch_status(conn, batch_no, "rejected", Some(code)).await?;
+    set_batch_status(conn, batch_no, BatchStatus::Rejected, Some(code)).await?;
     let ids: Vec<String> = sqlx::query_scalar(
         "SELECT refund_id FROM refunds WHERE batch_no = $1 AND status = 'batched'",
     )
@@ -299,14 +278,14 @@ pub async fn fail_single(
     let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
     let failure = Failure {
         refund_ids: &ids,
-        from: "batched",
+        from: RefundStatus::Batched,
         batch_no: Some(batch_no),
         code,
         message: "Alipay refused the refund's batch for its trade",
-        source: "submit",
-        actor: "submitter",
+        source: Source::Submit,
+        actor: &Actor::Submitter,
     };
-    fail_refunds(conn, &failure).await?;
+    transitions::fail(conn, &failure).await?;
     Ok(())
 }
 
@@ -365,7 +344,7 @@ pub async fn pause_partner(
 async fn set_batch_status(
     conn: &mut PgConnection,
     batch_no: &str,
-    status: &str,
+    status: BatchStatus,
     code: Option<&str>,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
@@ -374,38 +353,8 @@ async fn set_batch_status(
          WHERE batch_no = $1",
     )
     .bind(batch_no)
-    .bind(status)
+    .bind(status.as_str())
     .bind(code)
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
-/// Moves the batch's refunds in state `from` to `to`, with history, in one statement.
-async fn move_refunds(
-    conn: &mut PgConnection,
-    batch_no: &str,
-    from: &str,
-    to: &str,
-    code: Option<&str>,
-    actor: &str,
-    note: Option<&str>,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "WITH moved AS (
-             UPDATE refunds SET status = $3, updated_at = now()
-             WHERE batch_no = $1 AND status = $2
-             RETURNING refund_id
-         )
-         INSERT INTO refund_history (refund_id, from_status, to_status, batch_no, code, actor, note)
-         SELECT refund_id, $2, $3, $1, $4, $5, $6 FROM moved",
-    )
-    .bind(batch_no)
-    .bind(from)
-    .bind(to)
-    .bind(code)
-    .bind(actor)
-    .bind(note)
     .execute(conn)
     .await?;
     Ok(())
@@ -418,5 +367,5 @@ pub async fn retire(
     batch_no: &str,
     code: Option<&str>,
 ) -> Result<(), sqlx::Error> {
-    set_batch_status(conn, batch_no, "rejected", code).await
+    set_batch_status(conn, batch_no, BatchStatus::Rejected, code).await
 }

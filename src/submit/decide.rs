@@ -12,33 +12,7 @@ use crate::alipay::exchange::Verdict;
 use crate::alipay::wire::batch_no::beijing_now;
 use crate::alipay::wire::query_answer::QueryAnswer;
 use crate::domain::absence::{self, Absence};
-
-/// A batch as the submitter claimed it.
-#[derive(Debug, Clone)]
-pub struct ClaimedBatch {
-    pub batch_no: String,
-    pub partner: String,
-    pub refund_date: String,
-    pub detail_data: String,
-    /// Attempts including this one.
-    pub attempts: i32,
-    /// Some earlier attempt's outcome is unknown.
-    pub outcome_unknown: bool,
-    pub needs_query: bool,
-    pub created_at: DateTime<Utc>,
-    /// When it was last sent, or may have been (an attempt cut off mid-call).
-    pub last_sent_at: Option<DateTime<Utc>>,
-    /// When the first `REFUND_NOT_EXIST` that counts toward absence was seen.
-    pub absence_first_at: Option<DateTime<Utc>>,
-    /// Whether a notification that verified was ever received for it.
-    pub notified: bool,
-}
-
-impl ClaimedBatch {
-    pub fn items(&self) -> usize {
-        self.detail_data.split('#').count()
-    }
-}
+pub use crate::domain::batch::ClaimedBatch;
 
 /// Send the batch again, or ask `refund_fastpay_query` about it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

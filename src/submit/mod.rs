@@ -19,14 +19,15 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::alipay::client::AlipayClient;
-use crate::alipay::wire::batch_no::{beijing_now, format_refund_date, parse_refund_date};
-use crate::alipay::wire::detail::{BatchItem, detail_data, parse_detail_data, parse_stored};
+use crate::alipay::wire::batch_no::{beijing_now, parse_refund_date};
+use crate::alipay::wire::detail::parse_stored;
 use crate::alipay::wire::query_answer::{QueryAnswer, QueryReply};
 use crate::alipay::wire::request::{NopwdRequest, QueryBy};
-use crate::batching::former;
+use crate::batching::form::{self, Forming};
 use crate::config::{Partner, SubmitSettings};
+use crate::domain::RefundStatus;
+use crate::domain::actor::Actor;
 use crate::domain::item_outcome::ItemRetry;
-use crate::storage::batches::{self as batch_store, NewBatch};
 use crate::storage::notifications::{self as notification_store, Received};
 use crate::storage::submissions as store;
 use decide::{Action, Backoff, ClaimedBatch, Next, action, after_query, after_send};
@@ -322,35 +323,21 @@ impl Submitter {
         code: Option<&str>,
         now: DateTime<Utc>,
     ) -> anyhow::Result<()> {
-        let order: Vec<String> = parse_detail_data(&b.detail_data)?
-            .into_iter()
-            .map(|i| i.trade_no)
-            .collect();
-        let mut items = store::items_of(tx, &b.batch_no).await?;
-        items.sort_by_key(|(_, i)| order.iter().position(|t| *t == i.trade_no));
+        let items = form::items_in_order(tx, &b.batch_no, &b.detail_data).await?;
         store::retire(tx, &b.batch_no, code).await?;
-        let beijing = beijing_now(now);
         let half = items.len().div_ceil(2);
         for part in items.chunks(half) {
-            let serial = batch_store::next_serial(tx).await?;
-            let batch_no = former::batch_no(&self.settings.batch_no_prefix, beijing.date(), serial);
-            let batch_items: Vec<BatchItem> = part.iter().map(|(_, i)| i.clone()).collect();
-            let ids: Vec<&str> = part.iter().map(|(id, _)| id.as_str()).collect();
-            batch_store::insert_batch(
-                tx,
-                &NewBatch {
-                    batch_no: &batch_no,
-                    partner: &b.partner,
-                    refund_date: &format_refund_date(beijing),
-                    detail_data: &detail_data(&batch_items),
-                    refund_ids: &ids,
-                    items: &batch_items,
-                    split_from: Some(&b.batch_no),
-                    from_status: "batched",
-                },
-            )
-            .await?;
-            tracing::info!(new_batch = %batch_no, items = ids.len(), "split part");
+            let forming = Forming {
+                prefix: &self.settings.batch_no_prefix,
+                partner: &b.partner,
+                beijing: beijing_now(now),
+                items: part,
+                from_batch: Some(&b.batch_no),
+                from: RefundStatus::Batched,
+                actor: &Actor::Submitter,
+            };
+            let batch_no = form::write(tx, &forming).await?;
+            tracing::info!(new_batch = %batch_no, items = part.len(), "split part");
         }
         Ok(())
     }

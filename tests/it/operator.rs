@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use chrono::Utc;
 use refund_worker::alipay::wire::form;
-use refund_worker::storage::batches::{Failure, fail_refunds};
+use refund_worker::domain::RefundStatus;
+use refund_worker::domain::actor::{Actor, Source};
+use refund_worker::storage::transitions::{self, Failure};
 use refund_worker::submit::Step;
 use refund_worker::submit::decide::Next;
 use tokio_util::sync::CancellationToken;
@@ -20,14 +22,14 @@ async fn fail(app: &TestApp, id: &str, code: &str) {
     let ids = [id];
     let failure = Failure {
         refund_ids: &ids,
-        from: "pending",
+        from: RefundStatus::Pending,
         batch_no: None,
         code,
         message: "test",
-        source: "worker",
-        actor: "test",
+        source: Source::Worker,
+        actor: &Actor::Operator("test".into()),
     };
-    assert_eq!(fail_refunds(&mut conn, &failure).await.unwrap(), 1);
+    assert_eq!(transitions::fail(&mut conn, &failure).await.unwrap(), 1);
 }
 
 pub fn run(app: &TestApp, args: &[&str]) -> (i32, String, String) {

@@ -7,6 +7,8 @@ use lapin::options::{
     BasicAckOptions, BasicGetOptions, ConfirmSelectOptions, QueueBindOptions, QueueDeclareOptions,
 };
 use lapin::types::FieldTable;
+use refund_worker::domain::RefundStatus;
+use refund_worker::domain::actor::{Actor, Source};
 use refund_worker::outbox::{Relay, Relayed};
 use tokio_util::sync::CancellationToken;
 
@@ -27,16 +29,17 @@ async fn write_more_events(app: &TestApp, from: usize, n: usize) {
     let ids: Vec<String> = (from..from + n).map(|i| format!("E-{i}")).collect();
     let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
     let mut conn = app.pool.acquire().await.unwrap();
-    let failure = refund_worker::storage::batches::Failure {
+    let actor = Actor::Operator("test".into());
+    let failure = refund_worker::storage::transitions::Failure {
         refund_ids: &ids,
-        from: "pending",
+        from: RefundStatus::Pending,
         batch_no: None,
         code: "REFUND_COUNT_EXCEEDED",
         message: "test",
-        source: "worker",
-        actor: "test",
+        source: Source::Worker,
+        actor: &actor,
     };
-    refund_worker::storage::batches::fail_refunds(&mut conn, &failure)
+    refund_worker::storage::transitions::fail(&mut conn, &failure)
         .await
         .unwrap();
 }

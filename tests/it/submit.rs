@@ -348,7 +348,7 @@ async fn a_batch_numbered_yesterday_is_rebuilt_under_a_new_batch_no() {
         .await;
     // A batch written yesterday (Beijing) that was never sent.
     let yesterday = beijing_now(Utc::now()) - chrono::Duration::days(1);
-    let old = refund_worker::batching::former::batch_no("", yesterday.date(), 999_000_001);
+    let old = refund_worker::domain::batch::batch_no("", yesterday.date(), 999_000_001);
     let items = [BatchItem {
         trade_no: trade(1),
         amount_fen: 100,
@@ -365,7 +365,8 @@ async fn a_batch_numbered_yesterday_is_rebuilt_under_a_new_batch_no() {
             refund_ids: &["Y-1"],
             items: &items,
             split_from: None,
-            from_status: "pending",
+            from_status: refund_worker::domain::RefundStatus::Pending,
+            actor: &refund_worker::domain::actor::Actor::Batcher,
         },
     )
     .await

@@ -18,16 +18,7 @@ pub const MAX_REASON_BYTES: usize = 256;
 /// Characters that delimit `detail_data` and so may not appear in its fields.
 const SEPARATORS: [char; 4] = ['^', '|', '$', '#'];
 
-/// One refund of one trade inside a batch.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BatchItem {
-    /// Alipay's trade number of the original payment.
-    pub trade_no: String,
-    /// Amount to refund, in fen.
-    pub amount_fen: i64,
-    /// Refund reason shown to the buyer.
-    pub reason: String,
-}
+pub use crate::domain::batch::BatchItem;
 
 /// Why `detail_data` or its items would be refused.
 #[derive(Debug, Error, PartialEq, Eq)]

@@ -1,5 +1,7 @@
-//! The pure batch former: which pending refunds go into the next batch, when
-//! a batch is due, and how it is numbered.
+//! Batch rules, pure: the records a batch is made of (a pending refund the
+//! batcher may take, an item as sent, a batch as the submitter claimed it),
+//! which pending refunds go into the next batch, when a batch is due, and
+//! how it is numbered.
 //!
 //! Invariants: one partner per batch (the caller reads one partner's
 //! candidates), a trade at most once, at most `max_items`, arrival order kept.
@@ -20,6 +22,60 @@ pub struct Candidate {
     pub amount_fen: i64,
     pub reason: String,
     pub received_at: DateTime<Utc>,
+}
+
+/// One refund of one trade inside a batch, as sent (`trade_no^amount^reason`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchItem {
+    /// Alipay's trade number of the original payment.
+    pub trade_no: String,
+    /// Amount to refund, in fen.
+    pub amount_fen: i64,
+    /// Refund reason shown to the buyer (as sent: see `alipay::wire::reason`).
+    pub reason: String,
+}
+
+/// A batch as the submitter claimed it.
+#[derive(Debug, Clone)]
+pub struct ClaimedBatch {
+    pub batch_no: String,
+    pub partner: String,
+    pub refund_date: String,
+    pub detail_data: String,
+    /// Attempts including this one.
+    pub attempts: i32,
+    /// Some earlier attempt's outcome is unknown.
+    pub outcome_unknown: bool,
+    pub needs_query: bool,
+    pub created_at: DateTime<Utc>,
+    /// When it was last sent, or may have been (an attempt cut off mid-call).
+    pub last_sent_at: Option<DateTime<Utc>>,
+    /// When the first `REFUND_NOT_EXIST` that counts toward absence was seen.
+    pub absence_first_at: Option<DateTime<Utc>>,
+    /// Whether a notification that verified was ever received for it.
+    pub notified: bool,
+}
+
+impl ClaimedBatch {
+    pub fn items(&self) -> usize {
+        self.detail_data.split('#').count()
+    }
+}
+
+/// A batch as the reconciler claimed it: submitted without a notification,
+/// or awaiting an operator with its form printed or past its date.
+#[derive(Debug, Clone)]
+pub struct ReconcileClaim {
+    pub batch_no: String,
+    pub partner: String,
+    pub status: super::BatchStatus,
+    pub form_printed_at: Option<DateTime<Utc>>,
+    pub last_sent_at: Option<DateTime<Utc>>,
+    pub absence_first_at: Option<DateTime<Utc>>,
+    /// Its `batch_no` carries a Beijing date before today.
+    pub past_date: bool,
+    /// Whether a notification that verified was ever received for it.
+    pub notified: bool,
 }
 
 /// The first refund of each trade, in arrival order, up to `max_items`; later

@@ -1,0 +1,386 @@
+//! Every status change of a refund after intake (architecture.md, "States"),
+//! each one statement that also writes the history row with its actor and,
+//! for a terminal state, the result event ([`super::result_event`]). Each
+//! runs in the caller's transaction, so a change commits with whatever
+//! caused it.
+//!
+//! Invariant (fencing, 5a): a refund moves only from the status it is in
+//! and, where a batch is named, only while that batch is its current one; a
+//! write that finds it elsewhere changes nothing, and the count returned says
+//! so. Sets, never loops: a batch of a thousand is one statement.
+//!
+//! | from | to | function |
+//! |---|---|---|
+//! | pending, batched (split) | batched | [`into_batch`] |
+//! | batched | submitted | [`accept_batch`] |
+//! | pending, batched elsewhere | submitted | [`take_back`] |
+//! | batched | pending | [`batch_to_pending`] |
+//! | batched, submitted | pending, not before | [`pending_later`] |
+//! | failed | pending | [`reopen_failed`] |
+//! | submitted | succeeded | [`succeed`] |
+//! | pending, batched, submitted | failed | [`fail`] |
+//! | (terminal) | (no change; the 充退 event) | [`bank_returned`] |
+
+use sqlx::PgConnection;
+
+use super::result_event::{self, insert_result_events};
+use crate::domain::RefundStatus;
+use crate::domain::actor::{Actor, Source};
+
+/// Moves refunds into `batch_no` (written just before, with its items) from
+/// `from` (and, for a split or a renumbered form, from the batch `from_batch`).
+pub async fn into_batch(
+    conn: &mut PgConnection,
+    batch_no: &str,
+    refund_ids: &[&str],
+    from: RefundStatus,
+    from_batch: Option<&str>,
+    actor: &Actor,
+) -> Result<u64, sqlx::Error> {
+    let moved = sqlx::query(
+        "WITH moved AS (
+             UPDATE refunds r SET status = 'batched', batch_no = $1, updated_at = now()
+             WHERE r.refund_id = ANY($2::text[])
+               AND r.status = $3 AND ($4::text IS NULL OR r.batch_no = $4)
+             RETURNING r.refund_id
+         )
+         INSERT INTO refund_history (refund_id, from_status, to_status, batch_no, actor)
+         SELECT refund_id, $3, 'batched', $1, $5 FROM moved",
+    )
+    .bind(batch_no)
+    .bind(refund_ids)
+    .bind(from.as_str())
+    .bind(from_batch)
+    .bind(actor.to_string())
+    .execute(conn)
+    .await?;
+    Ok(moved.rows_affected())
+}
+
+/// Alipay holds the batch: its `batched` refunds become `submitted`.
+pub async fn accept_batch(
+    conn: &mut PgConnection,
+    batch_no: &str,
+    code: Option<&str>,
+    actor: &Actor,
+    note: Option<&str>,
+) -> Result<u64, sqlx::Error> {
+    move_batch(
+        conn,
+        batch_no,
+        RefundStatus::Batched,
+        RefundStatus::Submitted,
+        code,
+        actor,
+        note,
+    )
+    .await
+}
+
+/// A rejected batch turned out held by Alipay: a refund of it that was not
+/// sent again (`pending`, or `batched` in a batch never sent, which the
+/// caller retires) goes back into it, `submitted`.
+pub async fn take_back(
+    conn: &mut PgConnection,
+    batch_no: &str,
+    refund_id: &str,
+    from: RefundStatus,
+    actor: &Actor,
+) -> Result<u64, sqlx::Error> {
+    let moved = sqlx::query(
+        "WITH moved AS (
+             UPDATE refunds SET status = 'submitted', batch_no = $1, not_before = NULL, updated_at = now()
+             WHERE refund_id = $2 AND status = $3
+             RETURNING refund_id
+         )
+         INSERT INTO refund_history (refund_id, from_status, to_status, batch_no, actor, note)
+         SELECT refund_id, $3, 'submitted', $1, $4,
+                'Alipay holds this batch after all (it had been rejected); taken back into it'
+         FROM moved",
+    )
+    .bind(batch_no)
+    .bind(refund_id)
+    .bind(from.as_str())
+    .bind(actor.to_string())
+    .execute(conn)
+    .await?;
+    Ok(moved.rows_affected())
+}
+
+/// The batch was not accepted (or is released, or retired unsent): its
+/// `batched` refunds, but `except`, go back to pending for a new batch.
+pub async fn batch_to_pending(
+    conn: &mut PgConnection,
+    batch_no: &str,
+    except: Option<&str>,
+    code: Option<&str>,
+    actor: &Actor,
+    note: &str,
+) -> Result<u64, sqlx::Error> {
+    let moved = sqlx::query(
+        "WITH moved AS (
+             UPDATE refunds SET status = 'pending', updated_at = now()
+             WHERE batch_no = $1 AND status = 'batched' AND ($2::text IS NULL OR refund_id <> $2)
+             RETURNING refund_id
+         )
+         INSERT INTO refund_history (refund_id, from_status, to_status, batch_no, code, actor, note)
+         SELECT refund_id, 'batched', 'pending', $1, $3, $4, $5 FROM moved",
+    )
+    .bind(batch_no)
+    .bind(except)
+    .bind(code)
+    .bind(actor.to_string())
+    .bind(note)
+    .execute(conn)
+    .await?;
+    Ok(moved.rows_affected())
+}
+
+/// A refund refused for now with a code that can pass.
+#[derive(Debug, Clone)]
+pub struct Later<'a> {
+    pub refund_id: &'a str,
+    pub code: &'a str,
+    /// Not before this long from now.
+    pub wait: std::time::Duration,
+}
+
+/// Refunds of `batch_no` in `from` back to pending, counted in
+/// `item_retries`, each not before its wait. `note` is the history's, or
+/// (when `None`) "a new batch may pass; not before …".
+pub async fn pending_later(
+    conn: &mut PgConnection,
+    batch_no: &str,
+    from: RefundStatus,
+    items: &[Later<'_>],
+    actor: &Actor,
+    note: Option<&str>,
+) -> Result<u64, sqlx::Error> {
+    if items.is_empty() {
+        return Ok(0);
+    }
+    let ids: Vec<&str> = items.iter().map(|l| l.refund_id).collect();
+    let codes: Vec<&str> = items.iter().map(|l| l.code).collect();
+    let waits: Vec<f64> = items.iter().map(|l| l.wait.as_secs_f64()).collect();
+    let moved = sqlx::query(
+        "WITH moved AS (
+             UPDATE refunds r SET status = 'pending', item_retries = r.item_retries + 1,
+                    not_before = now() + make_interval(secs => i.wait), updated_at = now()
+             FROM unnest($1::text[], $2::text[], $3::float8[]) AS i(refund_id, code, wait)
+             WHERE r.refund_id = i.refund_id AND r.status = $5 AND r.batch_no = $4
+             RETURNING r.refund_id, i.code, r.not_before
+         )
+         INSERT INTO refund_history (refund_id, from_status, to_status, batch_no, code, actor, note)
+         SELECT refund_id, $5, 'pending', $4, code, $6,
+                COALESCE($7, 'a new batch may pass; not before '
+                    || to_char(not_before AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'))
+         FROM moved",
+    )
+    .bind(&ids)
+    .bind(&codes)
+    .bind(&waits)
+    .bind(batch_no)
+    .bind(from.as_str())
+    .bind(actor.to_string())
+    .bind(note)
+    .execute(conn)
+    .await?;
+    Ok(moved.rows_affected())
+}
+
+/// `refund retry`: a failed refund back to pending, its result cleared, its
+/// round counted (the next result event carries `retry`).
+pub async fn reopen_failed(
+    conn: &mut PgConnection,
+    refund_id: &str,
+    code: Option<&str>,
+    actor: &Actor,
+) -> Result<u64, sqlx::Error> {
+    let moved = sqlx::query(
+        "WITH reopened AS (
+             UPDATE refunds SET status = 'pending', result_code = NULL, result_message = NULL,
+                    result_source = NULL, finished_at = NULL, item_retries = 0, not_before = NULL,
+                    operator_retries = operator_retries + 1, updated_at = now()
+             WHERE refund_id = $1 AND status = 'failed'
+             RETURNING refund_id, batch_no
+         )
+         INSERT INTO refund_history (refund_id, from_status, to_status, batch_no, code, actor, note)
+         SELECT refund_id, 'failed', 'pending', batch_no, $2, $3, 'refund retry: sent again in a new batch'
+         FROM reopened",
+    )
+    .bind(refund_id)
+    .bind(code)
+    .bind(actor.to_string())
+    .execute(conn)
+    .await?;
+    Ok(moved.rows_affected())
+}
+
+/// Paid: refunds `submitted` in `batch_no` become `succeeded`, with their
+/// result events (a refund that has moved on to another batch is not this
+/// report's to settle).
+pub async fn succeed(
+    conn: &mut PgConnection,
+    batch_no: &str,
+    ids: &[String],
+    source: Source,
+    actor: &Actor,
+    note: Option<&str>,
+) -> Result<u64, sqlx::Error> {
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    let done = sqlx::query(concat!(
+        "WITH done AS (
+             UPDATE refunds SET status = 'succeeded', result_code = 'SUCCESS', result_message = 'refunded',
+                    result_source = $2, finished_at = now(), updated_at = now(), not_before = NULL
+             WHERE refund_id = ANY($1::text[]) AND status = 'submitted' AND batch_no = $3
+             RETURNING *
+         ), history AS (
+             INSERT INTO refund_history (refund_id, from_status, to_status, batch_no, code, actor, note)
+             SELECT refund_id, 'submitted', 'succeeded', batch_no, 'SUCCESS', $4, $5 FROM done
+         ), ev AS (
+             SELECT d.refund_id, d.trade_no, d.amount_fen, d.partner, d.batch_no, d.metadata,
+                    d.operator_retries, $6::text AS event, 'succeeded'::text AS status,
+                    'SUCCESS'::text AS code, 'refunded'::text AS message, $2::text AS source
+             FROM done d
+         ) ",
+        insert_result_events!()
+    ))
+    .bind(ids)
+    .bind(source.as_str())
+    .bind(batch_no)
+    .bind(actor.to_string())
+    .bind(note)
+    .bind(result_event::SUCCEEDED)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+/// Refunds to fail (those still in `from`), with one code and message.
+pub struct Failure<'a> {
+    pub refund_ids: &'a [&'a str],
+    pub from: RefundStatus,
+    /// When given, only refunds whose current batch is this one fail.
+    pub batch_no: Option<&'a str>,
+    pub code: &'a str,
+    pub message: &'a str,
+    pub source: Source,
+    pub actor: &'a Actor,
+}
+
+/// Makes refunds `failed` with their history rows and result events, in one
+/// statement: the one way any refund fails.
+pub async fn fail(conn: &mut PgConnection, f: &Failure<'_>) -> Result<u64, sqlx::Error> {
+    if f.refund_ids.is_empty() {
+        return Ok(0);
+    }
+    let rows = sqlx::query(concat!(
+        "WITH failed AS (
+             UPDATE refunds SET status = 'failed', result_code = $3, result_message = $4,
+                    result_source = $5, finished_at = now(), updated_at = now()
+             WHERE refund_id = ANY($1::text[]) AND status = $2
+               AND ($7::text IS NULL OR batch_no = $7)
+             RETURNING *
+         ), history AS (
+             INSERT INTO refund_history (refund_id, from_status, to_status, batch_no, code, actor, note)
+             SELECT refund_id, $2, 'failed', batch_no, $3, $6, $4 FROM failed
+         ), ev AS (
+             SELECT f.refund_id, f.trade_no, f.amount_fen, f.partner, f.batch_no, f.metadata,
+                    f.operator_retries, $8::text AS event, 'failed'::text AS status,
+                    $3::text AS code, $4::text AS message, $5::text AS source
+             FROM failed f
+         ) ",
+        insert_result_events!()
+    ))
+    .bind(f.refund_ids)
+    .bind(f.from.as_str())
+    .bind(f.code)
+    .bind(f.message)
+    .bind(f.source.as_str())
+    .bind(f.actor.to_string())
+    .bind(f.batch_no)
+    .bind(result_event::FAILED)
+    .execute(conn)
+    .await?;
+    Ok(rows.rows_affected())
+}
+
+/// What a final 充退 status becomes in the event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BankReturn {
+    /// The event's `status`.
+    pub status: &'static str,
+    /// The event's `code`: Alipay's raw status letter.
+    pub code: &'static str,
+    pub message: &'static str,
+}
+
+impl BankReturn {
+    pub const SUCCEEDED: Self = Self {
+        status: "bank_succeeded",
+        code: "S",
+        message: "the refund reached the buyer's bank card",
+    };
+    pub const FAILED: Self = Self {
+        status: "bank_failed",
+        code: "F",
+        message: "the refund did not reach the bank card; it stays in the buyer's Alipay balance",
+    };
+}
+
+/// The `refund.bank_returned` event of a refund (its status does not change).
+pub async fn bank_returned(
+    conn: &mut PgConnection,
+    refund_id: &str,
+    event: &BankReturn,
+) -> Result<u64, sqlx::Error> {
+    let rows = sqlx::query(concat!(
+        "WITH ev AS (
+             SELECT f.refund_id, f.trade_no, f.amount_fen, f.partner, f.batch_no, f.metadata,
+                    f.operator_retries, $5::text AS event, $2::text AS status,
+                    $3::text AS code, $4::text AS message, 'notify'::text AS source
+             FROM refunds f WHERE f.refund_id = $1
+         ) ",
+        insert_result_events!()
+    ))
+    .bind(refund_id)
+    .bind(event.status)
+    .bind(event.code)
+    .bind(event.message)
+    .bind(result_event::BANK_RETURNED)
+    .execute(conn)
+    .await?;
+    Ok(rows.rows_affected())
+}
+
+/// Moves the batch's refunds in state `from` to `to`, with history.
+async fn move_batch(
+    conn: &mut PgConnection,
+    batch_no: &str,
+    from: RefundStatus,
+    to: RefundStatus,
+    code: Option<&str>,
+    actor: &Actor,
+    note: Option<&str>,
+) -> Result<u64, sqlx::Error> {
+    let moved = sqlx::query(
+        "WITH moved AS (
+             UPDATE refunds SET status = $3, updated_at = now()
+             WHERE batch_no = $1 AND status = $2
+             RETURNING refund_id
+         )
+         INSERT INTO refund_history (refund_id, from_status, to_status, batch_no, code, actor, note)
+         SELECT refund_id, $2, $3, $1, $4, $5, $6 FROM moved",
+    )
+    .bind(batch_no)
+    .bind(from.as_str())
+    .bind(to.as_str())
+    .bind(code)
+    .bind(actor.to_string())
+    .bind(note)
+    .execute(conn)
+    .await?;
+    Ok(moved.rows_affected())
+}
