@@ -18,6 +18,8 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use sqlx::PgPool;
 use tokio::sync::Mutex;
 
+use crate::storage;
+
 /// How long a readiness probe waits for the database or the broker.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -72,7 +74,7 @@ pub fn router(state: HealthState) -> Router {
 
 async fn readyz(State(s): State<HealthState>) -> (StatusCode, String) {
     let mut problems = Vec::new();
-    let db = tokio::time::timeout(PROBE_TIMEOUT, sqlx::query("SELECT 1").execute(&s.pool)).await;
+    let db = tokio::time::timeout(PROBE_TIMEOUT, storage::health::ping(&s.pool)).await;
     match db {
         Ok(Ok(_)) => {}
         Ok(Err(e)) => problems.push(format!("database: {e}")),
@@ -114,67 +116,30 @@ async fn metrics_text(State(s): State<HealthState>) -> (StatusCode, String) {
     (StatusCode::OK, s.metrics.render())
 }
 
-/// The whole system's backlogs and ages (whole seconds), from cheap indexed queries.
+/// The whole system's backlogs and ages (whole seconds), from the database.
 async fn refresh_gauges(pool: &PgPool) -> Result<(), sqlx::Error> {
-    let by_state: Vec<(String, i64)> = sqlx::query_as(
-        "SELECT status, count(*) FROM refunds WHERE status IN ('pending', 'batched', 'submitted') GROUP BY status",
-    )
-    .fetch_all(pool)
-    .await?;
+    let g = storage::health::gauges(pool).await?;
+    let count = |rows: &[(String, i64)], key: &str| {
+        rows.iter().find(|(k, _)| k == key).map_or(0, |(_, n)| *n) as f64
+    };
     for state in ["pending", "batched", "submitted"] {
-        let n = by_state
-            .iter()
-            .find(|(s, _)| s == state)
-            .map_or(0, |(_, n)| *n);
-        metrics::gauge!("refund_worker_refunds", "status" => state).set(n as f64);
+        metrics::gauge!("refund_worker_refunds", "status" => state)
+            .set(count(&g.refunds_by_status, state));
     }
-    let (backlog, outbox_age): (i64, i64) = sqlx::query_as(
-        "SELECT count(*), COALESCE(EXTRACT(EPOCH FROM now() - min(created_at)), 0)::int8
-         FROM outbox WHERE published_at IS NULL",
-    )
-    .fetch_one(pool)
-    .await?;
-    metrics::gauge!("refund_worker_outbox_backlog").set(backlog as f64);
-    metrics::gauge!("refund_worker_outbox_oldest_seconds").set(outbox_age as f64);
-    let pending_age: i64 = sqlx::query_scalar(
-        "SELECT COALESCE(EXTRACT(EPOCH FROM now() - min(oldest)), 0)::int8 FROM pending_partners",
-    )
-    .fetch_one(pool)
-    .await?;
-    metrics::gauge!("refund_worker_oldest_pending_seconds").set(pending_age as f64);
-    let submitted_age: i64 = sqlx::query_scalar(
-        "SELECT COALESCE(EXTRACT(EPOCH FROM now() - min(submitted_at)), 0)::int8 FROM batches WHERE status = 'submitted'",
-    )
-    .fetch_one(pool)
-    .await?;
-    metrics::gauge!("refund_worker_oldest_submitted_seconds").set(submitted_age as f64);
-    let paused: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM partner_pauses WHERE paused_until > now()")
-            .fetch_one(pool)
-            .await?;
-    metrics::gauge!("refund_worker_partners_paused").set(paused as f64);
-    let awaiting: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM batches WHERE status = 'awaiting_operator'")
-            .fetch_one(pool)
-            .await?;
-    metrics::gauge!("refund_worker_batches_awaiting_operator").set(awaiting as f64);
+    metrics::gauge!("refund_worker_outbox_backlog").set(g.outbox_backlog as f64);
+    metrics::gauge!("refund_worker_outbox_oldest_seconds").set(g.outbox_oldest_seconds as f64);
+    metrics::gauge!("refund_worker_oldest_pending_seconds").set(g.oldest_pending_seconds as f64);
+    metrics::gauge!("refund_worker_oldest_submitted_seconds")
+        .set(g.oldest_submitted_seconds as f64);
+    metrics::gauge!("refund_worker_partners_paused").set(g.partners_paused as f64);
+    metrics::gauge!("refund_worker_batches_awaiting_operator")
+        .set(g.batches_awaiting_operator as f64);
     // Items Alipay left open, by why: `needs_person` and `amount_mismatch`
     // wait for an operator; `alipay_retries` for Alipay's own later result.
-    let open: Vec<(String, i64)> = sqlx::query_as(
-        "SELECT open_class, count(*) FROM batch_items
-         WHERE open_code IS NOT NULL AND result_code IS NULL GROUP BY open_class",
-    )
-    .fetch_all(pool)
-    .await?;
     for class in ["alipay_retries", "needs_person", "amount_mismatch"] {
-        let n = open.iter().find(|(c, _)| c == class).map_or(0, |(_, n)| *n);
-        metrics::gauge!("refund_worker_unresolved_items", "class" => class).set(n as f64);
+        metrics::gauge!("refund_worker_unresolved_items", "class" => class)
+            .set(count(&g.open_items_by_class, class));
     }
-    let held: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM batches WHERE held_at IS NOT NULL AND status IN ('created', 'submitting')",
-    )
-    .fetch_one(pool)
-    .await?;
-    metrics::gauge!("refund_worker_batches_held").set(held as f64);
+    metrics::gauge!("refund_worker_batches_held").set(g.batches_held as f64);
     Ok(())
 }

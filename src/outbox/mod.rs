@@ -12,15 +12,14 @@
 
 use std::time::Duration;
 
+use crate::amqp::{self, Topology};
+use crate::storage::outbox::{self as store, DueEvent};
 use anyhow::Context;
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::{BasicProperties, Channel, Confirmation};
 use sqlx::PgPool;
 use sqlx::postgres::PgListener;
 use tokio_util::sync::CancellationToken;
-use uuid::Uuid;
-
-use crate::amqp::{self, Topology};
 
 /// Rows per step.
 const WINDOW: i64 = 500;
@@ -45,27 +44,18 @@ impl Relay {
     /// Publishes one window of due rows on `channel` (confirms enabled).
     pub async fn step(&self, channel: &Channel) -> anyhow::Result<Relayed> {
         let mut tx = self.pool.begin().await?;
-        // An ordered index scan that stops after a window, whatever the
-        // statistics say: a bitmap scan collects every unpublished row and
-        // every published one not yet vacuumed away (1 s a step at 700 000
-        // published events), and only a plain index scan marks those dead.
-        sqlx::query("SET LOCAL enable_bitmapscan = off")
-            .execute(&mut *tx)
-            .await?;
-        let rows: Vec<(Uuid, String, serde_json::Value)> = sqlx::query_as(
-            "SELECT event_id, routing_key, body FROM outbox
-             WHERE published_at IS NULL AND next_attempt_at <= now()
-             ORDER BY created_at LIMIT $1 FOR UPDATE SKIP LOCKED",
-        )
-        .bind(WINDOW)
-        .fetch_all(&mut *tx)
-        .await?;
+        let rows = store::claim_due(&mut tx, WINDOW).await?;
         if rows.is_empty() {
             tx.rollback().await?;
             return Ok(Relayed::default());
         }
         let mut confirms = Vec::with_capacity(rows.len());
-        for (event_id, routing_key, body) in &rows {
+        for DueEvent {
+            event_id,
+            routing_key,
+            body,
+        } in &rows
+        {
             let props = BasicProperties::default()
                 .with_delivery_mode(2)
                 .with_content_type("application/json".into())
@@ -87,7 +77,15 @@ impl Relay {
             confirms.push(confirm);
         }
         let (mut published, mut kept) = (Vec::new(), Vec::new());
-        for ((event_id, routing_key, _), confirm) in rows.iter().zip(confirms) {
+        for (
+            DueEvent {
+                event_id,
+                routing_key,
+                ..
+            },
+            confirm,
+        ) in rows.iter().zip(confirms)
+        {
             match confirm
                 .await
                 .context("while awaiting a result event's confirm")?
@@ -99,18 +97,8 @@ impl Relay {
                 }
             }
         }
-        sqlx::query("UPDATE outbox SET published_at = now() WHERE event_id = ANY($1)")
-            .bind(&published)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query(
-            "UPDATE outbox SET attempts = attempts + 1,
-                    next_attempt_at = now() + make_interval(secs => least(300, power(2, least(attempts, 12))))
-             WHERE event_id = ANY($1)",
-        )
-        .bind(&kept)
-        .execute(&mut *tx)
-        .await?;
+        store::mark_published(&mut tx, &published).await?;
+        store::postpone(&mut tx, &kept).await?;
         tx.commit().await?;
         metrics::counter!("refund_worker_events_published_total").increment(published.len() as u64);
         Ok(Relayed {

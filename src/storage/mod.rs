@@ -5,8 +5,10 @@
 pub mod bank_returns;
 pub mod batch_view;
 pub mod batches;
+pub mod health;
 pub mod intake;
 pub mod notifications;
+pub mod outbox;
 pub mod reconcile;
 pub mod refunds;
 pub mod rejected;

@@ -1,0 +1,81 @@
+//! SQL of the system-wide gauges `/metrics` reports (backlogs and ages,
+//! whole seconds) and the readiness probe's ping: cheap indexed queries,
+//! read at each scrape so every replica reports the same values.
+
+use sqlx::PgPool;
+
+/// The whole system's backlogs and ages.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Gauges {
+    /// Refunds not yet terminal, by status (`pending`, `batched`, `submitted`).
+    pub refunds_by_status: Vec<(String, i64)>,
+    pub outbox_backlog: i64,
+    pub outbox_oldest_seconds: i64,
+    pub oldest_pending_seconds: i64,
+    pub oldest_submitted_seconds: i64,
+    pub partners_paused: i64,
+    pub batches_awaiting_operator: i64,
+    /// Items Alipay left open, by class.
+    pub open_items_by_class: Vec<(String, i64)>,
+    pub batches_held: i64,
+}
+
+/// One round trip: whether the database answers.
+pub async fn ping(pool: &PgPool) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT 1").execute(pool).await?;
+    Ok(())
+}
+
+pub async fn gauges(pool: &PgPool) -> Result<Gauges, sqlx::Error> {
+    let refunds_by_status = sqlx::query_as(
+        "SELECT status, count(*) FROM refunds WHERE status IN ('pending', 'batched', 'submitted') GROUP BY status",
+    )
+    .fetch_all(pool)
+    .await?;
+    let (outbox_backlog, outbox_oldest_seconds): (i64, i64) = sqlx::query_as(
+        "SELECT count(*), COALESCE(EXTRACT(EPOCH FROM now() - min(created_at)), 0)::int8
+         FROM outbox WHERE published_at IS NULL",
+    )
+    .fetch_one(pool)
+    .await?;
+    let oldest_pending_seconds = sqlx::query_scalar(
+        "SELECT COALESCE(EXTRACT(EPOCH FROM now() - min(oldest)), 0)::int8 FROM pending_partners",
+    )
+    .fetch_one(pool)
+    .await?;
+    let oldest_submitted_seconds = sqlx::query_scalar(
+        "SELECT COALESCE(EXTRACT(EPOCH FROM now() - min(submitted_at)), 0)::int8 FROM batches WHERE status = 'submitted'",
+    )
+    .fetch_one(pool)
+    .await?;
+    let partners_paused =
+        sqlx::query_scalar("SELECT count(*) FROM partner_pauses WHERE paused_until > now()")
+            .fetch_one(pool)
+            .await?;
+    let batches_awaiting_operator =
+        sqlx::query_scalar("SELECT count(*) FROM batches WHERE status = 'awaiting_operator'")
+            .fetch_one(pool)
+            .await?;
+    let open_items_by_class = sqlx::query_as(
+        "SELECT open_class, count(*) FROM batch_items
+         WHERE open_code IS NOT NULL AND result_code IS NULL GROUP BY open_class",
+    )
+    .fetch_all(pool)
+    .await?;
+    let batches_held = sqlx::query_scalar(
+        "SELECT count(*) FROM batches WHERE held_at IS NOT NULL AND status IN ('created', 'submitting')",
+    )
+    .fetch_one(pool)
+    .await?;
+    Ok(Gauges {
+        refunds_by_status,
+        outbox_backlog,
+        outbox_oldest_seconds,
+        oldest_pending_seconds,
+        oldest_submitted_seconds,
+        partners_paused,
+        batches_awaiting_operator,
+        open_items_by_class,
+        batches_held,
+    })
+}
