@@ -39,6 +39,7 @@ pub mod outbox;
 mod parser_robustness;
 pub mod reconcile;
 pub mod report;
+pub mod role_loop;
 pub mod sandbox;
 pub mod soak;
 pub mod storage;
