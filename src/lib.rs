@@ -40,6 +40,7 @@ mod parser_robustness;
 pub mod reconcile;
 pub mod report;
 pub mod sandbox;
+pub mod shutdown;
 pub mod soak;
 pub mod storage;
 pub mod submit;
