@@ -3,6 +3,7 @@
 pub mod batch;
 pub mod bench;
 pub mod dlq;
+pub(crate) mod harness;
 pub mod publish;
 pub mod refund;
 pub mod run;

@@ -39,9 +39,10 @@ use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
 use crate::amqp::{self, Topology};
-use crate::commands::bench::intake::{
-    delete_topology, drop_database, spawn_worker, stop, with_database,
-};
+use crate::commands::harness::PARTNER;
+use crate::commands::harness::publish::publish_all;
+use crate::commands::harness::scratch::{delete_topology, drop_database, with_database};
+use crate::commands::harness::worker::{process_usage, spawn_worker, stop};
 use crate::config::Settings;
 use crate::sandbox::realism::RealismCounts;
 use crate::sandbox::{self, PartnerKey, Realism, Sandbox, SandboxConfig};
@@ -54,7 +55,6 @@ use restarts::Restarted;
 use stall::{ALIPAY_TIMEOUT, Stalls};
 use stream::{Kind, PAID_FEN};
 
-const PARTNER: &str = "2088000000000001";
 const KEY: &str = "soak-key-not-a-secret";
 /// The longest the run waits for quiescence after the faults stop.
 const QUIET_LIMIT: Duration = Duration::from_secs(300);
@@ -496,8 +496,7 @@ async fn run(
         realism: ledger.realism,
         publish_seconds,
         quiescence_seconds,
-        soak_peak_rss_mib: crate::commands::bench::load::process_usage(std::process::id())
-            .map(|(bytes, _)| bytes >> 20),
+        soak_peak_rss_mib: process_usage(std::process::id()).map(|(bytes, _)| bytes >> 20),
         db,
         violations,
     })
@@ -525,7 +524,7 @@ async fn publish_stream(
             let bodies = slice.iter().map(|p| p.body.clone());
             let sent = tokio::time::timeout(
                 PUBLISH_LIMIT,
-                crate::commands::bench::load::publish_all(
+                publish_all(
                     &link.channel,
                     &topology.refunds_exchange,
                     crate::amqp::topology::APPROVED_KEY,

@@ -7,8 +7,8 @@
 //! peak memory and CPU time are its own.
 
 mod ceiling;
-pub(crate) mod intake;
-pub(crate) mod load;
+mod intake;
+mod load;
 mod pipeline;
 mod submit;
 

@@ -24,14 +24,17 @@ use lapin::types::FieldTable;
 use serde::Serialize;
 use sqlx::PgPool;
 
-use super::load::{Percentiles, percentiles, process_usage, publish_all, rate};
+use super::load::{Percentiles, percentiles, rate};
 use crate::amqp::Topology;
 use crate::amqp::topology::APPROVED_KEY;
+use crate::commands::harness::PARTNER;
+use crate::commands::harness::publish::publish_all;
+use crate::commands::harness::scratch::{delete_topology, drop_database, with_database};
+use crate::commands::harness::worker::{self, process_usage, spawn_worker, wait_for_consumer};
 use crate::config::Settings;
 use crate::sandbox::{self, PartnerKey, SandboxConfig};
 use crate::storage;
 
-const PARTNER: &str = "2088000000000001";
 const KEY: &str = "bench-key-not-a-secret";
 /// The longest a run may take before it fails.
 const LIMIT: Duration = Duration::from_secs(1200);
@@ -100,7 +103,7 @@ pub async fn measure(
 ) -> anyhow::Result<PipelineRun> {
     let prefix = format!("bench-{id}.");
     let db_name = format!("refund_worker_bench_{id}");
-    let db_url = super::intake::with_database(&settings.database_url, &db_name);
+    let db_url = with_database(&settings.database_url, &db_name);
     let pool = storage::connect_and_migrate(&db_url, 2).await?;
     let postgresql: String = sqlx::query_scalar("SHOW server_version")
         .fetch_one(&pool)
@@ -133,7 +136,7 @@ pub async fn measure(
         ("HTTP_LISTEN", http_listen.as_str()),
         ("AMQP_RESULTS_QUEUE", "true"),
     ];
-    let mut child = super::intake::spawn_worker(
+    let mut child = spawn_worker(
         &db_url,
         &prefix,
         "intake,batch,submit,http,relay,reconcile",
@@ -141,12 +144,12 @@ pub async fn measure(
     )?;
     let result = run(&pool, conn, &channel, &topology, &mut child, n, load).await;
     let usage = process_usage(child.id()).unwrap_or((0, 0));
-    super::intake::stop(&mut child);
+    worker::stop(&mut child);
     stop.cancel();
     let paid = sandbox.ledger().paid_total_fen;
     pool.close().await;
-    super::intake::drop_database(&settings.database_url, &db_name).await;
-    super::intake::delete_topology(settings, &prefix).await;
+    drop_database(&settings.database_url, &db_name).await;
+    delete_topology(settings, &prefix).await;
     let mut run = result?;
     anyhow::ensure!(
         paid == run.succeeded as i64,
@@ -173,7 +176,7 @@ async fn run(
         .clone()
         .ok_or_else(|| anyhow::anyhow!("no results queue"))?;
     let consuming = tokio::spawn(consume(conn.create_channel().await?, results, n));
-    super::intake::wait_for_consumer(channel, &topology.approved_queue, child).await?;
+    wait_for_consumer(channel, &topology.approved_queue, child).await?;
     let start = Instant::now();
     let mut sent_at: Vec<DateTime<Utc>> = Vec::with_capacity(n);
     let body = |i: usize| {

@@ -8,12 +8,14 @@
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use super::load::{Percentiles, ms, percentiles, process_usage, rate};
+use super::load::{Percentiles, ms, percentiles, rate};
+use crate::commands::harness::PARTNER;
+use crate::commands::harness::scratch::{delete_topology, drop_database, with_database};
+use crate::commands::harness::worker::{self, process_usage, spawn_worker};
 use crate::config::Settings;
 use crate::sandbox::{self, PartnerKey, SandboxConfig};
 use crate::storage;
 
-const PARTNER: &str = "2088000000000001";
 const KEY: &str = "bench-key-not-a-secret";
 const LIMIT: Duration = Duration::from_secs(900);
 
@@ -31,7 +33,7 @@ struct SubmitPhase {
 pub async fn bench(settings: &Settings, n: usize, json: bool) -> anyhow::Result<ExitCode> {
     let id = uuid::Uuid::new_v4().simple().to_string()[..10].to_owned();
     let db_name = format!("refund_worker_bench_{id}");
-    let db_url = super::intake::with_database(&settings.database_url, &db_name);
+    let db_url = with_database(&settings.database_url, &db_name);
     let pool = storage::connect_and_migrate(&db_url, 2).await?;
 
     let mut config = SandboxConfig::new(
@@ -52,7 +54,7 @@ pub async fn bench(settings: &Settings, n: usize, json: bool) -> anyhow::Result<
         ("ALIPAY_PARTNER", PARTNER),
         ("ALIPAY_KEY", KEY),
     ];
-    let mut child = super::intake::spawn_worker(&db_url, &prefix, "batch,submit", &env)?;
+    let mut child = spawn_worker(&db_url, &prefix, "batch,submit", &env)?;
     let result = async {
         eprintln!("bench {id}: submit, {n} refunds at once …");
         let saturation = phase(&pool, "saturation", n, None).await?;
@@ -62,11 +64,11 @@ pub async fn bench(settings: &Settings, n: usize, json: bool) -> anyhow::Result<
     }
     .await;
     let usage = process_usage(child.id()).unwrap_or((0, 0));
-    super::intake::stop(&mut child);
+    worker::stop(&mut child);
     stop.cancel();
     pool.close().await;
-    super::intake::drop_database(&settings.database_url, &db_name).await;
-    super::intake::delete_topology(settings, &prefix).await;
+    drop_database(&settings.database_url, &db_name).await;
+    delete_topology(settings, &prefix).await;
     let phases = result?;
 
     if json {
