@@ -9,11 +9,8 @@ use lapin::options::{BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, B
 use lapin::types::FieldTable;
 use sqlx::PgPool;
 
-use super::check::{DbFacts, Terminal};
+use super::check::{DbFacts, DeadLetter, Terminal};
 use crate::amqp::{self, Topology};
-
-/// A dead letter as the checks read it: (refund_id, code, body).
-pub(super) type DeadLetter = (Option<String>, Option<String>, Vec<u8>);
 
 /// The terminal events in `queue`, once each by `event_id` (the others are
 /// read and dropped). The workers are stopped, so the queue holds every
