@@ -10,6 +10,7 @@ mod ceiling;
 mod intake;
 mod load;
 mod pipeline;
+mod stages;
 mod submit;
 
 use std::process::ExitCode;

@@ -79,47 +79,38 @@ pub async fn bench(settings: &Settings, n: usize, json: bool) -> anyhow::Result<
         });
         println!("{record}");
     } else {
-        println!(
-            "refund-worker bench --profile submit ({})",
-            chrono::Utc::now().format("%Y-%m-%d")
-        );
-        println!(
-            "{:<11} {:>8} {:>9} {:>11} {:>13} {:>10} {:>10} {:>10}",
-            "phase",
-            "refunds",
-            "took ms",
-            "accepted/s",
-            "requests/1000",
-            "p50 ms",
-            "p99 ms",
-            "max ms"
-        );
-        for p in &phases {
-            let (p50, p99, max) = p
-                .stored_to_accepted
-                .map(|l| (ms(l.p50_us), ms(l.p99_us), ms(l.max_us)))
-                .unwrap_or_default();
-            println!(
-                "{:<11} {:>8} {:>9} {:>11} {:>13} {:>10} {:>10} {:>10}",
-                p.name,
-                p.refunds,
-                p.took_ms,
-                p.accepted_per_second,
-                p.requests_per_1000,
-                p50,
-                p99,
-                max
-            );
-        }
-        let tenths_mib = (usage.0 * 10) >> 20;
-        println!(
-            "worker: peak RSS {}.{} MiB, CPU {} ms",
-            tenths_mib / 10,
-            tenths_mib % 10,
-            usage.1
-        );
+        print_table(&phases, usage);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The human form: one line per phase, then the worker's memory and CPU.
+fn print_table(phases: &[SubmitPhase], usage: (u64, u64)) {
+    println!(
+        "refund-worker bench --profile submit ({})",
+        chrono::Utc::now().format("%Y-%m-%d")
+    );
+    println!(
+        "{:<11} {:>8} {:>9} {:>11} {:>13} {:>10} {:>10} {:>10}",
+        "phase", "refunds", "took ms", "accepted/s", "requests/1000", "p50 ms", "p99 ms", "max ms"
+    );
+    for p in phases {
+        let (p50, p99, max) = p
+            .stored_to_accepted
+            .map(|l| (ms(l.p50_us), ms(l.p99_us), ms(l.max_us)))
+            .unwrap_or_default();
+        println!(
+            "{:<11} {:>8} {:>9} {:>11} {:>13} {:>10} {:>10} {:>10}",
+            p.name, p.refunds, p.took_ms, p.accepted_per_second, p.requests_per_1000, p50, p99, max
+        );
+    }
+    let tenths_mib = (usage.0 * 10) >> 20;
+    println!(
+        "worker: peak RSS {}.{} MiB, CPU {} ms",
+        tenths_mib / 10,
+        tenths_mib % 10,
+        usage.1
+    );
 }
 
 /// Writes `n` refunds (all at once, or `per_second`), waits until all are
