@@ -41,6 +41,7 @@ pub mod reconcile;
 pub mod report;
 pub mod role_loop;
 pub mod sandbox;
+pub mod shutdown;
 pub mod soak;
 pub mod storage;
 pub mod submit;

@@ -1,7 +1,8 @@
 //! RabbitMQ plumbing shared by every role: connecting, the topology of
-//! contract §2, and header helpers.
+//! contract §2, publishing events with confirms, and header helpers.
 
 pub mod headers;
+pub mod publish;
 pub mod topology;
 
 use lapin::options::QueueDeclareOptions;

@@ -121,6 +121,15 @@ fn shortened(text: &str, max: usize) -> String {
 /// The human form: the batch, its results by code, its history, then each
 /// notification and query answer with the start of its raw body.
 pub fn write_text(out: &mut impl Write, v: &BatchView) -> std::io::Result<()> {
+    write_state(out, v)?;
+    write_absence(out, v)?;
+    write_alarms(out, v)?;
+    write_results(out, v)?;
+    write_history(out, v)
+}
+
+/// What the batch is and where it stands.
+fn write_state(out: &mut impl Write, v: &BatchView) -> std::io::Result<()> {
     writeln!(out, "batch     {}", v.batch_no)?;
     writeln!(out, "status    {}", v.status)?;
     writeln!(out, "partner   {}", v.partner)?;
@@ -142,6 +151,12 @@ pub fn write_text(out: &mut impl Write, v: &BatchView) -> std::io::Result<()> {
     if let Some(sent) = &v.last_sent_at {
         writeln!(out, "last sent {}", sent.to_rfc3339())?;
     }
+    Ok(())
+}
+
+/// For a batch the gateway may never have received: how far the proof of
+/// its absence has got.
+fn write_absence(out: &mut impl Write, v: &BatchView) -> std::io::Result<()> {
     if v.needs_query && matches!(v.status.as_str(), "created" | "submitting") {
         match &v.absence_first_at {
             Some(first) => writeln!(
@@ -157,6 +172,11 @@ pub fn write_text(out: &mut impl Write, v: &BatchView) -> std::io::Result<()> {
             )?,
         }
     }
+    Ok(())
+}
+
+/// What an operator must look at: possible double payments, a hold, a split.
+fn write_alarms(out: &mut impl Write, v: &BatchView) -> std::io::Result<()> {
     if !v.suspects.is_empty() {
         writeln!(
             out,
@@ -184,6 +204,11 @@ pub fn write_text(out: &mut impl Write, v: &BatchView) -> std::io::Result<()> {
     if let Some(parent) = &v.split_from {
         writeln!(out, "split from {parent}")?;
     }
+    Ok(())
+}
+
+/// Its results by code, then each item still open with why.
+fn write_results(out: &mut impl Write, v: &BatchView) -> std::io::Result<()> {
     let results = v
         .results
         .iter()
@@ -208,6 +233,11 @@ pub fn write_text(out: &mut impl Write, v: &BatchView) -> std::io::Result<()> {
             i.open_detail.as_deref().unwrap_or("")
         )?;
     }
+    Ok(())
+}
+
+/// Its history, then each notification and query answer with the start of its raw body.
+fn write_history(out: &mut impl Write, v: &BatchView) -> std::io::Result<()> {
     writeln!(out, "history")?;
     for h in &v.history {
         let n = h.refunds.map(|n| format!(" x{n}")).unwrap_or_default();

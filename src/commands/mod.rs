@@ -3,6 +3,7 @@
 pub mod batch;
 pub mod bench;
 pub mod dlq;
+pub(crate) mod harness;
 pub mod publish;
 pub mod refund;
 pub mod run;
@@ -50,36 +51,8 @@ pub async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<Ex
             Ok(ExitCode::SUCCESS)
         }
         Command::Publish { file } => publish::publish(&settings, file.as_deref()).await,
-        Command::Refund {
-            command: RefundCommand::Show { id, json },
-        } => refund::show(&settings, &id, json).await,
-        Command::Refund {
-            command:
-                RefundCommand::Retry {
-                    ids,
-                    code,
-                    since,
-                    by,
-                },
-        } => refund::retry(&settings, ids, code, since.as_deref(), by).await,
-        Command::Refund {
-            command:
-                RefundCommand::Settle {
-                    id,
-                    succeeded: _,
-                    failed,
-                    reason,
-                    by,
-                },
-        } => refund::settle(&settings, &id, failed, &reason, &by).await,
-        Command::Batch {
-            command:
-                BatchCommand::Release {
-                    batch_no,
-                    reason,
-                    by,
-                },
-        } => batch::release(&settings, &batch_no, &reason, &by).await,
+        Command::Refund { command } => refund_command(&settings, command).await,
+        Command::Batch { command } => batch_command(&settings, command).await,
         Command::WatchResults {
             terminal,
             idle_ms,
@@ -92,26 +65,6 @@ pub async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<Ex
             };
             watch::watch(&settings, w).await
         }
-        Command::Batch {
-            command: BatchCommand::Show { batch_no, json },
-        } => batch::show(&settings, &batch_no, json).await,
-        Command::Batch {
-            command:
-                BatchCommand::List {
-                    awaiting_operator,
-                    status,
-                    limit,
-                    json,
-                },
-        } => {
-            let status = awaiting_operator
-                .then(|| "awaiting_operator".to_owned())
-                .or(status);
-            batch::list(&settings, status.as_deref(), limit, json).await
-        }
-        Command::Batch {
-            command: BatchCommand::Form { batch_no },
-        } => batch::form(&settings, &batch_no).await,
         Command::Bench {
             refunds,
             profile,
@@ -148,5 +101,49 @@ pub async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<Ex
             crate::soak::soak(&settings, args).await
         }
         Command::Dlq { command } => dlq::dlq(&settings, command).await,
+    }
+}
+
+/// `refund show|retry|settle`.
+async fn refund_command(settings: &Settings, command: RefundCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        RefundCommand::Show { id, json } => refund::show(settings, &id, json).await,
+        RefundCommand::Retry {
+            ids,
+            code,
+            since,
+            by,
+        } => refund::retry(settings, ids, code, since.as_deref(), by).await,
+        RefundCommand::Settle {
+            id,
+            succeeded: _,
+            failed,
+            reason,
+            by,
+        } => refund::settle(settings, &id, failed, &reason, &by).await,
+    }
+}
+
+/// `batch release|show|list|form`.
+async fn batch_command(settings: &Settings, command: BatchCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        BatchCommand::Release {
+            batch_no,
+            reason,
+            by,
+        } => batch::release(settings, &batch_no, &reason, &by).await,
+        BatchCommand::Show { batch_no, json } => batch::show(settings, &batch_no, json).await,
+        BatchCommand::List {
+            awaiting_operator,
+            status,
+            limit,
+            json,
+        } => {
+            let status = awaiting_operator
+                .then(|| "awaiting_operator".to_owned())
+                .or(status);
+            batch::list(settings, status.as_deref(), limit, json).await
+        }
+        BatchCommand::Form { batch_no } => batch::form(settings, &batch_no).await,
     }
 }

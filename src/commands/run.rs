@@ -1,17 +1,25 @@
 //! `refund-worker run [--roles …]`: migrate, declare the topology (waiting
 //! for services not answering yet, see `startup`), run the roles until
 //! SIGTERM or Ctrl-C, then give in-flight work `SHUTDOWN_GRACE_MS`.
+//!
+//! In three steps: [`Launch`] builds each role from the settings and spawns
+//! it, [`wait`] waits for the stop signal or the first role to end, and
+//! [`drain`] gives the others their grace period.
 
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
+use metrics_exporter_prometheus::PrometheusHandle;
+use sqlx::PgPool;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use super::startup;
 use crate::admin::{self, AdminState};
 use crate::alipay::client::AlipayClient;
-use crate::amqp::{self, Topology};
+use crate::amqp::Topology;
 use crate::batching::Batcher;
 use crate::callback::{self, CallbackState};
 use crate::cli::Role;
@@ -20,18 +28,21 @@ use crate::health::{self, HealthState};
 use crate::intake::Intake;
 use crate::outbox::Relay;
 use crate::reconcile::Reconciler;
+use crate::shutdown::stop_signal;
 use crate::submit::Submitter;
 
+/// Every role is a task that ends only on shutdown or failure.
+type Roles = JoinSet<anyhow::Result<()>>;
+
 pub async fn run(settings: Settings, roles: &[Role]) -> anyhow::Result<ExitCode> {
-    let notify_url = settings.alipay.notify_url.clone();
-    if roles.contains(&Role::Submit) && notify_url.is_none() {
+    if roles.contains(&Role::Submit) && settings.alipay.notify_url.is_none() {
         eprintln!(
             "refund-worker: configuration error: ALIPAY_NOTIFY_URL: required by the submit role"
         );
         return Ok(ExitCode::from(super::EXIT_USAGE));
     }
     let topology = Topology::new(&settings.amqp.name_prefix, settings.amqp.results_queue);
-    let Some(pool) = super::startup::start(&settings, &topology, stop_signal()).await? else {
+    let Some(pool) = startup::start(&settings, &topology, stop_signal()).await? else {
         tracing::info!("stopped before the services answered");
         return Ok(ExitCode::SUCCESS);
     };
@@ -43,131 +54,188 @@ pub async fn run(settings: Settings, roles: &[Role]) -> anyhow::Result<ExitCode>
     } else {
         None
     };
-    let shutdown = CancellationToken::new();
-    let mut tasks = JoinSet::new();
+    let launch = Launch {
+        pool,
+        settings: &settings,
+        topology,
+        recorder,
+        shutdown: CancellationToken::new(),
+    };
+    let mut tasks = Roles::new();
     for role in dedup(roles) {
+        launch.spawn(role, &mut tasks).await?;
+    }
+    tracing::info!(roles = ?roles, settings = ?settings, "refund-worker running");
+
+    wait(&mut tasks, &launch.shutdown).await?;
+    drain(tasks, settings.shutdown_grace).await;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What every role is built from.
+struct Launch<'a> {
+    pool: PgPool,
+    settings: &'a Settings,
+    topology: Topology,
+    /// Installed whenever the HTTP role runs (it serves `/metrics`).
+    recorder: Option<PrometheusHandle>,
+    /// Cancelled once, when the process stops; every role watches it.
+    shutdown: CancellationToken,
+}
+
+impl Launch<'_> {
+    async fn spawn(&self, role: Role, tasks: &mut Roles) -> anyhow::Result<()> {
+        let settings = self.settings;
+        let pool = self.pool.clone();
+        let stop = self.shutdown.clone();
         match role {
             Role::Intake => {
                 let intake = Intake {
-                    pool: pool.clone(),
+                    pool,
                     settings: settings.clone(),
-                    topology: topology.clone(),
+                    topology: self.topology.clone(),
                 };
-                tasks.spawn(intake.run(shutdown.clone()));
+                tasks.spawn(intake.run(stop));
             }
             Role::Submit => {
                 let submitter = Submitter {
-                    pool: pool.clone(),
-                    client: AlipayClient::new(&settings.alipay.gateway, settings.alipay.timeout)
-                        .context("while building the HTTP client")?,
+                    pool,
+                    client: self.client()?,
                     partners: settings.alipay.partners.clone(),
-                    notify_url: notify_url.clone().unwrap_or_default(),
+                    notify_url: settings.alipay.notify_url.clone().unwrap_or_default(),
                     dback_notify_url: settings.alipay.dback_notify_url.clone(),
                     pwd_fallback: settings.alipay.pwd_fallback,
                     settings: settings.submit.clone(),
                     timeout: settings.alipay.timeout,
                     item_retry: settings.item_retry,
                 };
-                tasks.spawn(submitter.run(shutdown.clone()));
+                tasks.spawn(submitter.run(stop));
             }
             Role::Http => {
-                let state = CallbackState {
-                    pool: pool.clone(),
-                    client: AlipayClient::new(&settings.alipay.gateway, settings.alipay.timeout)
-                        .context("while building the HTTP client")?,
-                    partners: settings.alipay.partners.clone(),
-                    verify_notify_id: settings.alipay.verify_notify_id,
-                    item_retry: settings.item_retry,
-                };
-                let recorder = recorder
-                    .clone()
-                    .context("the metrics recorder is installed whenever the HTTP role runs")?;
-                let health = HealthState::new(pool.clone(), settings.amqp.url.clone(), recorder);
-                let listener = tokio::net::TcpListener::bind(settings.http_listen)
-                    .await
-                    .with_context(|| {
-                        format!("cannot listen on HTTP_LISTEN {}", settings.http_listen)
-                    })?;
-                let stop = shutdown.clone();
-                let max_bytes = settings.notify_max_bytes;
-                tasks.spawn(async move {
-                    axum::serve(
-                        listener,
-                        callback::router_with_limit(state, max_bytes).merge(health::router(health)),
-                    )
-                    .with_graceful_shutdown(stop.cancelled_owned())
-                    .await
-                    .context("the HTTP server failed")
-                });
-                if let Some(a) = &settings.admin {
-                    let state = AdminState {
-                        pool: pool.clone(),
-                        settings: Arc::new(settings.clone()),
-                        token: a.token.clone(),
-                    };
-                    let listener = tokio::net::TcpListener::bind(a.listen)
-                        .await
-                        .with_context(|| format!("cannot listen on ADMIN_LISTEN {}", a.listen))?;
-                    tracing::info!(listen = %a.listen, "operator page on ADMIN_LISTEN");
-                    let stop = shutdown.clone();
-                    tasks.spawn(async move {
-                        axum::serve(listener, admin::router(state))
-                            .with_graceful_shutdown(stop.cancelled_owned())
-                            .await
-                            .context("the operator page's server failed")
-                    });
-                }
+                self.spawn_http(tasks).await?;
+                self.spawn_admin(tasks).await?;
             }
             Role::Relay => {
                 let relay = Relay {
-                    pool: pool.clone(),
+                    pool,
                     amqp_url: settings.amqp.url.clone(),
-                    topology: topology.clone(),
+                    topology: self.topology.clone(),
                 };
-                tasks.spawn(relay.run(shutdown.clone()));
+                tasks.spawn(relay.run(stop));
             }
             Role::Reconcile => {
                 let reconciler = Reconciler {
-                    pool: pool.clone(),
-                    client: AlipayClient::new(&settings.alipay.gateway, settings.alipay.timeout)
-                        .context("while building the HTTP client")?,
+                    pool,
+                    client: self.client()?,
                     partners: settings.alipay.partners.clone(),
                     after: settings.reconcile_after,
                     item_retry: settings.item_retry,
                     absence_settle: settings.submit.absence_settle,
                     batch_no_prefix: settings.batch.batch_no_prefix.clone(),
                 };
-                tasks.spawn(reconciler.run(shutdown.clone()));
+                tasks.spawn(reconciler.run(stop));
             }
             Role::Batch => {
                 let batcher = Batcher {
-                    pool: pool.clone(),
+                    pool,
                     settings: settings.batch.clone(),
                 };
-                tasks.spawn(batcher.run(shutdown.clone()));
+                tasks.spawn(batcher.run(stop));
             }
         }
+        Ok(())
     }
-    tracing::info!(roles = ?roles, settings = ?settings, "refund-worker running");
 
+    /// Each role that talks to the gateway gets a client of its own.
+    fn client(&self) -> anyhow::Result<AlipayClient> {
+        let alipay = &self.settings.alipay;
+        AlipayClient::new(&alipay.gateway, alipay.timeout).context("while building the HTTP client")
+    }
+
+    /// Alipay's notifications, the health checks and `/metrics` on HTTP_LISTEN.
+    async fn spawn_http(&self, tasks: &mut Roles) -> anyhow::Result<()> {
+        let settings = self.settings;
+        let state = CallbackState {
+            pool: self.pool.clone(),
+            client: self.client()?,
+            partners: settings.alipay.partners.clone(),
+            verify_notify_id: settings.alipay.verify_notify_id,
+            item_retry: settings.item_retry,
+        };
+        let recorder = self
+            .recorder
+            .clone()
+            .context("the metrics recorder is installed whenever the HTTP role runs")?;
+        let health = HealthState::new(self.pool.clone(), settings.amqp.url.clone(), recorder);
+        let listener = tokio::net::TcpListener::bind(settings.http_listen)
+            .await
+            .with_context(|| format!("cannot listen on HTTP_LISTEN {}", settings.http_listen))?;
+        let stop = self.shutdown.clone();
+        let max_bytes = settings.notify_max_bytes;
+        tasks.spawn(async move {
+            axum::serve(
+                listener,
+                callback::router_with_limit(state, max_bytes).merge(health::router(health)),
+            )
+            .with_graceful_shutdown(stop.cancelled_owned())
+            .await
+            .context("the HTTP server failed")
+        });
+        Ok(())
+    }
+
+    /// The operator page on ADMIN_LISTEN, beside the HTTP role when configured.
+    async fn spawn_admin(&self, tasks: &mut Roles) -> anyhow::Result<()> {
+        let Some(a) = &self.settings.admin else {
+            return Ok(());
+        };
+        let state = AdminState {
+            pool: self.pool.clone(),
+            settings: Arc::new(self.settings.clone()),
+            token: a.token.clone(),
+        };
+        let listener = tokio::net::TcpListener::bind(a.listen)
+            .await
+            .with_context(|| format!("cannot listen on ADMIN_LISTEN {}", a.listen))?;
+        tracing::info!(listen = %a.listen, "operator page on ADMIN_LISTEN");
+        let stop = self.shutdown.clone();
+        tasks.spawn(async move {
+            axum::serve(listener, admin::router(state))
+                .with_graceful_shutdown(stop.cancelled_owned())
+                .await
+                .context("the operator page's server failed")
+        });
+        Ok(())
+    }
+}
+
+/// Waits for the stop signal or the first role to end, then tells every
+/// role to stop. A role ending by itself is an error: the process stops
+/// with it rather than run on with a role missing.
+async fn wait(tasks: &mut Roles, shutdown: &CancellationToken) -> anyhow::Result<()> {
     let failed = tokio::select! {
         _ = stop_signal() => None,
         Some(result) = tasks.join_next() => Some(result),
     };
     shutdown.cancel();
-    if let Some(result) = failed {
-        let e = match result {
-            Ok(Ok(())) => anyhow::anyhow!("a role stopped by itself"),
-            Ok(Err(e)) => e,
-            Err(join) => anyhow::anyhow!("a role panicked: {join}"),
-        };
-        return Err(e.context("refund-worker stopped because a role failed"));
-    }
+    let Some(result) = failed else {
+        return Ok(());
+    };
+    let e = match result {
+        Ok(Ok(())) => anyhow::anyhow!("a role stopped by itself"),
+        Ok(Err(e)) => e,
+        Err(join) => anyhow::anyhow!("a role panicked: {join}"),
+    };
+    Err(e.context("refund-worker stopped because a role failed"))
+}
+
+/// Gives the roles `grace` to finish what they hold.
+async fn drain(mut tasks: Roles, grace: Duration) {
     tracing::info!(
-        grace_ms = settings.shutdown_grace.as_millis() as u64,
+        grace_ms = grace.as_millis() as u64,
         "stopping: finishing in-flight work"
     );
-    let drained = tokio::time::timeout(settings.shutdown_grace, async {
+    let drained = tokio::time::timeout(grace, async {
         while let Some(r) = tasks.join_next().await {
             if let Ok(Err(e)) = r {
                 tracing::warn!(error = %format!("{e:#}"), "a role ended with an error while stopping");
@@ -179,7 +247,6 @@ pub async fn run(settings: Settings, roles: &[Role]) -> anyhow::Result<ExitCode>
         // Unacked deliveries return to the broker when the process exits.
         tracing::warn!("grace period over; leaving what is still in flight to the broker");
     }
-    Ok(ExitCode::SUCCESS)
 }
 
 fn dedup(roles: &[Role]) -> Vec<Role> {
@@ -190,39 +257,4 @@ fn dedup(roles: &[Role]) -> Vec<Role> {
         }
     }
     out
-}
-
-/// Declares the topology once, so every role starts against a complete one.
-pub(super) async fn declare(settings: &Settings, topology: &Topology) -> anyhow::Result<()> {
-    let conn = amqp::connect(&settings.amqp.url, "refund-worker setup")
-        .await
-        .context("while connecting to RabbitMQ (AMQP_URL)")?;
-    let channel = conn.create_channel().await?;
-    topology
-        .declare(&channel)
-        .await
-        .context("while declaring the topology")?;
-    conn.close(200, "declared".into()).await.ok();
-    Ok(())
-}
-
-/// Resolves on Ctrl-C or SIGTERM.
-pub(crate) async fn stop_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = ctrl_c => {},
-                    _ = term.recv() => {},
-                }
-            }
-            Err(_) => {
-                ctrl_c.await.ok();
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    ctrl_c.await.ok();
 }

@@ -14,11 +14,11 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use super::EXIT_USAGE;
-use super::run::stop_signal;
 use crate::alipay::wire::request::validate_partner;
 use crate::cli::SandboxArgs;
 use crate::config::{Partner, Settings};
 use crate::sandbox::{self, Faults, PartnerKey, Realism, Sandbox, SandboxConfig};
+use crate::shutdown::stop_signal;
 
 pub async fn sandbox(settings: &Settings, args: SandboxArgs) -> anyhow::Result<ExitCode> {
     let seed = args.seed.unwrap_or_else(rand::random);

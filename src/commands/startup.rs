@@ -4,9 +4,10 @@
 //! answers or the process is told to stop; any other error (a bad URL,
 //! refused credentials, a failed migration) ends the start at once.
 
+use anyhow::Context;
 use sqlx::PgPool;
 
-use crate::amqp::Topology;
+use crate::amqp::{self, Topology};
 use crate::config::Settings;
 use crate::delays::Delays;
 use crate::storage;
@@ -30,7 +31,7 @@ pub async fn start(
             let pool =
                 storage::connect_and_migrate(&settings.database_url, settings.database_pool_size)
                     .await?;
-            super::run::declare(settings, topology).await?;
+            declare(settings, topology).await?;
             anyhow::Ok(pool)
         }
         .await;
@@ -50,6 +51,20 @@ pub async fn start(
             _ = tokio::time::sleep(delay) => {}
         }
     }
+}
+
+/// Declares the topology once, so every role starts against a complete one.
+async fn declare(settings: &Settings, topology: &Topology) -> anyhow::Result<()> {
+    let conn = amqp::connect(&settings.amqp.url, "refund-worker setup")
+        .await
+        .context("while connecting to RabbitMQ (AMQP_URL)")?;
+    let channel = conn.create_channel().await?;
+    topology
+        .declare(&channel)
+        .await
+        .context("while declaring the topology")?;
+    conn.close(200, "declared".into()).await.ok();
+    Ok(())
 }
 
 /// Whether an error says a service is not answering (yet), rather than

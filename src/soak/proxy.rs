@@ -1,11 +1,13 @@
 //! A TCP proxy that can be cut and restored: the broker or the database
 //! "going away" for the processes behind it only, so a soak or a test that
-//! needs an outage leaves the shared services to everyone else.
+//! needs an outage leaves the shared services to everyone else; and a
+//! service's URL rewritten to go through one.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
+use anyhow::Context;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
@@ -70,4 +72,20 @@ impl Proxy {
     pub fn refused(&self) -> usize {
         self.refused.load(Ordering::SeqCst)
     }
+}
+
+/// The same URL through a proxy: host and port replaced by `addr`.
+pub(crate) fn via(url: &str, addr: SocketAddr) -> anyhow::Result<String> {
+    let mut u = reqwest::Url::parse(url).with_context(|| format!("cannot read the URL {url:?}"))?;
+    u.set_host(Some(&addr.ip().to_string()))?;
+    u.set_port(Some(addr.port()))
+        .map_err(|()| anyhow::anyhow!("cannot set the port of {url:?}"))?;
+    Ok(u.to_string())
+}
+
+/// host:port of a URL, for a proxy's target.
+pub(crate) fn target(url: &str, default_port: u16) -> anyhow::Result<String> {
+    let u = reqwest::Url::parse(url).with_context(|| format!("cannot read the URL {url:?}"))?;
+    let host = u.host_str().unwrap_or("127.0.0.1");
+    Ok(format!("{host}:{}", u.port().unwrap_or(default_port)))
 }

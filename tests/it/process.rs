@@ -31,13 +31,13 @@ async fn a_worker_killed_mid_stream_loses_and_doubles_nothing() {
             for chunk in bodies.chunks(500) {
                 for body in chunk {
                     pending.push(
-                        refund_worker::commands::publish::publish_one(&channel, &topology, body)
+                        refund_worker::amqp::publish::publish_one(&channel, &topology, body)
                             .await
                             .unwrap(),
                     );
                 }
                 assert_eq!(
-                    refund_worker::commands::publish::await_confirms(&mut pending)
+                    refund_worker::amqp::publish::await_confirms(&mut pending)
                         .await
                         .unwrap(),
                     chunk.len()

@@ -14,7 +14,8 @@ use lapin::options::{
 use lapin::types::{AMQPValue, FieldTable, LongString};
 
 use super::Phase;
-use super::load::{micros_since, percentiles, publish_all};
+use super::load::{micros_since, percentiles};
+use crate::commands::harness::publish::publish_all;
 
 /// Same as intake: prefetch twice its default window of 500.
 const PREFETCH: u16 = 1000;

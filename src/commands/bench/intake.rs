@@ -2,23 +2,25 @@
 //! database and fresh names; N refund events published with confirms while it
 //! runs; done when the database holds all N.
 
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
 use chrono::{DateTime, Utc};
 use lapin::Connection;
 use lapin::options::ConfirmSelectOptions;
-use sqlx::{AssertSqlSafe, PgPool};
+use sqlx::PgPool;
 
 use super::Phase;
-use super::load::{percentiles, process_usage, publish_all};
+use super::load::percentiles;
 use crate::amqp::Topology;
 use crate::amqp::topology::APPROVED_KEY;
+use crate::commands::harness::PARTNER as BENCH_PARTNER;
+use crate::commands::harness::publish::publish_all;
+use crate::commands::harness::scratch::{delete_topology, drop_database, with_database};
+use crate::commands::harness::worker::{process_usage, spawn_worker, stop, wait_for_consumer};
 use crate::config::Settings;
 use crate::storage;
 
-const BENCH_PARTNER: &str = "2088000000000001";
 /// The longest the worker may take to store everything before the run fails.
 const LIMIT: Duration = Duration::from_secs(900);
 
@@ -103,106 +105,4 @@ async fn run(
         })
         .collect();
     Ok(Phase::new("intake", n, took, percentiles(latencies)))
-}
-
-/// A child `refund-worker run --roles ROLES` on the bench database and names.
-pub fn spawn_worker(
-    db_url: &str,
-    prefix: &str,
-    roles: &str,
-    env: &[(&str, &str)],
-) -> anyhow::Result<Child> {
-    let exe = std::env::current_exe().context("cannot find this executable")?;
-    let mut cmd = Command::new(exe);
-    cmd.args(["run", "--roles", roles])
-        .env("DATABASE_URL", db_url)
-        .env("AMQP_NAME_PREFIX", prefix)
-        .env("AMQP_RESULTS_QUEUE", "false")
-        .env("ALIPAY_PARTNER", BENCH_PARTNER)
-        .env("ALIPAY_KEY", "bench-key-not-a-secret")
-        .env_remove("ALIPAY_KEY_FILE")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd.spawn().context("while starting the worker")
-}
-
-/// Deletes the queues and exchanges of a bench run.
-pub async fn delete_topology(settings: &Settings, prefix: &str) {
-    let Ok(conn) = crate::amqp::connect(&settings.amqp.url, "refund-worker bench cleanup").await
-    else {
-        return;
-    };
-    if let Ok(channel) = conn.create_channel().await {
-        Topology::new(prefix, true).delete(&channel).await;
-    }
-    conn.close(200, "cleaned".into()).await.ok();
-}
-
-/// Waits until the worker consumes from its queue (or has died).
-pub async fn wait_for_consumer(
-    channel: &lapin::Channel,
-    queue: &str,
-    child: &mut Child,
-) -> anyhow::Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Some(status) = child.try_wait()? {
-            anyhow::bail!("the worker exited before consuming: {status}");
-        }
-        let q = crate::amqp::inspect(channel, queue).await?;
-        if q.consumer_count() > 0 {
-            return Ok(());
-        }
-        anyhow::ensure!(
-            Instant::now() < deadline,
-            "the worker did not start consuming within 60 s"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-pub fn stop(child: &mut Child) {
-    let pid = child.id().to_string();
-    let _ = Command::new("kill").args(["-TERM", &pid]).status();
-    let _ = child.wait();
-}
-
-/// The same URL with another database name (the query string is kept).
-pub fn with_database(url: &str, name: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((b, q)) => (b, format!("?{q}")),
-        None => (url, String::new()),
-    };
-    let scheme_end = base.find("://").map(|i| i + 3).unwrap_or(0);
-    let root = match base[scheme_end..].find('/') {
-        Some(i) => &base[..scheme_end + i],
-        None => base,
-    };
-    format!("{root}/{name}{query}")
-}
-
-pub async fn drop_database(url: &str, name: &str) {
-    let Ok(admin) = storage::connect(&with_database(url, "postgres"), 1).await else {
-        return;
-    };
-    let sql = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
-    sqlx::query(AssertSqlSafe(sql)).execute(&admin).await.ok();
-    admin.close().await;
-}
-
-#[cfg(test)]
-mod tests {
-    use super::with_database;
-
-    #[test]
-    fn another_database_keeps_host_and_options() {
-        assert_eq!(
-            with_database("postgres://u:p@h:5432/rw?sslmode=require", "x"),
-            "postgres://u:p@h:5432/x?sslmode=require"
-        );
-        assert_eq!(with_database("postgres://h", "x"), "postgres://h/x");
-    }
 }

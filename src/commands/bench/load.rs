@@ -1,58 +1,7 @@
-//! The load side of the benchmark: a pipelined publisher with confirms, and
-//! the arithmetic of the report (percentiles, process memory and CPU).
+//! The arithmetic of the benchmark's report: percentiles, rates and
+//! milliseconds (the publisher and the process usage are in `harness`).
 
-use std::collections::VecDeque;
 use std::time::{Duration, Instant};
-
-use anyhow::Context;
-use lapin::options::BasicPublishOptions;
-use lapin::{BasicProperties, Channel, Confirmation, PublisherConfirm};
-
-/// Confirms in flight before the publisher waits for the oldest.
-const IN_FLIGHT: usize = 4000;
-
-/// Publishes `bodies` persistently with confirms, keeping up to `IN_FLIGHT`
-/// unconfirmed; returns when every one is confirmed.
-pub async fn publish_all(
-    channel: &Channel,
-    exchange: &str,
-    routing_key: &str,
-    bodies: impl Iterator<Item = Vec<u8>>,
-) -> anyhow::Result<usize> {
-    let mut pending: VecDeque<PublisherConfirm> = VecDeque::with_capacity(IN_FLIGHT);
-    let mut confirmed = 0;
-    for body in bodies {
-        if pending.len() >= IN_FLIGHT {
-            confirmed += check(pending.pop_front()).await?;
-        }
-        let props = BasicProperties::default()
-            .with_delivery_mode(2)
-            .with_content_type("application/json".into());
-        let opts = BasicPublishOptions {
-            mandatory: true,
-            ..Default::default()
-        };
-        let confirm = channel
-            .basic_publish(exchange.into(), routing_key.into(), opts, &body, props)
-            .await
-            .context("while publishing")?;
-        pending.push_back(confirm);
-    }
-    while let Some(c) = pending.pop_front() {
-        confirmed += check(Some(c)).await?;
-    }
-    Ok(confirmed)
-}
-
-async fn check(confirm: Option<PublisherConfirm>) -> anyhow::Result<usize> {
-    match confirm {
-        None => Ok(0),
-        Some(c) => match c.await? {
-            Confirmation::Ack(None) => Ok(1),
-            other => anyhow::bail!("the broker did not take a benchmark message: {other:?}"),
-        },
-    }
-}
 
 /// p50, p99 and max of a set of latencies, in microseconds.
 #[derive(Debug, Clone, Copy, serde::Serialize)]
@@ -82,25 +31,6 @@ pub fn percentiles(mut samples: Vec<Duration>) -> Option<Percentiles> {
 /// Microseconds as milliseconds with three decimals, for the table.
 pub fn ms(us: u64) -> String {
     format!("{}.{:03}", us / 1000, us % 1000)
-}
-
-/// Peak resident memory (VmHWM, bytes) and CPU time (user + system, ms) of a process.
-pub fn process_usage(pid: u32) -> Option<(u64, u64)> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let hwm_kib: u64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))?
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()?;
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Fields after the command name, which is in parentheses and may hold spaces.
-    let rest = &stat[stat.rfind(')')? + 2..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
-    // USER_HZ is 100 on every Linux this runs on: a tick is 10 ms.
-    Some((hwm_kib * 1024, ticks * 10))
 }
 
 /// Events per second over a duration.

@@ -7,9 +7,10 @@
 //! peak memory and CPU time are its own.
 
 mod ceiling;
-pub(crate) mod intake;
-pub(crate) mod load;
+mod intake;
+mod load;
 mod pipeline;
+mod stages;
 mod submit;
 
 use std::process::ExitCode;

@@ -24,14 +24,18 @@ use lapin::types::FieldTable;
 use serde::Serialize;
 use sqlx::PgPool;
 
-use super::load::{Percentiles, percentiles, process_usage, publish_all, rate};
+use super::load::{Percentiles, percentiles, rate};
+use super::stages::{StageRow, Stages, Timings};
 use crate::amqp::Topology;
 use crate::amqp::topology::APPROVED_KEY;
+use crate::commands::harness::PARTNER;
+use crate::commands::harness::publish::publish_all;
+use crate::commands::harness::scratch::{delete_topology, drop_database, with_database};
+use crate::commands::harness::worker::{self, process_usage, spawn_worker, wait_for_consumer};
 use crate::config::Settings;
 use crate::sandbox::{self, PartnerKey, SandboxConfig};
 use crate::storage;
 
-const PARTNER: &str = "2088000000000001";
 const KEY: &str = "bench-key-not-a-secret";
 /// The longest a run may take before it fails.
 const LIMIT: Duration = Duration::from_secs(1200);
@@ -45,31 +49,6 @@ pub enum Load {
     Saturation,
     /// This many per second.
     Rate(u32),
-}
-
-/// The median time refunds spent in each stage, microseconds.
-#[derive(Debug, Default, Clone, Serialize)]
-pub struct Stages {
-    pub publish_to_stored_us: u64,
-    pub stored_to_batched_us: u64,
-    pub batched_to_accepted_us: u64,
-    pub accepted_to_settled_us: u64,
-    pub settled_to_published_us: u64,
-    pub published_to_consumed_us: u64,
-}
-
-impl Stages {
-    /// The stages in order, named for the table.
-    pub fn named(&self) -> [(&'static str, u64); 6] {
-        [
-            ("publish -> stored", self.publish_to_stored_us),
-            ("stored -> batched", self.stored_to_batched_us),
-            ("batched -> accepted", self.batched_to_accepted_us),
-            ("accepted -> settled", self.accepted_to_settled_us),
-            ("settled -> published", self.settled_to_published_us),
-            ("published -> consumed", self.published_to_consumed_us),
-        ]
-    }
 }
 
 /// One end-to-end run.
@@ -100,7 +79,7 @@ pub async fn measure(
 ) -> anyhow::Result<PipelineRun> {
     let prefix = format!("bench-{id}.");
     let db_name = format!("refund_worker_bench_{id}");
-    let db_url = super::intake::with_database(&settings.database_url, &db_name);
+    let db_url = with_database(&settings.database_url, &db_name);
     let pool = storage::connect_and_migrate(&db_url, 2).await?;
     let postgresql: String = sqlx::query_scalar("SHOW server_version")
         .fetch_one(&pool)
@@ -133,7 +112,7 @@ pub async fn measure(
         ("HTTP_LISTEN", http_listen.as_str()),
         ("AMQP_RESULTS_QUEUE", "true"),
     ];
-    let mut child = super::intake::spawn_worker(
+    let mut child = spawn_worker(
         &db_url,
         &prefix,
         "intake,batch,submit,http,relay,reconcile",
@@ -141,12 +120,12 @@ pub async fn measure(
     )?;
     let result = run(&pool, conn, &channel, &topology, &mut child, n, load).await;
     let usage = process_usage(child.id()).unwrap_or((0, 0));
-    super::intake::stop(&mut child);
+    worker::stop(&mut child);
     stop.cancel();
     let paid = sandbox.ledger().paid_total_fen;
     pool.close().await;
-    super::intake::drop_database(&settings.database_url, &db_name).await;
-    super::intake::delete_topology(settings, &prefix).await;
+    drop_database(&settings.database_url, &db_name).await;
+    delete_topology(settings, &prefix).await;
     let mut run = result?;
     anyhow::ensure!(
         paid == run.succeeded as i64,
@@ -173,44 +152,8 @@ async fn run(
         .clone()
         .ok_or_else(|| anyhow::anyhow!("no results queue"))?;
     let consuming = tokio::spawn(consume(conn.create_channel().await?, results, n));
-    super::intake::wait_for_consumer(channel, &topology.approved_queue, child).await?;
-    let start = Instant::now();
-    let mut sent_at: Vec<DateTime<Utc>> = Vec::with_capacity(n);
-    let body = |i: usize| {
-        format!(
-            r#"{{"refund_id":"P-{i}","trade_no":"{}","amount":"0.01","partner":"{PARTNER}"}}"#,
-            2026_1125_0000_0000_0000u128 + i as u128
-        )
-        .into_bytes()
-    };
-    match load {
-        Load::Saturation => {
-            let bodies = (0..n).map(|i| {
-                sent_at.push(Utc::now());
-                body(i)
-            });
-            publish_all(channel, &topology.refunds_exchange, APPROVED_KEY, bodies).await?;
-        }
-        Load::Rate(per_second) => {
-            // Every 10 ms, publish what the rate says is due by now.
-            let mut interval = tokio::time::interval(Duration::from_millis(10));
-            let mut next = 0;
-            while next < n {
-                interval.tick().await;
-                let due =
-                    (start.elapsed().as_millis() as usize * per_second as usize / 1000 + 1).min(n);
-                if due <= next {
-                    continue;
-                }
-                let bodies = (next..due).map(|i| {
-                    sent_at.push(Utc::now());
-                    body(i)
-                });
-                publish_all(channel, &topology.refunds_exchange, APPROVED_KEY, bodies).await?;
-                next = due;
-            }
-        }
-    }
+    wait_for_consumer(channel, &topology.approved_queue, child).await?;
+    let sent_at = publish_load(channel, topology, n, load).await?;
     let consumed = tokio::time::timeout(LIMIT, consuming)
         .await
         .map_err(|_| anyhow::anyhow!("not every result event arrived within {LIMIT:?}"))???;
@@ -250,14 +193,52 @@ async fn run(
     })
 }
 
-type StageRow = (
-    String,
-    DateTime<Utc>,
-    Option<DateTime<Utc>>,
-    Option<DateTime<Utc>>,
-    Option<DateTime<Utc>>,
-    Option<DateTime<Utc>>,
-);
+/// Publishes the `n` refunds as `load` says; returns when each was sent.
+async fn publish_load(
+    channel: &lapin::Channel,
+    topology: &Topology,
+    n: usize,
+    load: Load,
+) -> anyhow::Result<Vec<DateTime<Utc>>> {
+    let start = Instant::now();
+    let mut sent_at: Vec<DateTime<Utc>> = Vec::with_capacity(n);
+    let body = |i: usize| {
+        format!(
+            r#"{{"refund_id":"P-{i}","trade_no":"{}","amount":"0.01","partner":"{PARTNER}"}}"#,
+            2026_1125_0000_0000_0000u128 + i as u128
+        )
+        .into_bytes()
+    };
+    match load {
+        Load::Saturation => {
+            let bodies = (0..n).map(|i| {
+                sent_at.push(Utc::now());
+                body(i)
+            });
+            publish_all(channel, &topology.refunds_exchange, APPROVED_KEY, bodies).await?;
+        }
+        Load::Rate(per_second) => {
+            // Every 10 ms, publish what the rate says is due by now.
+            let mut interval = tokio::time::interval(Duration::from_millis(10));
+            let mut next = 0;
+            while next < n {
+                interval.tick().await;
+                let due =
+                    (start.elapsed().as_millis() as usize * per_second as usize / 1000 + 1).min(n);
+                if due <= next {
+                    continue;
+                }
+                let bodies = (next..due).map(|i| {
+                    sent_at.push(Utc::now());
+                    body(i)
+                });
+                publish_all(channel, &topology.refunds_exchange, APPROVED_KEY, bodies).await?;
+                next = due;
+            }
+        }
+    }
+    Ok(sent_at)
+}
 
 /// Consumes result events until `n` refunds have a terminal one: when each
 /// arrived and whether it succeeded, by refund_id.
@@ -302,97 +283,4 @@ async fn consume(
     }
     channel.close(200, "done".into()).await.ok();
     Ok(seen)
-}
-
-/// The per-refund gaps of a run.
-#[derive(Debug, Default)]
-pub struct Timings {
-    pub to_result: Vec<Duration>,
-    pub to_accepted: Vec<Duration>,
-    pub stages: Stages,
-}
-
-impl Timings {
-    /// From each refund's times: when it was published (by index in its id
-    /// `P-i`), stored, batched, accepted, settled, published and consumed.
-    pub fn new(
-        rows: &[StageRow],
-        sent_at: &[DateTime<Utc>],
-        consumed: &HashMap<String, (DateTime<Utc>, bool)>,
-    ) -> Self {
-        let gap =
-            |from: Option<DateTime<Utc>>, to: Option<DateTime<Utc>>| (to? - from?).to_std().ok();
-        let mut stages: [Vec<Duration>; 6] = Default::default();
-        let mut out = Self::default();
-        for (id, stored, batched, accepted, settled, published) in rows {
-            let Some(sent) = id
-                .strip_prefix("P-")
-                .and_then(|i| i.parse::<usize>().ok())
-                .and_then(|i| sent_at.get(i).copied())
-            else {
-                continue;
-            };
-            let done = consumed.get(id).map(|(at, _)| *at);
-            let times = [
-                Some(sent),
-                Some(*stored),
-                *batched,
-                *accepted,
-                *settled,
-                *published,
-                done,
-            ];
-            for (k, stage) in stages.iter_mut().enumerate() {
-                stage.extend(gap(times[k], times[k + 1]));
-            }
-            out.to_result.extend(gap(Some(sent), done));
-            out.to_accepted.extend(gap(Some(sent), *accepted));
-        }
-        let median = |v: &[Duration]| percentiles(v.to_vec()).map(|p| p.p50_us).unwrap_or(0);
-        out.stages = Stages {
-            publish_to_stored_us: median(&stages[0]),
-            stored_to_batched_us: median(&stages[1]),
-            batched_to_accepted_us: median(&stages[2]),
-            accepted_to_settled_us: median(&stages[3]),
-            settled_to_published_us: median(&stages[4]),
-            published_to_consumed_us: median(&stages[5]),
-        };
-        out
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use chrono::TimeZone;
-
-    fn at(ms: i64) -> DateTime<Utc> {
-        Utc.timestamp_millis_opt(1_764_000_000_000 + ms).unwrap()
-    }
-
-    #[test]
-    fn each_stage_is_the_gap_between_its_two_times() {
-        let rows = vec![
-            (
-                "P-0".to_owned(),
-                at(5),
-                Some(at(15)),
-                Some(at(45)),
-                Some(at(145)),
-                Some(at(150)),
-            ),
-            // Not yet batched: only what it went through counts.
-            ("P-1".to_owned(), at(7), None, None, None, None),
-            // Not one of the run's: ignored.
-            ("X-9".to_owned(), at(0), None, None, None, None),
-        ];
-        let sent = vec![at(0), at(1)];
-        let consumed = HashMap::from([("P-0".to_owned(), (at(152), true))]);
-        let t = Timings::new(&rows, &sent, &consumed);
-        assert_eq!(t.to_result, [Duration::from_millis(152)]);
-        assert_eq!(t.to_accepted, [Duration::from_millis(45)]);
-        let stages: Vec<u64> = t.stages.named().iter().map(|(_, us)| *us).collect();
-        // publish -> stored has two samples (5 and 6 ms): nearest-rank median 5.
-        assert_eq!(stages, [5_000, 10_000, 30_000, 100_000, 5_000, 2_000]);
-    }
 }

@@ -8,12 +8,14 @@
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use super::load::{Percentiles, ms, percentiles, process_usage, rate};
+use super::load::{Percentiles, ms, percentiles, rate};
+use crate::commands::harness::PARTNER;
+use crate::commands::harness::scratch::{delete_topology, drop_database, with_database};
+use crate::commands::harness::worker::{self, process_usage, spawn_worker};
 use crate::config::Settings;
 use crate::sandbox::{self, PartnerKey, SandboxConfig};
 use crate::storage;
 
-const PARTNER: &str = "2088000000000001";
 const KEY: &str = "bench-key-not-a-secret";
 const LIMIT: Duration = Duration::from_secs(900);
 
@@ -31,7 +33,7 @@ struct SubmitPhase {
 pub async fn bench(settings: &Settings, n: usize, json: bool) -> anyhow::Result<ExitCode> {
     let id = uuid::Uuid::new_v4().simple().to_string()[..10].to_owned();
     let db_name = format!("refund_worker_bench_{id}");
-    let db_url = super::intake::with_database(&settings.database_url, &db_name);
+    let db_url = with_database(&settings.database_url, &db_name);
     let pool = storage::connect_and_migrate(&db_url, 2).await?;
 
     let mut config = SandboxConfig::new(
@@ -52,7 +54,7 @@ pub async fn bench(settings: &Settings, n: usize, json: bool) -> anyhow::Result<
         ("ALIPAY_PARTNER", PARTNER),
         ("ALIPAY_KEY", KEY),
     ];
-    let mut child = super::intake::spawn_worker(&db_url, &prefix, "batch,submit", &env)?;
+    let mut child = spawn_worker(&db_url, &prefix, "batch,submit", &env)?;
     let result = async {
         eprintln!("bench {id}: submit, {n} refunds at once …");
         let saturation = phase(&pool, "saturation", n, None).await?;
@@ -62,11 +64,11 @@ pub async fn bench(settings: &Settings, n: usize, json: bool) -> anyhow::Result<
     }
     .await;
     let usage = process_usage(child.id()).unwrap_or((0, 0));
-    super::intake::stop(&mut child);
+    worker::stop(&mut child);
     stop.cancel();
     pool.close().await;
-    super::intake::drop_database(&settings.database_url, &db_name).await;
-    super::intake::delete_topology(settings, &prefix).await;
+    drop_database(&settings.database_url, &db_name).await;
+    delete_topology(settings, &prefix).await;
     let phases = result?;
 
     if json {
@@ -77,47 +79,38 @@ pub async fn bench(settings: &Settings, n: usize, json: bool) -> anyhow::Result<
         });
         println!("{record}");
     } else {
-        println!(
-            "refund-worker bench --profile submit ({})",
-            chrono::Utc::now().format("%Y-%m-%d")
-        );
-        println!(
-            "{:<11} {:>8} {:>9} {:>11} {:>13} {:>10} {:>10} {:>10}",
-            "phase",
-            "refunds",
-            "took ms",
-            "accepted/s",
-            "requests/1000",
-            "p50 ms",
-            "p99 ms",
-            "max ms"
-        );
-        for p in &phases {
-            let (p50, p99, max) = p
-                .stored_to_accepted
-                .map(|l| (ms(l.p50_us), ms(l.p99_us), ms(l.max_us)))
-                .unwrap_or_default();
-            println!(
-                "{:<11} {:>8} {:>9} {:>11} {:>13} {:>10} {:>10} {:>10}",
-                p.name,
-                p.refunds,
-                p.took_ms,
-                p.accepted_per_second,
-                p.requests_per_1000,
-                p50,
-                p99,
-                max
-            );
-        }
-        let tenths_mib = (usage.0 * 10) >> 20;
-        println!(
-            "worker: peak RSS {}.{} MiB, CPU {} ms",
-            tenths_mib / 10,
-            tenths_mib % 10,
-            usage.1
-        );
+        print_table(&phases, usage);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The human form: one line per phase, then the worker's memory and CPU.
+fn print_table(phases: &[SubmitPhase], usage: (u64, u64)) {
+    println!(
+        "refund-worker bench --profile submit ({})",
+        chrono::Utc::now().format("%Y-%m-%d")
+    );
+    println!(
+        "{:<11} {:>8} {:>9} {:>11} {:>13} {:>10} {:>10} {:>10}",
+        "phase", "refunds", "took ms", "accepted/s", "requests/1000", "p50 ms", "p99 ms", "max ms"
+    );
+    for p in phases {
+        let (p50, p99, max) = p
+            .stored_to_accepted
+            .map(|l| (ms(l.p50_us), ms(l.p99_us), ms(l.max_us)))
+            .unwrap_or_default();
+        println!(
+            "{:<11} {:>8} {:>9} {:>11} {:>13} {:>10} {:>10} {:>10}",
+            p.name, p.refunds, p.took_ms, p.accepted_per_second, p.requests_per_1000, p50, p99, max
+        );
+    }
+    let tenths_mib = (usage.0 * 10) >> 20;
+    println!(
+        "worker: peak RSS {}.{} MiB, CPU {} ms",
+        tenths_mib / 10,
+        tenths_mib % 10,
+        usage.1
+    );
 }
 
 /// Writes `n` refunds (all at once, or `per_second`), waits until all are
