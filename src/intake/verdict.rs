@@ -82,3 +82,72 @@ fn exceeds_trade(request: &RefundRequest, counted_fen: i64, trade_amount_fen: i6
         ),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Amount;
+    use crate::storage::intake::StoredKey;
+
+    fn request(refund_id: &str, fen: i64) -> RefundRequest {
+        RefundRequest {
+            refund_id: refund_id.into(),
+            trade_no: "T1".into(),
+            amount: Amount::from_fen(fen).expect("a valid amount"),
+            reason: "refund".into(),
+            partner: "P".into(),
+            trade_amount: None,
+            metadata: None,
+        }
+    }
+
+    #[test]
+    fn outcomes_pair_with_valid_deliveries_only_and_refusals_become_letters() {
+        let deliveries = ["bad", "stored", "dup", "conflict", "exceeds"];
+        let parsed = vec![
+            Err(Rejection::new(ErrorCode::InvalidJson, "not JSON")),
+            Ok(request("r1", 100)),
+            Ok(request("r2", 100)),
+            Ok(request("r3", 100)),
+            Ok(request("r4", 100)),
+        ];
+        let outcomes = vec![
+            StoreOutcome::Stored,
+            StoreOutcome::Duplicate,
+            StoreOutcome::Conflict {
+                stored: StoredKey {
+                    partner: "P".into(),
+                    trade_no: "T9".into(),
+                    amount_fen: 200,
+                },
+            },
+            StoreOutcome::ExceedsTradeAmount {
+                counted_fen: 900,
+                trade_amount_fen: 950,
+            },
+        ];
+        let sorted = sort(&deliveries, &parsed, outcomes).expect("enough outcomes");
+        assert_eq!(sorted.report.stored, 1);
+        assert_eq!(sorted.report.duplicates, 1);
+        assert_eq!(
+            sorted.report.dead_lettered,
+            [
+                ErrorCode::InvalidJson,
+                ErrorCode::ConflictingDuplicate,
+                ErrorCode::ExceedsTradeAmount
+            ]
+        );
+        let to: Vec<&str> = sorted.letters.iter().map(|(d, _)| **d).collect();
+        assert_eq!(to, ["bad", "conflict", "exceeds"]);
+        assert_eq!(
+            sorted.letters[2].1.message,
+            "trade T1 already has 9.00 in refunds; 1.00 more would exceed its total of 9.50"
+        );
+    }
+
+    #[test]
+    fn fewer_outcomes_than_valid_deliveries_is_an_error_not_an_ack() {
+        let parsed = vec![Ok(request("r1", 100)), Ok(request("r2", 100))];
+        assert!(sort(&["a", "b"], &parsed, vec![StoreOutcome::Stored]).is_err());
+    }
+}
