@@ -102,38 +102,13 @@ impl Settings {
                 name_prefix: src.string_or("AMQP_NAME_PREFIX", "")?,
                 results_queue: src.bool_or("AMQP_RESULTS_QUEUE", true)?,
             },
-            alipay: AlipaySettings {
-                gateway: src.url_or("ALIPAY_GATEWAY", DEFAULT_GATEWAY)?,
-                partners: partners(src)?,
-                default_partner: src.get("ALIPAY_PARTNER")?,
-                notify_url: src.optional_url("ALIPAY_NOTIFY_URL")?,
-                dback_notify_url: src.optional_url("ALIPAY_DBACK_NOTIFY_URL")?,
-                verify_notify_id: src.bool_or("ALIPAY_VERIFY_NOTIFY_ID", true)?,
-                timeout: millis(src.number_in("ALIPAY_TIMEOUT_MS", 15_000, 1..=600_000)?),
-                pwd_fallback: src.bool_or("ALIPAY_PWD_FALLBACK", false)?,
-            },
+            alipay: alipay(src)?,
             batch: BatchSettings {
                 max_items: src.number_in("BATCH_MAX_ITEMS", 1000, 1..=1000)? as usize,
                 linger: millis(src.number_in("BATCH_LINGER_MS", 2000, 0..=86_400_000)?),
                 batch_no_prefix: batch_no_prefix.clone(),
             },
-            submit: SubmitSettings {
-                retry_base: millis(src.number_in("SUBMIT_RETRY_BASE_MS", 1000, 1..=3_600_000)?),
-                retry_cap: millis(src.number_in("SUBMIT_RETRY_CAP_MS", 60_000, 1..=86_400_000)?),
-                give_up: millis(src.number_in("SUBMIT_GIVE_UP_MS", 600_000, 1..=86_400_000)?),
-                pause_base: millis(src.number_in("PARTNER_PAUSE_MS", 60_000, 1..=86_400_000)?),
-                pause_cap: millis(src.number_in(
-                    "PARTNER_PAUSE_MAX_MS",
-                    3_600_000,
-                    1..=604_800_000,
-                )?),
-                absence_settle: millis(src.number_in(
-                    "SUBMIT_ABSENCE_SETTLE_MS",
-                    3_600_000,
-                    1..=604_800_000,
-                )?),
-                batch_no_prefix,
-            },
+            submit: submit(src, batch_no_prefix)?,
             item_retry: ItemRetry {
                 base: millis(src.number_in("ITEM_RETRY_BASE_MS", 60_000, 1..=86_400_000)?),
                 limit: src.number_in("ITEM_RETRY_LIMIT", 5, 0..=100)? as i32,
@@ -148,16 +123,7 @@ impl Settings {
                 as usize,
             admin: admin(src)?,
             shutdown_grace: millis(src.number_in("SHUTDOWN_GRACE_MS", 10_000, 0..=3_600_000)?),
-            log_format: match src.string_or("LOG_FORMAT", "json")?.as_str() {
-                "json" => LogFormat::Json,
-                "pretty" => LogFormat::Pretty,
-                other => {
-                    return Err(ConfigError::new(
-                        "LOG_FORMAT",
-                        format!("must be json or pretty, not {other:?}"),
-                    ));
-                }
-            },
+            log_format: log_format(src)?,
             intake: IntakeSettings {
                 window: src.number_in("INTAKE_WINDOW", 500, 1..=5000)? as u16,
                 window_wait: millis(src.number_in("INTAKE_WINDOW_MS", 5, 0..=10_000)?),
@@ -169,6 +135,49 @@ impl Settings {
         check_database_url(&s.database_url)?;
         check_amqp_url(&s.amqp.url)?;
         Ok(s)
+    }
+}
+
+/// The gateway and the partners (`ALIPAY_*`).
+fn alipay(src: &Source) -> Result<AlipaySettings, ConfigError> {
+    Ok(AlipaySettings {
+        gateway: src.url_or("ALIPAY_GATEWAY", DEFAULT_GATEWAY)?,
+        partners: partners(src)?,
+        default_partner: src.get("ALIPAY_PARTNER")?,
+        notify_url: src.optional_url("ALIPAY_NOTIFY_URL")?,
+        dback_notify_url: src.optional_url("ALIPAY_DBACK_NOTIFY_URL")?,
+        verify_notify_id: src.bool_or("ALIPAY_VERIFY_NOTIFY_ID", true)?,
+        timeout: millis(src.number_in("ALIPAY_TIMEOUT_MS", 15_000, 1..=600_000)?),
+        pwd_fallback: src.bool_or("ALIPAY_PWD_FALLBACK", false)?,
+    })
+}
+
+/// Retries, pauses and give-up times of the submitter (`SUBMIT_*`, `PARTNER_PAUSE_*`).
+fn submit(src: &Source, batch_no_prefix: String) -> Result<SubmitSettings, ConfigError> {
+    Ok(SubmitSettings {
+        retry_base: millis(src.number_in("SUBMIT_RETRY_BASE_MS", 1000, 1..=3_600_000)?),
+        retry_cap: millis(src.number_in("SUBMIT_RETRY_CAP_MS", 60_000, 1..=86_400_000)?),
+        give_up: millis(src.number_in("SUBMIT_GIVE_UP_MS", 600_000, 1..=86_400_000)?),
+        pause_base: millis(src.number_in("PARTNER_PAUSE_MS", 60_000, 1..=86_400_000)?),
+        pause_cap: millis(src.number_in("PARTNER_PAUSE_MAX_MS", 3_600_000, 1..=604_800_000)?),
+        absence_settle: millis(src.number_in(
+            "SUBMIT_ABSENCE_SETTLE_MS",
+            3_600_000,
+            1..=604_800_000,
+        )?),
+        batch_no_prefix,
+    })
+}
+
+/// `LOG_FORMAT`: `json` or `pretty`.
+fn log_format(src: &Source) -> Result<LogFormat, ConfigError> {
+    match src.string_or("LOG_FORMAT", "json")?.as_str() {
+        "json" => Ok(LogFormat::Json),
+        "pretty" => Ok(LogFormat::Pretty),
+        other => Err(ConfigError::new(
+            "LOG_FORMAT",
+            format!("must be json or pretty, not {other:?}"),
+        )),
     }
 }
 

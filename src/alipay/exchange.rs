@@ -97,6 +97,14 @@ mod tests {
         format!(r#"<?xml version="1.0" encoding="utf-8"?><alipay>{inner}</alipay>"#)
     }
 
+    /// A 200 answer `F` with this error code.
+    fn refused(code: &str) -> Exchange {
+        answered(
+            200,
+            &xml(&format!("<is_success>F</is_success><error>{code}</error>")),
+        )
+    }
+
     #[test]
     fn every_kind_of_exchange_has_one_disposition() {
         let cases = [
@@ -111,50 +119,32 @@ mod tests {
                 Some("P"),
             ),
             (
-                answered(
-                    200,
-                    &xml("<is_success>F</is_success><error>DUPLICATE_BATCH_NO</error>"),
-                ),
+                refused("DUPLICATE_BATCH_NO"),
                 Accepted,
                 Some("DUPLICATE_BATCH_NO"),
             ),
             (
-                answered(
-                    200,
-                    &xml("<is_success>F</is_success><error>ILLEGAL_PARTNER_EXTERFACE</error>"),
-                ),
+                refused("ILLEGAL_PARTNER_EXTERFACE"),
                 PartnerMisconfigured,
                 Some("ILLEGAL_PARTNER_EXTERFACE"),
             ),
             (
-                answered(
-                    200,
-                    &xml("<is_success>F</is_success><error>REFUND_DATE_ERROR</error>"),
-                ),
+                refused("REFUND_DATE_ERROR"),
                 Rebuild,
                 Some("REFUND_DATE_ERROR"),
             ),
             (
-                answered(
-                    200,
-                    &xml("<is_success>F</is_success><error>TRADE_HAS_CLOSED</error>"),
-                ),
+                refused("TRADE_HAS_CLOSED"),
                 BadItem,
                 Some("TRADE_HAS_CLOSED"),
             ),
             (
-                answered(
-                    200,
-                    &xml("<is_success>F</is_success><error>DUBL_TRADE_NO_IN_SAME_BATCH</error>"),
-                ),
+                refused("DUBL_TRADE_NO_IN_SAME_BATCH"),
                 OurBug,
                 Some("DUBL_TRADE_NO_IN_SAME_BATCH"),
             ),
             (
-                answered(
-                    200,
-                    &xml("<is_success>F</is_success><error>SYSTEM_ERROR</error>"),
-                ),
+                refused("SYSTEM_ERROR"),
                 OutcomeUnknown,
                 Some("SYSTEM_ERROR"),
             ),

@@ -12,10 +12,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions};
 use lapin::types::FieldTable;
-use lapin::{Confirmation, ExchangeKind, PublisherConfirm};
+use lapin::{Channel, Confirmation, ExchangeKind, PublisherConfirm};
 
 use super::letter::{Letter, Origin};
 use super::render::{Action, Outcome};
@@ -63,6 +63,52 @@ async fn replay_held(
     report: &mut (dyn FnMut(&Outcome) + Send),
 ) -> anyhow::Result<Tally> {
     let now = Utc::now();
+    let (mut tally, mut todo) = plan(target, snap, selection, now, report);
+    if dry_run {
+        for (i, to) in todo {
+            tally.record(
+                report,
+                Outcome::of(&snap.letters[i], Action::WouldReplay(to)),
+            );
+        }
+        return Ok(tally);
+    }
+    leave_missing_exchanges(snap, &mut todo, &mut tally, report).await?;
+    if todo.is_empty() {
+        return Ok(tally);
+    }
+    let publisher = open_publisher(snap).await?;
+    // Why the session broke, once it has: nothing more is tried on it.
+    let mut broken: Option<String> = None;
+    for window in todo.chunks(WINDOW) {
+        if let Some(why) = &broken {
+            for (i, _) in window {
+                let why = format!("not attempted: {why}");
+                tally.record(report, Outcome::of(&snap.letters[*i], Action::Left(why)));
+            }
+            continue;
+        }
+        let pending = publish_window(&publisher, snap, window, now, &mut broken).await;
+        confirm_window(snap, pending, &mut broken, &mut tally, report).await;
+    }
+    bounded(
+        "closing the publishing channel",
+        publisher.close(200, "dlq replay done".into()),
+    )
+    .await
+    .ok();
+    Ok(tally)
+}
+
+/// The chosen letters that have somewhere to go, by index into the snapshot;
+/// those that have not are reported as left at once.
+fn plan(
+    target: &Target,
+    snap: &Snapshot,
+    selection: &Selection,
+    now: DateTime<Utc>,
+    report: &mut (dyn FnMut(&Outcome) + Send),
+) -> (Tally, Vec<(usize, Origin)>) {
     let chosen = selection.choose(&snap.letters, now);
     let mut tally = Tally {
         unknown_ids: chosen.unknown_ids,
@@ -76,15 +122,17 @@ async fn replay_held(
             Err(why) => tally.record(report, Outcome::of(letter, Action::Left(why))),
         }
     }
-    if dry_run {
-        for (i, to) in todo {
-            tally.record(
-                report,
-                Outcome::of(&snap.letters[i], Action::WouldReplay(to)),
-            );
-        }
-        return Ok(tally);
-    }
+    (tally, todo)
+}
+
+/// Reports as left, and drops from `todo`, the letters whose origin exchange
+/// does not exist: publishing to it would close the channel.
+async fn leave_missing_exchanges(
+    snap: &Snapshot,
+    todo: &mut Vec<(usize, Origin)>,
+    tally: &mut Tally,
+    report: &mut (dyn FnMut(&Outcome) + Send),
+) -> anyhow::Result<()> {
     let exchanges: BTreeSet<&str> = todo.iter().map(|(_, to)| to.exchange.as_str()).collect();
     let missing = missing_exchanges(snap, exchanges).await?;
     todo.retain(|(i, to)| match missing.get(&to.exchange) {
@@ -95,9 +143,11 @@ async fn replay_held(
         }
         None => true,
     });
-    if todo.is_empty() {
-        return Ok(tally);
-    }
+    Ok(())
+}
+
+/// A channel of its own with publisher confirms on.
+async fn open_publisher(snap: &Snapshot) -> anyhow::Result<Channel> {
     let publisher = bounded(
         "opening the publishing channel",
         snap.connection().create_channel(),
@@ -108,75 +158,86 @@ async fn replay_held(
         publisher.confirm_select(ConfirmSelectOptions::default()),
     )
     .await?;
-    let mut broken: Option<String> = None;
-    for window in todo.chunks(WINDOW) {
-        if let Some(why) = &broken {
-            for (i, _) in window {
-                let why = format!("not attempted: {why}");
-                tally.record(report, Outcome::of(&snap.letters[*i], Action::Left(why)));
-            }
-            continue;
-        }
-        let mut pending: Vec<(usize, &Origin, Result<PublisherConfirm, String>)> = Vec::new();
-        for (i, to) in window {
-            let letter = &snap.letters[*i];
-            let sent = if broken.is_some() {
-                Err("not attempted: an earlier publish failed".to_owned())
-            } else {
-                let publish = publisher.basic_publish(
-                    to.exchange.as_str().into(),
-                    to.routing_key.as_str().into(),
-                    BasicPublishOptions {
-                        mandatory: true,
-                        ..Default::default()
-                    },
-                    &letter.body,
-                    replay_properties(letter, now),
-                );
-                bounded("publishing the copy", publish).await.map_err(|e| {
-                    let why = format!("{e:#}");
-                    broken = Some(why.clone());
-                    why
-                })
-            };
-            pending.push((*i, to, sent));
-        }
-        // One deadline for the window's confirms, so a dead session costs
-        // one timeout, not one per message.
-        let deadline = tokio::time::Instant::now() + BROKER_TIMEOUT;
-        for (i, to, sent) in pending {
-            let letter = &snap.letters[i];
-            let action = match sent {
-                Err(why) => Action::Left(why),
-                Ok(confirm) => match settle(confirm, to, deadline).await {
-                    Err(why) => {
+    Ok(publisher)
+}
+
+/// A copy published (its confirm still to come), or why it was not.
+type Sent<'w> = (usize, &'w Origin, Result<PublisherConfirm, String>);
+
+/// Publishes a window's copies without waiting for their confirms. The first
+/// failure sets `broken`, and the rest of the window is not attempted.
+async fn publish_window<'w>(
+    publisher: &Channel,
+    snap: &Snapshot,
+    window: &'w [(usize, Origin)],
+    now: DateTime<Utc>,
+    broken: &mut Option<String>,
+) -> Vec<Sent<'w>> {
+    let mut pending = Vec::with_capacity(window.len());
+    for (i, to) in window {
+        let letter = &snap.letters[*i];
+        let sent = if broken.is_some() {
+            Err("not attempted: an earlier publish failed".to_owned())
+        } else {
+            let publish = publisher.basic_publish(
+                to.exchange.as_str().into(),
+                to.routing_key.as_str().into(),
+                BasicPublishOptions {
+                    mandatory: true,
+                    ..Default::default()
+                },
+                &letter.body,
+                replay_properties(letter, now),
+            );
+            bounded("publishing the copy", publish).await.map_err(|e| {
+                let why = format!("{e:#}");
+                *broken = Some(why.clone());
+                why
+            })
+        };
+        pending.push((*i, to, sent));
+    }
+    pending
+}
+
+/// Awaits a window's confirms and removes each confirmed, routed letter from
+/// the dead-letter queue, reporting each as soon as it is known. A failed
+/// session sets `broken` (the first reason is kept).
+async fn confirm_window(
+    snap: &Snapshot,
+    pending: Vec<Sent<'_>>,
+    broken: &mut Option<String>,
+    tally: &mut Tally,
+    report: &mut (dyn FnMut(&Outcome) + Send),
+) {
+    // One deadline for the window's confirms, so a dead session costs
+    // one timeout, not one per message.
+    let deadline = tokio::time::Instant::now() + BROKER_TIMEOUT;
+    for (i, to, sent) in pending {
+        let letter = &snap.letters[i];
+        let action = match sent {
+            Err(why) => Action::Left(why),
+            Ok(confirm) => match settle(confirm, to, deadline).await {
+                Err(why) => {
+                    broken.get_or_insert_with(|| why.clone());
+                    Action::Left(why)
+                }
+                Ok(Some(why)) => Action::Left(why),
+                Ok(None) => match snap.remove(i).await {
+                    Ok(()) => Action::Replayed(to.clone()),
+                    Err(e) => {
+                        let why = format!(
+                            "replayed, but {e:#}; it is still dead-lettered and may be \
+                             replayed again (harmless: intake deduplicates)"
+                        );
                         broken.get_or_insert_with(|| why.clone());
                         Action::Left(why)
                     }
-                    Ok(Some(why)) => Action::Left(why),
-                    Ok(None) => match snap.remove(i).await {
-                        Ok(()) => Action::Replayed(to.clone()),
-                        Err(e) => {
-                            let why = format!(
-                                "replayed, but {e:#}; it is still dead-lettered and may be \
-                                 replayed again (harmless: intake deduplicates)"
-                            );
-                            broken.get_or_insert_with(|| why.clone());
-                            Action::Left(why)
-                        }
-                    },
                 },
-            };
-            tally.record(report, Outcome::of(letter, action));
-        }
+            },
+        };
+        tally.record(report, Outcome::of(letter, action));
     }
-    bounded(
-        "closing the publishing channel",
-        publisher.close(200, "dlq replay done".into()),
-    )
-    .await
-    .ok();
-    Ok(tally)
 }
 
 /// Awaits one confirm: `Ok(None)` when the broker took and routed the copy,

@@ -1,7 +1,8 @@
 //! The intake role: consumes `refunds.approved` in windows and stores them.
 //!
 //! Owns the broker session (reconnecting with backoff when it is lost) and the
-//! windowing; what a window does lives in [`window`]. Up to [`IN_FLIGHT`]
+//! windowing; what a window does lives in [`window`] (parse, then [`store`],
+//! then [`verdict`] and [`publish`] for the dead letters, then [`settle`]). Up to [`IN_FLIGHT`]
 //! windows are stored at once (each its own transaction) while the next one
 //! fills; they are settled with the broker strictly in delivery order, since a
 //! `multiple` ack covers every earlier delivery. The prefetch fits exactly the
@@ -12,6 +13,10 @@
 //! `multiple` ack, without having been stored).
 
 pub mod dead_letter;
+mod publish;
+mod settle;
+mod store;
+mod verdict;
 pub mod window;
 
 use anyhow::Context;

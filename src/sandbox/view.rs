@@ -11,9 +11,10 @@
 use serde::Serialize;
 
 use super::checks::Service;
-use super::ledger::{BatchState, ItemOutcome, Ledger};
+use super::ledger::{Batch, BatchState, ItemOutcome, Ledger, NotificationRecord, Trade};
 pub use super::realism::RealismCounts;
 use crate::alipay::wire::amount::format_amount;
+use crate::alipay::wire::detail::BatchItem;
 
 /// The whole ledger.
 #[derive(Debug, Clone, Serialize)]
@@ -97,86 +98,101 @@ pub struct NotificationView {
 impl LedgerView {
     /// A snapshot of the books and of the realism counts.
     pub fn of(ledger: &Ledger, realism: RealismCounts) -> Self {
-        let trades = ledger
-            .trades()
-            .iter()
-            .map(|(trade_no, t)| TradeView {
-                trade_no: trade_no.clone(),
-                partner: t.partner.clone(),
-                paid: format_amount(t.paid_fen),
-                refunded: format_amount(t.refunded_fen()),
-                refunds: t
-                    .refunds
-                    .iter()
-                    .map(|r| RefundView {
-                        batch_no: r.batch_no.clone(),
-                        amount: format_amount(r.amount_fen),
-                        code: r.code.clone(),
-                        reported_codes: r.reported_codes(),
-                    })
-                    .collect(),
-            })
-            .collect();
-        let batches = ledger
-            .batches()
-            .iter()
-            .map(|b| BatchView {
-                batch_no: b.request.batch_no.clone(),
-                partner: b.request.partner.clone(),
-                service: Service::name(b.request.service),
-                state: match b.state {
-                    BatchState::AwaitingPassword => "awaiting_password",
-                    BatchState::Lagged => "lagged",
-                    BatchState::Processed => "processed",
-                },
-                items: b
-                    .request
-                    .items
-                    .iter()
-                    .zip(&b.outcomes)
-                    .enumerate()
-                    .map(|(n, (i, o))| ItemView {
-                        trade_no: i.trade_no.clone(),
-                        amount: format_amount(i.amount_fen),
-                        reason: i.reason.clone(),
-                        outcome: match o {
-                            ItemOutcome::Pending => "pending",
-                            ItemOutcome::Done(_) => "done",
-                            ItemOutcome::Unresolved(_) => "unresolved",
-                            ItemOutcome::Ignored => "ignored",
-                        },
-                        code: match o {
-                            ItemOutcome::Done(code) | ItemOutcome::Unresolved(code) => {
-                                Some(code.clone())
-                            }
-                            ItemOutcome::Pending | ItemOutcome::Ignored => None,
-                        },
-                        reported_codes: b.reported_codes(n),
-                    })
-                    .collect(),
-            })
-            .collect();
-        let notifications = ledger
-            .notifications()
-            .iter()
-            .map(|n| NotificationView {
-                notify_id: n.notify_id.clone(),
-                kind: n.kind,
-                batch_no: n.batch_no.clone(),
-                trade_no: n.trade_no.clone(),
-                attempts: n.attempts,
-                delivered: n.delivered,
-                acknowledged: n.acknowledged,
-            })
-            .collect();
         let paid_total_fen = ledger.paid_total_fen();
         Self {
-            trades,
-            batches,
-            notifications,
+            trades: ledger
+                .trades()
+                .iter()
+                .map(|(trade_no, t)| TradeView::of(trade_no, t))
+                .collect(),
+            batches: ledger.batches().iter().map(BatchView::of).collect(),
+            notifications: ledger
+                .notifications()
+                .iter()
+                .map(NotificationView::of)
+                .collect(),
             paid_total: format_amount(paid_total_fen),
             paid_total_fen,
             realism,
+        }
+    }
+}
+
+impl TradeView {
+    fn of(trade_no: &str, t: &Trade) -> Self {
+        TradeView {
+            trade_no: trade_no.to_owned(),
+            partner: t.partner.clone(),
+            paid: format_amount(t.paid_fen),
+            refunded: format_amount(t.refunded_fen()),
+            refunds: t
+                .refunds
+                .iter()
+                .map(|r| RefundView {
+                    batch_no: r.batch_no.clone(),
+                    amount: format_amount(r.amount_fen),
+                    code: r.code.clone(),
+                    reported_codes: r.reported_codes(),
+                })
+                .collect(),
+        }
+    }
+}
+
+impl BatchView {
+    fn of(b: &Batch) -> Self {
+        BatchView {
+            batch_no: b.request.batch_no.clone(),
+            partner: b.request.partner.clone(),
+            service: Service::name(b.request.service),
+            state: match b.state {
+                BatchState::AwaitingPassword => "awaiting_password",
+                BatchState::Lagged => "lagged",
+                BatchState::Processed => "processed",
+            },
+            items: b
+                .request
+                .items
+                .iter()
+                .zip(&b.outcomes)
+                .enumerate()
+                .map(|(n, (i, o))| ItemView::of(i, o, b.reported_codes(n)))
+                .collect(),
+        }
+    }
+}
+
+impl ItemView {
+    fn of(i: &BatchItem, o: &ItemOutcome, reported_codes: Vec<String>) -> Self {
+        ItemView {
+            trade_no: i.trade_no.clone(),
+            amount: format_amount(i.amount_fen),
+            reason: i.reason.clone(),
+            outcome: match o {
+                ItemOutcome::Pending => "pending",
+                ItemOutcome::Done(_) => "done",
+                ItemOutcome::Unresolved(_) => "unresolved",
+                ItemOutcome::Ignored => "ignored",
+            },
+            code: match o {
+                ItemOutcome::Done(code) | ItemOutcome::Unresolved(code) => Some(code.clone()),
+                ItemOutcome::Pending | ItemOutcome::Ignored => None,
+            },
+            reported_codes,
+        }
+    }
+}
+
+impl NotificationView {
+    fn of(n: &NotificationRecord) -> Self {
+        NotificationView {
+            notify_id: n.notify_id.clone(),
+            kind: n.kind,
+            batch_no: n.batch_no.clone(),
+            trade_no: n.trade_no.clone(),
+            attempts: n.attempts,
+            delivered: n.delivered,
+            acknowledged: n.acknowledged,
         }
     }
 }
