@@ -45,6 +45,11 @@ pub trait Role: Send {
     fn idle(&mut self, wait: Duration) -> impl Future<Output = ()> + Send {
         tokio::time::sleep(wait)
     }
+
+    /// Closes what the role holds open (a broker connection), on shutdown.
+    fn finish(&mut self) -> impl Future<Output = ()> + Send {
+        async {}
+    }
 }
 
 /// Runs `role` until `shutdown`.
@@ -81,6 +86,7 @@ pub async fn run<R: Role>(mut role: R, shutdown: CancellationToken) -> anyhow::R
             _ = role.idle(wait) => {}
         }
     }
+    role.finish().await;
     Ok(())
 }
 

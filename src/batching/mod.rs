@@ -23,6 +23,7 @@ use crate::config::BatchSettings;
 use crate::domain::RefundStatus;
 use crate::domain::actor::{Actor, Source};
 use crate::domain::batch::{BatchItem, Candidate, MAX_REFUNDS_PER_TRADE, due, pick};
+use crate::role_loop::{self, Pace, Role};
 use crate::storage::batches as store;
 use crate::storage::transitions::{self, Failure};
 use form::Forming;
@@ -214,33 +215,27 @@ impl Batcher {
         })
     }
 
-    /// Steps until shutdown: at once after a batch, until the next one is due
-    /// otherwise, backing off after errors (a database outage).
+    /// Steps until shutdown ([`role_loop`]).
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let mut error_delay = Duration::from_millis(100);
-        loop {
-            let step = self.step(Utc::now()).await;
-            if step.is_ok() {
-                error_delay = Duration::from_millis(100);
-            }
-            let wait = match step {
-                Ok(Step::Formed { .. } | Step::FailedOnly { .. }) => Duration::ZERO,
-                Ok(Step::NotDue(at)) => (at - Utc::now())
+        role_loop::run(self, shutdown).await
+    }
+}
+
+/// At once after a batch; until the next one is due otherwise.
+impl Role for Batcher {
+    const NAME: &'static str = "batcher";
+
+    async fn work(&mut self, _: &CancellationToken) -> anyhow::Result<Pace> {
+        Ok(match self.step(Utc::now()).await? {
+            Step::Formed { .. } | Step::FailedOnly { .. } => Pace::Busy,
+            Step::NotDue(at) => Pace::Idle(
+                (at - Utc::now())
                     .to_std()
                     .unwrap_or_default()
                     .min(IDLE_POLL),
-                Ok(Step::Contended) => CONTENDED_POLL,
-                Ok(Step::Idle) => IDLE_POLL,
-                Err(e) => {
-                    tracing::warn!(error = %format!("{e:#}"), "batcher step failed; backing off");
-                    error_delay = (error_delay * 2).min(Duration::from_secs(5));
-                    error_delay
-                }
-            };
-            tokio::select! {
-                _ = shutdown.cancelled() => return Ok(()),
-                _ = tokio::time::sleep(wait) => {}
-            }
-        }
+            ),
+            Step::Contended => Pace::Idle(CONTENDED_POLL),
+            Step::Idle => Pace::Idle(IDLE_POLL),
+        })
     }
 }

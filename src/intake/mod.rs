@@ -32,7 +32,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::amqp::{self, Topology};
 use crate::config::Settings;
-use crate::delays::{Delays, sleep_or_stop};
+use crate::delays::Delays;
+use crate::role_loop::{self, Pace, Role};
 use window::AckPlan;
 pub use window::WindowReport;
 
@@ -48,27 +49,11 @@ pub struct Intake {
 }
 
 impl Intake {
-    /// Runs until `shutdown`, reconnecting to the broker whenever the session
-    /// fails. Unacked deliveries go back to the broker when a session ends.
+    /// Runs until `shutdown` ([`role_loop`]), reconnecting to the broker
+    /// whenever the session fails. Unacked deliveries go back to the broker
+    /// when a session ends.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let mut delays = Delays::reconnect();
-        while !shutdown.is_cancelled() {
-            match self.session(&shutdown).await {
-                Ok(()) => break,
-                Err(e) => {
-                    let delay = delays.next_delay();
-                    tracing::warn!(
-                        error = %format!("{e:#}"),
-                        retry_in_ms = delay.as_millis() as u64,
-                        "intake lost its broker session; reconnecting"
-                    );
-                    if !sleep_or_stop(&shutdown, delay).await {
-                        break;
-                    }
-                }
-            }
-        }
-        Ok(())
+        role_loop::run(self, shutdown).await
     }
 
     /// One broker connection: consume windows until shutdown or an error.
@@ -152,6 +137,23 @@ impl Intake {
             }
         }
         Ok(())
+    }
+}
+
+/// Intake's step is a whole broker session: it returns only at shutdown
+/// (done) or when the session is lost (an error: reconnect after the backoff).
+impl Role for Intake {
+    const NAME: &'static str = "intake";
+
+    fn backoff(&self) -> Delays {
+        Delays::reconnect()
+    }
+
+    async fn work(&mut self, shutdown: &CancellationToken) -> anyhow::Result<Pace> {
+        self.session(shutdown)
+            .await
+            .context("intake lost its broker session")?;
+        Ok(Pace::Done)
     }
 }
 

@@ -13,6 +13,8 @@
 use std::time::Duration;
 
 use crate::amqp::{self, Topology};
+use crate::delays::Delays;
+use crate::role_loop::{self, Pace, Role};
 use crate::storage::outbox::{self as store, DueEvent};
 use anyhow::Context;
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
@@ -107,42 +109,90 @@ impl Relay {
         })
     }
 
-    /// Relays until shutdown, reconnecting to the broker and the listener as needed.
+    /// Relays until shutdown ([`role_loop`]), reconnecting to the broker
+    /// and the listener as needed.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let mut delay = Duration::from_millis(200);
-        while !shutdown.is_cancelled() {
-            if let Err(e) = self.session(&shutdown).await {
-                tracing::warn!(error = %format!("{e:#}"), "relay session failed; retrying");
-                tokio::select! {
-                    _ = shutdown.cancelled() => break,
-                    _ = tokio::time::sleep(delay) => {}
-                }
-                delay = (delay * 2).min(Duration::from_secs(10));
-            }
-        }
-        Ok(())
+        let relaying = Relaying {
+            relay: self,
+            session: None,
+        };
+        role_loop::run(relaying, shutdown).await
     }
+}
 
-    async fn session(&self, shutdown: &CancellationToken) -> anyhow::Result<()> {
-        let conn = amqp::connect(&self.amqp_url, "refund-worker relay").await?;
+/// A broker channel with confirms and a `LISTEN outbox`, held between steps.
+struct Session {
+    conn: lapin::Connection,
+    channel: Channel,
+    listener: PgListener,
+}
+
+/// The relay as a role: at once while a window was published; otherwise
+/// until a NOTIFY or the poll. A failed step drops the session, and the
+/// next one opens a new one after the reconnect backoff.
+struct Relaying {
+    relay: Relay,
+    session: Option<Session>,
+}
+
+impl Relaying {
+    async fn open(&self) -> anyhow::Result<Session> {
+        let conn = amqp::connect(&self.relay.amqp_url, "refund-worker relay").await?;
         let channel = conn.create_channel().await?;
         channel
             .confirm_select(ConfirmSelectOptions::default())
             .await?;
-        let mut listener = PgListener::connect_with(&self.pool).await?;
+        let mut listener = PgListener::connect_with(&self.relay.pool).await?;
         listener.listen("outbox").await?;
-        loop {
-            let step = self.step(&channel).await?;
-            if step.published > 0 {
-                continue;
-            }
-            tokio::select! {
-                _ = shutdown.cancelled() => break,
-                n = listener.recv() => { n?; }
-                _ = tokio::time::sleep(POLL) => {}
+        Ok(Session {
+            conn,
+            channel,
+            listener,
+        })
+    }
+}
+
+impl Role for Relaying {
+    const NAME: &'static str = "relay";
+
+    fn backoff(&self) -> Delays {
+        Delays::reconnect()
+    }
+
+    async fn work(&mut self, _: &CancellationToken) -> anyhow::Result<Pace> {
+        if self.session.is_none() {
+            self.session = Some(self.open().await?);
+        }
+        let Some(session) = &self.session else {
+            return Ok(Pace::Busy);
+        };
+        match self.relay.step(&session.channel).await {
+            Ok(step) if step.published > 0 => Ok(Pace::Busy),
+            Ok(_) => Ok(Pace::Idle(POLL)),
+            Err(e) => {
+                self.session = None;
+                Err(e)
             }
         }
-        conn.close(200, "relay stopping".into()).await.ok();
-        Ok(())
+    }
+
+    async fn idle(&mut self, wait: Duration) {
+        let Some(session) = &mut self.session else {
+            return;
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            n = session.listener.recv() => {
+                if n.is_err() {
+                    self.session = None;
+                }
+            }
+        }
+    }
+
+    async fn finish(&mut self) {
+        if let Some(session) = self.session.take() {
+            session.conn.close(200, "relay stopping".into()).await.ok();
+        }
     }
 }

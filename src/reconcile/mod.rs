@@ -29,6 +29,7 @@ use crate::config::Partner;
 use crate::domain::absence::{self, Absence};
 use crate::domain::item_outcome::ItemRetry;
 use crate::report::{self, Report};
+use crate::role_loop::{self, Pace, Role};
 use crate::storage::notifications::{Applied, Received};
 
 const IDLE_POLL: Duration = Duration::from_secs(1);
@@ -225,21 +226,19 @@ impl Reconciler {
         Ok(Some(new))
     }
 
-    /// Steps until shutdown.
+    /// Steps until shutdown ([`role_loop`]).
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        loop {
-            let wait = match self.step().await {
-                Ok(Step::Idle) => IDLE_POLL,
-                Ok(_) => Duration::ZERO,
-                Err(e) => {
-                    tracing::warn!(error = %format!("{e:#}"), "reconciler step failed");
-                    IDLE_POLL * 5
-                }
-            };
-            tokio::select! {
-                _ = shutdown.cancelled() => return Ok(()),
-                _ = tokio::time::sleep(wait) => {}
-            }
-        }
+        role_loop::run(self, shutdown).await
+    }
+}
+
+impl Role for Reconciler {
+    const NAME: &'static str = "reconciler";
+
+    async fn work(&mut self, _: &CancellationToken) -> anyhow::Result<Pace> {
+        Ok(match self.step().await? {
+            Step::Idle => Pace::Idle(IDLE_POLL),
+            _ => Pace::Busy,
+        })
     }
 }

@@ -7,6 +7,7 @@
 //! same batch. Decisions are [`decide`]'s; this file only does I/O.
 
 pub mod decide;
+mod waking;
 
 use std::time::Duration;
 
@@ -14,7 +15,6 @@ use anyhow::Context;
 use chrono::{DateTime, Utc};
 use secrecy::ExposeSecret;
 use sqlx::PgPool;
-use sqlx::postgres::PgListener;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
@@ -34,7 +34,6 @@ use decide::{Action, Backoff, ClaimedBatch, Next, action, after_query, after_sen
 
 /// How long a held batch (our bug) waits before it is looked at again.
 const HOLD: Duration = Duration::from_secs(3600);
-const IDLE_POLL: Duration = Duration::from_millis(200);
 
 /// What one step did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -342,57 +341,8 @@ impl Submitter {
         Ok(())
     }
 
-    /// Steps until shutdown; at once while there is work.
+    /// Steps until shutdown ([`crate::role_loop`]), woken by new batches.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let mut error_delay = Duration::from_millis(100);
-        // A new batch wakes the submitter at once (NOTIFY batches); the poll
-        // backs it up, and covers retries that fall due.
-        let mut listener = self.listen().await;
-        loop {
-            let wait = match self.step(Utc::now()).await {
-                Ok(Step::Idle) => IDLE_POLL,
-                Ok(_) => {
-                    error_delay = Duration::from_millis(100);
-                    Duration::ZERO
-                }
-                Err(e) => {
-                    tracing::warn!(error = %format!("{e:#}"), "submitter step failed; backing off");
-                    error_delay = (error_delay * 2).min(Duration::from_secs(5));
-                    error_delay
-                }
-            };
-            if wait.is_zero() {
-                continue;
-            }
-            tokio::select! {
-                _ = shutdown.cancelled() => return Ok(()),
-                _ = tokio::time::sleep(wait) => {}
-                woken = wake(&mut listener) => {
-                    if !woken {
-                        listener = self.listen().await;
-                    }
-                }
-            }
-        }
-    }
-
-    /// A listener on `batches`, or `None` (polling only) when the database
-    /// refuses one now; the next failed wake tries again.
-    async fn listen(&self) -> Option<PgListener> {
-        let mut l = PgListener::connect_with(&self.pool).await.ok()?;
-        l.listen("batches").await.ok()?;
-        Some(l)
-    }
-}
-
-/// Waits for a NOTIFY; `false` when the listener failed, or after a while
-/// without one, so that a new listener is tried.
-async fn wake(listener: &mut Option<PgListener>) -> bool {
-    match listener {
-        Some(l) => l.recv().await.is_ok(),
-        None => {
-            tokio::time::sleep(Duration::from_secs(30)).await;
-            false
-        }
+        waking::run(self, shutdown).await
     }
 }
