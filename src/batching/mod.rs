@@ -93,6 +93,60 @@ async fn pick_free(
     Ok((Vec::new(), repeat))
 }
 
+/// A partner, its refunds picked for a batch, and its trades with other refunds.
+type Picked = (String, Vec<Candidate>, HashMap<String, bool>);
+
+/// Fails the picked refunds whose trade already has 99 accepted by Alipay
+/// (invariant 5b); the others, and how many failed.
+async fn fail_over_limit<'a>(
+    tx: &mut PgConnection,
+    partner: &str,
+    picked: &'a [Candidate],
+    repeat: &HashMap<String, bool>,
+) -> anyhow::Result<(Vec<&'a Candidate>, usize)> {
+    // Only a trade with other refunds can have 99 accepted already.
+    let repeated: Vec<&str> = picked
+        .iter()
+        .map(|c| c.trade_no.as_str())
+        .filter(|t| repeat.contains_key(*t))
+        .collect();
+    let counts = if repeated.is_empty() {
+        Default::default()
+    } else {
+        store::accepted_refund_counts(tx, partner, &repeated).await?
+    };
+    let (over, keep): (Vec<_>, Vec<_>) = picked
+        .iter()
+        .partition(|c| counts.get(&c.trade_no).copied().unwrap_or(0) >= MAX_REFUNDS_PER_TRADE);
+    let over_ids: Vec<&str> = over.iter().map(|c| c.refund_id.as_str()).collect();
+    if !over_ids.is_empty() {
+        let message = "the trade already has 99 refunds accepted by Alipay, which would neither pay nor notify a 100th";
+        let failure = Failure {
+            refund_ids: &over_ids,
+            from: RefundStatus::Pending,
+            batch_no: None,
+            code: REFUND_COUNT_EXCEEDED,
+            message,
+            source: Source::Worker,
+            actor: &Actor::Batcher,
+        };
+        transitions::fail(tx, &failure).await?;
+        tracing::warn!(partner, refunds = ?over_ids, "failed refunds over Alipay's 99 per trade");
+    }
+    Ok((keep, over_ids.len()))
+}
+
+/// A refund's item as the batch sends it: the original reason stays on the
+/// refund; the batch keeps what it sent.
+fn item_of(c: &Candidate) -> (String, BatchItem) {
+    let item = BatchItem {
+        trade_no: c.trade_no.clone(),
+        amount_fen: c.amount_fen,
+        reason: sendable(&c.reason),
+    };
+    (c.refund_id.clone(), item)
+}
+
 #[derive(Clone)]
 pub struct Batcher {
     pub pool: PgPool,
@@ -102,98 +156,24 @@ pub struct Batcher {
 impl Batcher {
     /// Forms at most one batch, judged at `now`.
     pub async fn step(&self, now: DateTime<Utc>) -> anyhow::Result<Step> {
-        let max = self.settings.max_items;
         let mut tx = self.pool.begin().await?;
         // Every early return rolls back explicitly: a dropped transaction is
         // only rolled back when its connection is next used, and until then its
         // row locks would hide these refunds from every batcher (SKIP LOCKED).
-        let mut next_due: Option<DateTime<Utc>> = None;
-        let mut chosen = None;
-        let mut contended = false;
-        for partner in store::partners_by_oldest_pending(&mut tx).await? {
-            // Several batches' worth, so refunds of busy trades (a trade's
-            // later partial refunds wait for its first) do not crowd the
-            // others out and keep only one batch in flight.
-            let window = (LOOK_AHEAD * max) as i64;
-            let candidates = store::pending_window(&mut tx, &partner, window, now).await?;
-            let (mut picked, repeat) = pick_free(&mut tx, &partner, &candidates, max).await?;
-            if picked.is_empty() {
-                continue;
+        let (partner, picked, repeat) = match self.choose(&mut tx, now).await? {
+            Ok(chosen) => chosen,
+            Err(step) => {
+                tx.rollback().await?;
+                return Ok(step);
             }
-            let ids: Vec<&str> = picked.iter().map(|c| c.refund_id.as_str()).collect();
-            let locked = store::lock_pending(&mut tx, &ids).await?;
-            if locked.len() < picked.len() {
-                // Another batcher holds some of them: batch the rest, and
-                // look again soon if none is left.
-                picked.retain(|c| locked.contains(&c.refund_id));
-                if picked.is_empty() {
-                    contended = true;
-                    continue;
-                }
-            }
-            match due(&picked, max, self.settings.linger, now) {
-                Ok(()) => {
-                    chosen = Some((partner, picked, repeat));
-                    break;
-                }
-                Err(at) => next_due = Some(next_due.map_or(at, |n| n.min(at))),
-            }
-        }
-        let Some((partner, picked, repeat)) = chosen else {
-            tx.rollback().await?;
-            if contended {
-                return Ok(Step::Contended);
-            }
-            return Ok(next_due.map_or(Step::Idle, Step::NotDue));
         };
-        // Only a trade with other refunds can have 99 accepted already.
-        let repeated: Vec<&str> = picked
-            .iter()
-            .map(|c| c.trade_no.as_str())
-            .filter(|t| repeat.contains_key(*t))
-            .collect();
-        let counts = if repeated.is_empty() {
-            Default::default()
-        } else {
-            store::accepted_refund_counts(&mut tx, &partner, &repeated).await?
-        };
-        let (over, keep): (Vec<_>, Vec<_>) = picked
-            .iter()
-            .partition(|c| counts.get(&c.trade_no).copied().unwrap_or(0) >= MAX_REFUNDS_PER_TRADE);
-        let over_ids: Vec<&str> = over.iter().map(|c| c.refund_id.as_str()).collect();
-        if !over_ids.is_empty() {
-            let message = "the trade already has 99 refunds accepted by Alipay, which would neither pay nor notify a 100th";
-            let failure = Failure {
-                refund_ids: &over_ids,
-                from: RefundStatus::Pending,
-                batch_no: None,
-                code: REFUND_COUNT_EXCEEDED,
-                message,
-                source: Source::Worker,
-                actor: &Actor::Batcher,
-            };
-            transitions::fail(&mut tx, &failure).await?;
-            tracing::warn!(partner, refunds = ?over_ids, "failed refunds over Alipay's 99 per trade");
-        }
+        let (keep, failed) = fail_over_limit(&mut tx, &partner, &picked, &repeat).await?;
         if keep.is_empty() {
             tx.commit().await?;
-            crate::telemetry::refunds_completed("failed", over_ids.len() as u64);
-            return Ok(Step::FailedOnly {
-                failed: over_ids.len(),
-            });
+            crate::telemetry::refunds_completed("failed", failed as u64);
+            return Ok(Step::FailedOnly { failed });
         }
-        let items: Vec<(String, BatchItem)> = keep
-            .iter()
-            .map(|c| {
-                let item = BatchItem {
-                    trade_no: c.trade_no.clone(),
-                    amount_fen: c.amount_fen,
-                    // The original stays on the refund; the batch keeps what it sent.
-                    reason: sendable(&c.reason),
-                };
-                (c.refund_id.clone(), item)
-            })
-            .collect();
+        let items: Vec<(String, BatchItem)> = keep.iter().map(|c| item_of(c)).collect();
         let forming = Forming {
             prefix: &self.settings.batch_no_prefix,
             partner: &partner,
@@ -205,14 +185,57 @@ impl Batcher {
         };
         let batch_no = form::write(&mut tx, &forming).await?;
         tx.commit().await?;
-        crate::telemetry::refunds_completed("failed", over_ids.len() as u64);
+        crate::telemetry::refunds_completed("failed", failed as u64);
         metrics::histogram!("refund_worker_batch_size").record(items.len() as f64);
         tracing::info!(batch_no, partner, items = items.len(), "batch formed");
         Ok(Step::Formed {
             batch_no,
             items: items.len(),
-            failed: over_ids.len(),
+            failed,
         })
+    }
+
+    /// The partner whose batch is due (the one waiting longest first), its
+    /// picked and locked refunds, and its trades with other refunds; or, when
+    /// no batch is due, what the step says instead.
+    async fn choose(
+        &self,
+        tx: &mut PgConnection,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Result<Picked, Step>> {
+        let max = self.settings.max_items;
+        let mut next_due: Option<DateTime<Utc>> = None;
+        let mut contended = false;
+        for partner in store::partners_by_oldest_pending(tx).await? {
+            // Several batches' worth, so refunds of busy trades (a trade's
+            // later partial refunds wait for its first) do not crowd the
+            // others out and keep only one batch in flight.
+            let window = (LOOK_AHEAD * max) as i64;
+            let candidates = store::pending_window(tx, &partner, window, now).await?;
+            let (mut picked, repeat) = pick_free(tx, &partner, &candidates, max).await?;
+            if picked.is_empty() {
+                continue;
+            }
+            let ids: Vec<&str> = picked.iter().map(|c| c.refund_id.as_str()).collect();
+            let locked = store::lock_pending(tx, &ids).await?;
+            if locked.len() < picked.len() {
+                // Another batcher holds some of them: batch the rest, and
+                // look again soon if none is left.
+                picked.retain(|c| locked.contains(&c.refund_id));
+                if picked.is_empty() {
+                    contended = true;
+                    continue;
+                }
+            }
+            match due(&picked, max, self.settings.linger, now) {
+                Ok(()) => return Ok(Ok((partner, picked, repeat))),
+                Err(at) => next_due = Some(next_due.map_or(at, |n| n.min(at))),
+            }
+        }
+        if contended {
+            return Ok(Err(Step::Contended));
+        }
+        Ok(Err(next_due.map_or(Step::Idle, Step::NotDue)))
     }
 
     /// Steps until shutdown ([`role_loop`]).

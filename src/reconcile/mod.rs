@@ -22,7 +22,7 @@ use crate::storage::renumber;
 
 use crate::alipay::client::AlipayClient;
 use crate::alipay::wire::batch_no::beijing_now;
-use crate::alipay::wire::query_answer::QueryAnswer;
+use crate::alipay::wire::query_answer::{QueryAnswer, QueryReply};
 use crate::alipay::wire::request::QueryBy;
 use crate::alipay::wire::result_details::ResultItem;
 use crate::config::Partner;
@@ -56,6 +56,15 @@ pub enum Step {
     },
 }
 
+/// Nothing was settled: said in the log, asked again later.
+fn unresolved(c: &ReconcileClaim, why: String) -> Step {
+    tracing::warn!(batch_no = %c.batch_no, why, "reconciliation did not settle the batch; asking again later");
+    Step::Unresolved {
+        batch_no: c.batch_no.clone(),
+        why,
+    }
+}
+
 #[derive(Clone)]
 pub struct Reconciler {
     pub pool: PgPool,
@@ -84,7 +93,6 @@ impl Reconciler {
         let Some(c) = claimed else {
             return Ok(Step::Idle);
         };
-        let (batch_no, partner) = (c.batch_no.clone(), c.partner.clone());
         let expired_form = c.status == BatchStatus::AwaitingOperator && c.past_date;
         if expired_form && c.form_printed_at.is_none() {
             // Never shown to an operator, so never sent: a new form at once.
@@ -93,87 +101,103 @@ impl Reconciler {
                 .await;
         }
         metrics::counter!("refund_worker_reconciler_queries_total").increment(1);
-        let unresolved = |why: String| {
-            tracing::warn!(%batch_no, why, "reconciliation did not settle the batch; asking again later");
-            Ok(Step::Unresolved {
-                batch_no: batch_no.clone(),
-                why,
-            })
-        };
-        let Some(key) = self.partners.iter().find(|p| p.id == partner) else {
-            return unresolved("the batch's partner is not configured".into());
-        };
-        let reply = match self
-            .client
-            .query(
-                &partner,
-                key.key.expose_secret(),
-                &QueryBy::Batch(batch_no.clone()),
-            )
-            .await
-        {
-            Ok(r) => r,
-            Err(e) => return unresolved(e.to_string()),
+        let reply = match self.ask(&c).await {
+            Ok(reply) => reply,
+            Err(why) => return Ok(unresolved(&c, why)),
         };
         let found = match &reply.answer {
-            QueryAnswer::Found(found) if found.iter().any(|i| i.batch_no == batch_no) => found,
+            QueryAnswer::Found(found) if found.iter().any(|i| i.batch_no == c.batch_no) => found,
             QueryAnswer::Failed { code } => {
                 metrics::counter!("refund_worker_query_errors_total", "code" => code.clone())
                     .increment(1);
-                return unresolved(format!("the query was refused with {code}"));
+                return Ok(unresolved(&c, format!("the query was refused with {code}")));
             }
-            QueryAnswer::NotFound if expired_form => {
-                let sent = c.last_sent_at.or(c.form_printed_at).unwrap_or(now);
-                let judged = absence::judge(
-                    c.notified,
-                    sent,
-                    c.absence_first_at,
-                    now,
-                    self.absence_settle,
-                );
-                return match judged {
-                    Absence::Proven => {
-                        self.renumber_form(&c, now, "Alipay provably does not hold it")
-                            .await
-                    }
-                    Absence::FirstSeen => {
-                        store::absence_seen(&self.pool, &batch_no, now).await?;
-                        unresolved("the first REFUND_NOT_EXIST that counts toward absence".into())
-                    }
-                    Absence::NotYet { .. } | Absence::Held => {
-                        unresolved("REFUND_NOT_EXIST, which proves nothing yet".into())
-                    }
-                };
-            }
+            QueryAnswer::NotFound if expired_form => return self.expired_not_found(&c, now).await,
             QueryAnswer::NotFound | QueryAnswer::Found(_) => {
-                return unresolved("the query does not show the batch".into());
+                return Ok(unresolved(&c, "the query does not show the batch".into()));
             }
         };
         let items: Vec<ResultItem> = found
             .iter()
-            .filter(|i| i.batch_no == batch_no)
+            .filter(|i| i.batch_no == c.batch_no)
             .map(|i| i.item.clone())
             .collect();
+        self.apply(&c, &reply, &items).await
+    }
+
+    /// `refund_fastpay_query` about the batch, or why it could not be asked.
+    async fn ask(&self, c: &ReconcileClaim) -> Result<QueryReply, String> {
+        let Some(key) = self.partners.iter().find(|p| p.id == c.partner) else {
+            return Err("the batch's partner is not configured".into());
+        };
+        let by = QueryBy::Batch(c.batch_no.clone());
+        self.client
+            .query(&c.partner, key.key.expose_secret(), &by)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    /// `REFUND_NOT_EXIST` for a password-form batch past its date: renumbered
+    /// once absence is proven (the rule of `domain::absence`).
+    async fn expired_not_found(
+        &self,
+        c: &ReconcileClaim,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Step> {
+        let sent = c.last_sent_at.or(c.form_printed_at).unwrap_or(now);
+        let judged = absence::judge(
+            c.notified,
+            sent,
+            c.absence_first_at,
+            now,
+            self.absence_settle,
+        );
+        Ok(match judged {
+            Absence::Proven => {
+                return self
+                    .renumber_form(c, now, "Alipay provably does not hold it")
+                    .await;
+            }
+            Absence::FirstSeen => {
+                store::absence_seen(&self.pool, &c.batch_no, now).await?;
+                unresolved(c, "the first REFUND_NOT_EXIST that counts toward absence".into())
+            }
+            Absence::NotYet { .. } | Absence::Held => {
+                unresolved(c, "REFUND_NOT_EXIST, which proves nothing yet".into())
+            }
+        })
+    }
+
+    /// The query's items for this batch, applied as a notification would be.
+    async fn apply(
+        &self,
+        c: &ReconcileClaim,
+        reply: &QueryReply,
+        items: &[ResultItem],
+    ) -> anyhow::Result<Step> {
         let mut received = Received {
             kind: "query",
             notify_id: None,
-            batch_no: Some(batch_no.clone()),
-            partner: Some(&partner),
+            batch_no: Some(c.batch_no.clone()),
+            partner: Some(&c.partner),
             content_type: None,
             raw_body: reply.raw.as_bytes(),
             verdict: "applied",
             detail: None,
         };
         let report = Report {
-            batch_no: &batch_no,
-            items: &items,
+            batch_no: &c.batch_no,
+            items,
             unreadable: &reply.unreadable,
             success_num: None,
             source: ReportSource::Query,
         };
         let applied = report::apply(&self.pool, &mut received, &report, self.item_retry).await?;
-        tracing::info!(%batch_no, ?applied, "reconciled by refund_fastpay_query");
-        Ok(Step::Applied { batch_no, applied })
+        tracing::info!(batch_no = %c.batch_no, ?applied, "reconciled by refund_fastpay_query");
+        Ok(Step::Applied {
+            batch_no: c.batch_no.clone(),
+            applied,
+        })
     }
 
     /// The first wait before a batch is asked about again (doubling, at most
