@@ -160,7 +160,10 @@ impl Reconciler {
             }
             Absence::FirstSeen => {
                 store::absence_seen(&self.pool, &c.batch_no, now).await?;
-                unresolved(c, "the first REFUND_NOT_EXIST that counts toward absence".into())
+                unresolved(
+                    c,
+                    "the first REFUND_NOT_EXIST that counts toward absence".into(),
+                )
             }
             Absence::NotYet { .. } | Absence::Held => {
                 unresolved(c, "REFUND_NOT_EXIST, which proves nothing yet".into())

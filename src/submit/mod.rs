@@ -7,6 +7,7 @@
 //! same batch. Decisions are [`decide`]'s; this file only does I/O.
 
 pub mod decide;
+mod follow;
 mod waking;
 
 use std::time::Duration;
@@ -19,14 +20,11 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::alipay::client::AlipayClient;
-use crate::alipay::wire::batch_no::{beijing_now, parse_refund_date};
+use crate::alipay::wire::batch_no::parse_refund_date;
 use crate::alipay::wire::detail::parse_stored;
 use crate::alipay::wire::query_answer::{QueryAnswer, QueryReply};
 use crate::alipay::wire::request::{NopwdRequest, QueryBy};
-use crate::batching::form::{self, Forming};
 use crate::config::{Partner, SubmitSettings};
-use crate::domain::RefundStatus;
-use crate::domain::actor::Actor;
 use crate::domain::item_outcome::ItemRetry;
 use crate::storage::notifications::{self as notification_store, Received};
 use crate::storage::submissions as store;
@@ -98,82 +96,104 @@ impl Submitter {
             .map(|p| p.key.expose_secret().to_owned())
         else {
             tracing::error!("the batch's partner is not configured; holding the batch");
-            self.apply(&b, &Next::Hold, Some("PARTNER_NOT_CONFIGURED"), now, None)
-                .await?;
-            return Ok(Step::Sent {
-                batch_no: b.batch_no,
-                code: None,
-                next: Next::Hold,
-            });
+            return self.hold_unsent(b, "PARTNER_NOT_CONFIGURED", now).await;
         };
         let jitter = rand::random::<u32>() % 1001;
         match action(&b, now, &self.backoff()) {
-            Action::Send => {
-                let request = match self.request(&b) {
-                    Ok(r) => r,
-                    Err(why) => {
-                        tracing::error!(
-                            why,
-                            "the stored batch does not rebuild to a valid request; holding it"
-                        );
-                        self.apply(&b, &Next::Hold, Some("INVALID_STORED_BATCH"), now, None)
-                            .await?;
-                        return Ok(Step::Sent {
-                            batch_no: b.batch_no,
-                            code: None,
-                            next: Next::Hold,
-                        });
-                    }
-                };
-                let submission = self.client.submit(&request, &key).await;
-                let v = &submission.verdict;
-                let disposition = v.disposition.as_str();
-                metrics::counter!("refund_worker_gateway_requests_total",
-                    "service" => "refund_fastpay_by_platform_nopwd", "disposition" => disposition,
-                    "code" => v.code.clone().unwrap_or_else(|| "T".into()))
-                .increment(1);
-                let next = after_send(&b, v, self.pwd_fallback, &self.backoff(), jitter);
-                tracing::info!(code = ?v.code, disposition = ?v.disposition, ?next, "batch sent");
-                self.apply(&b, &next, v.code.as_deref(), now, Some(now))
-                    .await?;
-                Ok(Step::Sent {
-                    batch_no: b.batch_no,
-                    code: v.code.clone(),
-                    next,
-                })
-            }
-            Action::Query => {
-                let reply = self
-                    .client
-                    .query(&b.partner, &key, &QueryBy::Batch(b.batch_no.clone()))
-                    .await;
-                metrics::counter!("refund_worker_gateway_requests_total",
-                    "service" => "refund_fastpay_query", "disposition" => if reply.is_ok() { "answered" } else { "failed" })
-                .increment(1);
-                if let Err(e) = &reply {
-                    tracing::warn!(error = %e, "refund_fastpay_query failed; asking again later");
-                }
-                let next = after_query(
-                    &b,
-                    reply.as_ref().ok().map(|r| &r.answer),
-                    now,
-                    self.settings.absence_settle,
-                    &self.backoff(),
-                    jitter,
-                );
-                tracing::info!(?next, "batch queried");
-                let code = match &next {
-                    Next::Reject { .. } | Next::AbsenceSeen { .. } => Some("REFUND_NOT_EXIST"),
-                    _ => None,
-                };
-                self.record_query(&b, reply.as_ref().ok(), &next).await?;
-                self.apply(&b, &next, code, now, None).await?;
-                Ok(Step::Queried {
-                    batch_no: b.batch_no,
-                    next,
-                })
-            }
+            Action::Send => self.send(b, &key, now, jitter).await,
+            Action::Query => self.query(b, &key, now, jitter).await,
         }
+    }
+
+    /// A batch that cannot be sent as stored is held, untouched, for a person.
+    async fn hold_unsent(
+        &self,
+        b: ClaimedBatch,
+        code: &str,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Step> {
+        self.apply(&b, &Next::Hold, Some(code), now, None).await?;
+        Ok(Step::Sent {
+            batch_no: b.batch_no,
+            code: None,
+            next: Next::Hold,
+        })
+    }
+
+    /// Sends the batch (the same bytes as ever) and records what follows.
+    async fn send(
+        &self,
+        b: ClaimedBatch,
+        key: &str,
+        now: DateTime<Utc>,
+        jitter: u32,
+    ) -> anyhow::Result<Step> {
+        let request = match self.request(&b) {
+            Ok(r) => r,
+            Err(why) => {
+                tracing::error!(
+                    why,
+                    "the stored batch does not rebuild to a valid request; holding it"
+                );
+                return self.hold_unsent(b, "INVALID_STORED_BATCH", now).await;
+            }
+        };
+        let submission = self.client.submit(&request, key).await;
+        let v = &submission.verdict;
+        let disposition = v.disposition.as_str();
+        metrics::counter!("refund_worker_gateway_requests_total",
+            "service" => "refund_fastpay_by_platform_nopwd", "disposition" => disposition,
+            "code" => v.code.clone().unwrap_or_else(|| "T".into()))
+        .increment(1);
+        let next = after_send(&b, v, self.pwd_fallback, &self.backoff(), jitter);
+        tracing::info!(code = ?v.code, disposition = ?v.disposition, ?next, "batch sent");
+        self.apply(&b, &next, v.code.as_deref(), now, Some(now))
+            .await?;
+        Ok(Step::Sent {
+            batch_no: b.batch_no,
+            code: v.code.clone(),
+            next,
+        })
+    }
+
+    /// Asks `refund_fastpay_query` whether Alipay holds the batch, keeps
+    /// the answer, and records what follows.
+    async fn query(
+        &self,
+        b: ClaimedBatch,
+        key: &str,
+        now: DateTime<Utc>,
+        jitter: u32,
+    ) -> anyhow::Result<Step> {
+        let reply = self
+            .client
+            .query(&b.partner, key, &QueryBy::Batch(b.batch_no.clone()))
+            .await;
+        metrics::counter!("refund_worker_gateway_requests_total",
+            "service" => "refund_fastpay_query", "disposition" => if reply.is_ok() { "answered" } else { "failed" })
+        .increment(1);
+        if let Err(e) = &reply {
+            tracing::warn!(error = %e, "refund_fastpay_query failed; asking again later");
+        }
+        let next = after_query(
+            &b,
+            reply.as_ref().ok().map(|r| &r.answer),
+            now,
+            self.settings.absence_settle,
+            &self.backoff(),
+            jitter,
+        );
+        tracing::info!(?next, "batch queried");
+        let code = match &next {
+            Next::Reject { .. } | Next::AbsenceSeen { .. } => Some("REFUND_NOT_EXIST"),
+            _ => None,
+        };
+        self.record_query(&b, reply.as_ref().ok(), &next).await?;
+        self.apply(&b, &next, code, now, None).await?;
+        Ok(Step::Queried {
+            batch_no: b.batch_no,
+            next,
+        })
     }
 
     /// The request of a stored batch, byte for byte what was fixed at creation.
@@ -249,95 +269,9 @@ impl Submitter {
         if let Some(at) = sent {
             store::sent_at(&mut tx, &b.batch_no, at).await?;
         }
-        let mut failed = u64::from(matches!(next, Next::FailItem));
-        match next {
-            Next::Submitted => store::mark_submitted(&mut tx, &b.batch_no, code).await?,
-            Next::RetryLater {
-                delay,
-                unknown,
-                query,
-            } => store::retry_later(&mut tx, &b.batch_no, *delay, code, *unknown, *query).await?,
-            Next::Reject { pause_partner } => {
-                store::reject(&mut tx, &b.batch_no, code).await?;
-                if *pause_partner {
-                    let code = code.unwrap_or("UNKNOWN");
-                    store::pause_partner(
-                        &mut tx,
-                        &b.partner,
-                        code,
-                        self.settings.pause_base,
-                        self.settings.pause_cap,
-                    )
-                    .await?;
-                    metrics::counter!("refund_worker_partner_paused_total", "code" => code.to_owned()).increment(1);
-                    tracing::error!(
-                        code,
-                        "Alipay refused the partner's configuration or contract; pausing its submissions"
-                    );
-                }
-            }
-            Next::AwaitOperator => store::await_operator(&mut tx, &b.batch_no, code).await?,
-            Next::AbsenceSeen { delay } => {
-                store::absence_seen(&mut tx, &b.batch_no, now, *delay).await?;
-                tracing::info!(
-                    ?delay,
-                    "REFUND_NOT_EXIST, the first answer that counts toward absence; asking again"
-                );
-            }
-            Next::FailItem => {
-                store::fail_single(&mut tx, &b.batch_no, code.unwrap_or("UNKNOWN")).await?
-            }
-            Next::ReturnItem => {
-                let code = code.unwrap_or("UNKNOWN");
-                failed = store::return_single(&mut tx, &b.batch_no, code, self.item_retry).await?;
-                tracing::info!(
-                    code,
-                    failed,
-                    "a batch of one refused for now; its refund waits for a later batch"
-                );
-            }
-            Next::Split => self.split(&mut tx, b, code, now).await?,
-            Next::Hold => {
-                store::hold(&mut tx, &b.batch_no, code, HOLD).await?;
-                metrics::counter!("refund_worker_batches_held_total",
-                    "code" => code.unwrap_or("UNKNOWN").to_owned())
-                .increment(1);
-                tracing::error!(
-                    code,
-                    "holding the batch: Alipay refused it with a code we cannot act on (our bug, or a code the table lacks); refunds kept as they are; `batch release` sends them back to pending"
-                );
-            }
-        }
+        let failed = self.follow(&mut tx, b, next, code, now).await?;
         tx.commit().await?;
         crate::telemetry::refunds_completed("failed", failed);
-        Ok(())
-    }
-
-    /// Retires a batch sunk by one trade and puts its items, in order, into two
-    /// new batches, so the bad items end up alone (and then fail alone).
-    async fn split(
-        &self,
-        tx: &mut sqlx::PgConnection,
-        b: &ClaimedBatch,
-        code: Option<&str>,
-        now: DateTime<Utc>,
-    ) -> anyhow::Result<()> {
-        let items = form::items_in_order(tx, &b.batch_no, &b.detail_data).await?;
-        store::retire(tx, &b.batch_no, code).await?;
-        let half = items.len().div_ceil(2);
-        for part in items.chunks(half) {
-            let forming = Forming {
-                prefix: &self.settings.batch_no_prefix,
-                partner: &b.partner,
-                beijing: beijing_now(now),
-                items: part,
-                from_batch: Some(&b.batch_no),
-                from: RefundStatus::Batched,
-                actor: &Actor::Submitter,
-            };
-            let batch_no = form::write(tx, &forming).await?;
-            tracing::info!(new_batch = %batch_no, items = part.len(), "split part");
-        }
         Ok(())
     }
 
