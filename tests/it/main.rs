@@ -1,5 +1,9 @@
 //! One integration binary against the real PostgreSQL and RabbitMQ.
 
+// Test helpers may unwrap: a failed test stops at the line that failed
+// (clippy's allow-unwrap-in-tests covers only #[test] functions).
+#![allow(clippy::unwrap_used)]
+
 mod absence;
 mod admin;
 mod batching;
