@@ -10,7 +10,7 @@
 
 mod auth;
 mod dead_letters;
-pub mod pages;
+pub(crate) mod pages;
 
 use std::sync::Arc;
 

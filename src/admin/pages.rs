@@ -96,6 +96,7 @@ fn attention(a: &Attention<'_>) -> String {
         }
         body.push_str("</table>\n");
     }
+    suspects(&mut body, a.suspects);
     body.push_str("<h2>Held batches</h2>\n");
     if a.held.is_empty() {
         body.push_str("<p id=\"no-held\">None.</p>\n");
@@ -117,6 +118,30 @@ fn attention(a: &Attention<'_>) -> String {
         body.push_str("</table>\n");
     }
     body
+}
+
+/// The rejected-batch alarm: refunds Alipay may have paid twice, each
+/// with the batch that proved the rejection wrong and where the refund is now.
+fn suspects(body: &mut String, rows: &[SuspectRow]) {
+    if rows.is_empty() {
+        return;
+    }
+    body.push_str("<h2>Possibly paid twice</h2>\n");
+    body.push_str("<table id=\"suspects\"><tr><th>refund_id</th><th>rejected batch Alipay holds</th><th>batch it is in now</th><th>code</th><th>detail</th><th>noticed</th><th>what to do</th></tr>\n");
+    for r in rows {
+        let e = &r.entry;
+        body.push_str(&format!(
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
+            esc(&e.refund_id),
+            esc(&r.batch_no),
+            esc(e.other_batch.as_deref().unwrap_or("-")),
+            esc(&e.code),
+            esc(&e.detail),
+            esc(&e.noticed_at.to_rfc3339()),
+            esc("check both batches in the Alipay account (docs/item-codes.md: a refund may have been paid twice)"),
+        ));
+    }
+    body.push_str("</table>\n");
 }
 
 /// The overview: what needs a person (open items, held batches), batches
@@ -304,5 +329,27 @@ mod tests {
         assert!(!html.contains("refund settle R-2"));
         assert!(html.contains("10.50") && html.contains("&lt;t&gt;"));
         assert!(html.contains("id=\"no-held\""));
+        assert!(!html.contains("Possibly paid twice"));
+    }
+
+    #[test]
+    fn suspects_of_a_double_payment_are_shown_to_the_operator() {
+        let suspects = [SuspectRow {
+            batch_no: "20261204000001".into(),
+            entry: crate::storage::batch_view::SuspectEntry {
+                refund_id: "R-<1>".into(),
+                other_batch: Some("20261204000002".into()),
+                code: "SUCCESS".into(),
+                detail: "paid".into(),
+                noticed_at: chrono::DateTime::UNIX_EPOCH,
+            },
+        }];
+        let html = attention(&Attention {
+            open: &[],
+            held: &[],
+            suspects: &suspects,
+        });
+        assert!(html.contains("Possibly paid twice"), "{html}");
+        assert!(html.contains("R-&lt;1&gt;") && html.contains("20261204000002"));
     }
 }

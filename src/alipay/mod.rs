@@ -13,6 +13,6 @@
 
 pub mod client;
 pub mod disposition;
-pub mod exchange;
+pub(crate) mod exchange;
 pub mod sign;
 pub mod wire;

@@ -3,7 +3,7 @@
 
 pub mod headers;
 pub mod publish;
-pub mod topology;
+pub(crate) mod topology;
 
 use lapin::options::QueueDeclareOptions;
 use lapin::types::FieldTable;

@@ -8,7 +8,7 @@
 //! will see (`batch_no`, `refund_date`, `detail_data`) are fixed here, so
 //! every retry sends the same.
 
-pub mod form;
+pub(crate) mod form;
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;

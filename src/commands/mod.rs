@@ -1,15 +1,15 @@
 //! One module per subcommand; each returns the process exit code.
 
-pub mod batch;
-pub mod bench;
-pub mod dlq;
+pub(crate) mod batch;
+pub(crate) mod bench;
+pub(crate) mod dlq;
 pub(crate) mod harness;
-pub mod publish;
-pub mod refund;
-pub mod run;
-pub mod sandbox;
-pub mod startup;
-pub mod watch;
+pub(crate) mod publish;
+pub(crate) mod refund;
+pub(crate) mod run;
+pub(crate) mod sandbox;
+pub(crate) mod startup;
+pub(crate) mod watch;
 
 use std::process::ExitCode;
 

@@ -13,14 +13,14 @@
 //! and that ack is sent only after its replayed copy is confirmed (replay) or
 //! after its saved copy is on disk (purge with `--save`).
 
-pub mod letter;
-pub mod purge;
-pub mod render;
-pub mod replay;
-pub mod republish;
-pub mod save;
-pub mod select;
-pub mod snapshot;
+pub(crate) mod letter;
+pub(crate) mod purge;
+pub(crate) mod render;
+pub(crate) mod replay;
+pub(crate) mod republish;
+pub(crate) mod save;
+pub(crate) mod select;
+pub(crate) mod snapshot;
 
 use chrono::Utc;
 

@@ -1,17 +1,17 @@
 //! The pure core: values and rules with no I/O.
 
-pub mod absence;
+pub(crate) mod absence;
 pub mod actor;
 pub mod amount;
 pub mod batch;
-pub mod error_code;
-pub mod item_code;
-pub mod item_outcome;
+pub(crate) mod error_code;
+pub(crate) mod item_code;
+pub(crate) mod item_outcome;
 pub mod refund_request;
-pub mod rejected;
-pub mod retry;
-pub mod settle;
-pub mod status;
+pub(crate) mod rejected;
+pub(crate) mod retry;
+pub(crate) mod settle;
+pub(crate) mod status;
 
 pub use amount::{Amount, format_fen};
 pub use error_code::{ErrorCode, Rejection};

@@ -78,6 +78,7 @@ pub struct Plan {
     pub disagreements: Vec<Disagreement>,
 }
 
+#[cfg(test)]
 impl Plan {
     /// Items this report settles (they leave the batch's open set).
     pub fn settled(&self) -> usize {

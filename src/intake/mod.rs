@@ -17,7 +17,7 @@ mod publish;
 mod settle;
 mod store;
 mod verdict;
-pub mod window;
+pub(crate) mod window;
 
 use anyhow::Context;
 use futures_util::StreamExt;

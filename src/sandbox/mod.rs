@@ -26,20 +26,20 @@
 
 mod answers;
 mod batches;
-pub mod checks;
-pub mod config;
-pub mod faults;
+pub(crate) mod checks;
+pub(crate) mod config;
+pub(crate) mod faults;
 mod gateway;
-pub mod items;
+pub(crate) mod items;
 mod lag;
-pub mod ledger;
-pub mod notice;
+pub(crate) mod ledger;
+pub(crate) mod notice;
 mod notifier;
-pub mod realism;
-pub mod refusal;
+pub(crate) mod realism;
+pub(crate) mod refusal;
 #[cfg(test)]
 mod test_support;
-pub mod view;
+pub(crate) mod view;
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;

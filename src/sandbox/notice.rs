@@ -8,7 +8,9 @@
 
 use rand::Rng;
 
+#[cfg(test)]
 use super::items;
+#[cfg(test)]
 use super::ledger::ResultLine;
 use crate::alipay::wire::notify::BATCH_REFUND_NOTIFY;
 use crate::alipay::wire::request::{pair, signed};
@@ -30,11 +32,14 @@ pub fn new_notify_id(rng: &mut impl Rng) -> String {
 }
 
 /// `trade^amount^CODE#…`, amounts as yuan with two decimals.
+#[cfg(test)]
 pub fn result_details(lines: &[ResultLine]) -> String {
     items::details(lines, &[], "")
 }
 
-/// The signed parameters of a `batch_refund_notify`.
+/// The signed parameters of a `batch_refund_notify` (the sandbox itself
+/// builds them with its realism, in `items`).
+#[cfg(test)]
 pub fn batch_refund_notify(
     notify_time: &str,
     notify_id: &str,

@@ -18,7 +18,7 @@ use super::items::{ItemShape, Refill, Tails};
 
 #[path = "realism_book.rs"]
 mod book;
-pub use book::{RealismBook, RealismCounts, TradeTraits};
+pub use book::{RealismBook, RealismCounts};
 
 /// The item codes Alipay retries itself ("系统会启动重试机制…商户无需处理"):
 /// not final; a later notification or query settles the item.

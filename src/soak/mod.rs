@@ -21,7 +21,7 @@
 //! - `publishing`: the stream in paced slices · `progress`: mostly done, quiet
 //! - `collect`: result events, dead letters and database counts for `check`
 
-pub mod check;
+pub(crate) mod check;
 mod collect;
 mod faults;
 mod gateway;
@@ -31,7 +31,7 @@ pub mod proxy;
 mod publishing;
 mod restarts;
 mod stall;
-pub mod stream;
+pub(crate) mod stream;
 mod workers;
 
 use std::collections::HashSet;

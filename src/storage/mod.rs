@@ -2,20 +2,20 @@
 //! table; functions that change state take a transaction so a state change and
 //! its history (and later its outbox row) commit together.
 
-pub mod bank_returns;
-pub mod batch_view;
+pub(crate) mod bank_returns;
+pub(crate) mod batch_view;
 pub mod batches;
-pub mod health;
+pub(crate) mod health;
 pub mod intake;
-pub mod notifications;
-pub mod outbox;
-pub mod reconcile;
+pub(crate) mod notifications;
+pub(crate) mod outbox;
+pub(crate) mod reconcile;
 pub mod refunds;
-pub mod rejected;
-pub mod renumber;
-pub mod result_event;
-pub mod retries;
-pub mod settlements;
+pub(crate) mod rejected;
+pub(crate) mod renumber;
+pub(crate) mod result_event;
+pub(crate) mod retries;
+pub(crate) mod settlements;
 pub mod submissions;
 pub mod transitions;
 

@@ -17,15 +17,15 @@
 //! - `item`: the item grammar notifications and queries share (head, 充退 fields, tails)
 //! - `result_details`: the `result_details` list of notifications
 
-pub mod amount;
-pub mod answer;
+pub(crate) mod amount;
+pub(crate) mod answer;
 pub mod batch_no;
 pub mod detail;
 pub mod form;
-pub mod item;
+pub(crate) mod item;
 pub mod notify;
 pub mod pwd_form;
 pub mod query_answer;
-pub mod reason;
+pub(crate) mod reason;
 pub mod request;
-pub mod result_details;
+pub(crate) mod result_details;

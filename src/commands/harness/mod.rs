@@ -7,9 +7,9 @@
 //! - `scratch`: a fresh database and names, and their removal
 //! - `publish`: publishing a stream of events with confirms
 
-pub mod publish;
-pub mod scratch;
-pub mod worker;
+pub(crate) mod publish;
+pub(crate) mod scratch;
+pub(crate) mod worker;
 
 /// The partner a tool's worker and its sandbox gateway are configured with.
 pub const PARTNER: &str = "2088000000000001";
