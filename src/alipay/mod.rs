@@ -10,9 +10,11 @@
 //! - `disposition`: what each synchronous answer means for the batch
 //! - `exchange`: every answer and transport error of a call, judged in one place
 //! - `client`: the HTTP client (the only I/O here)
+//! - `openapi`: the second channel's wire (RSA2, `alipay.trade.refund` answers)
 
 pub mod client;
 pub mod disposition;
 pub(crate) mod exchange;
+pub mod openapi;
 pub mod sign;
 pub mod wire;
