@@ -34,8 +34,9 @@ pub struct RefundAnswer {
 /// What the body of an HTTP 200 said.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Read {
-    /// Signed by Alipay over the exact bytes of the response value.
-    Verified(RefundAnswer),
+    /// Signed by Alipay over the exact bytes of the response value, which
+    /// `raw` holds (for the fields a particular method adds).
+    Verified { answer: RefundAnswer, raw: String },
     /// Readable, but the signature is missing or does not verify: proves nothing.
     Unverified { why: &'static str },
     /// Not the JSON envelope at all.
@@ -43,8 +44,9 @@ pub enum Read {
 }
 
 /// Reads `body`, the answer to `method` (`alipay.trade.refund` answers under
-/// `alipay_trade_refund_response`; a refusal by the gateway may come as
-/// `error_response`).
+/// `alipay_trade_refund_response`, the query under
+/// `alipay_trade_fastpay_refund_query_response`; a refusal by the gateway may
+/// come as `error_response`).
 pub fn read(body: &str, method: &str, alipay: &AlipayPublicKey) -> Read {
     let envelope: HashMap<&str, &RawValue> = match serde_json::from_str(body) {
         Ok(e) => e,
@@ -78,7 +80,10 @@ pub fn read(body: &str, method: &str, alipay: &AlipayPublicKey) -> Read {
         None => Read::Unverified {
             why: "the answer carries no signature",
         },
-        Some(s) if alipay.verifies(raw.get().as_bytes(), &s) => Read::Verified(answer),
+        Some(s) if alipay.verifies(raw.get().as_bytes(), &s) => Read::Verified {
+            answer,
+            raw: raw.get().to_owned(),
+        },
         Some(_) => Read::Unverified {
             why: "the answer's signature does not verify with Alipay's public key",
         },
@@ -175,9 +180,10 @@ mod tests {
     fn a_signed_answer_is_read_over_its_exact_bytes() {
         let alipay = AlipayPublicKey::parse(PUBLIC).unwrap();
         let read_it = read(&body(RESPONSE, RESPONSE_SIGNATURE.trim()), METHOD, &alipay);
-        let Read::Verified(a) = read_it else {
+        let Read::Verified { answer: a, raw } = read_it else {
             panic!("{read_it:?}");
         };
+        assert_eq!(raw, RESPONSE);
         assert_eq!(a.code, "10000");
         assert_eq!(judge(Some(&a)), Disposition::Refunded { fund_moved: true });
     }

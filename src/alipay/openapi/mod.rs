@@ -5,5 +5,6 @@
 //! channel (see the README's status).
 
 pub mod answer;
+pub mod query;
 pub mod request;
 pub mod sign;
