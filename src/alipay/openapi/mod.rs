@@ -5,6 +5,7 @@
 //! channel (see the README's status).
 
 pub mod answer;
+pub mod push;
 pub mod query;
 pub mod request;
 pub mod sign;
