@@ -2,6 +2,17 @@
 //! table; functions that change state take a transaction so a state change and
 //! its history (and later its outbox row) commit together.
 
+/// Whether a batch (`b`) ever had a notification that verified: the one
+/// spelling of that rule, for the claims that judge absence (in scope for
+/// the modules below, which are declared after it).
+macro_rules! notified {
+    () => {
+        "EXISTS (SELECT 1 FROM notifications n
+                 WHERE n.batch_no = b.batch_no AND n.kind = 'batch_refund'
+                   AND n.verdict NOT IN ('forged', 'malformed', 'unknown_batch', 'wrong_partner'))"
+    };
+}
+
 pub(crate) mod bank_returns;
 pub(crate) mod batch_view;
 pub mod batches;

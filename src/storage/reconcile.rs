@@ -19,6 +19,7 @@ pub async fn claim(
     reask_base: Duration,
 ) -> Result<Option<ReconcileClaim>, sqlx::Error> {
     let row = sqlx::query(
+        concat!(
         "WITH due AS (
              SELECT batch_no FROM batches
              WHERE ((status = 'submitted' AND submitted_at <= now() - make_interval(secs => $1))
@@ -34,10 +35,10 @@ pub async fn claim(
          FROM due WHERE b.batch_no = due.batch_no
          RETURNING b.batch_no, b.partner, b.status, b.form_printed_at, b.last_sent_at,
                    b.absence_first_at, left(b.batch_no, 8) < $2 AS past_date,
-                   EXISTS (SELECT 1 FROM notifications n
-                           WHERE n.batch_no = b.batch_no AND n.kind = 'batch_refund'
-                             AND n.verdict NOT IN ('forged', 'malformed', 'unknown_batch', 'wrong_partner'))
-                       AS notified",
+                   ",
+        notified!(),
+        " AS notified"
+    ),
     )
     .bind(after.as_secs_f64())
     .bind(today)

@@ -21,6 +21,7 @@ pub async fn claim_due(
     lease: Duration,
 ) -> Result<Option<ClaimedBatch>, sqlx::Error> {
     let row = sqlx::query(
+        concat!(
         "WITH due AS (
              SELECT batch_no FROM batches b
              WHERE status IN ('created', 'submitting') AND next_attempt_at <= now()
@@ -44,10 +45,10 @@ pub async fn claim_due(
          RETURNING b.batch_no, b.partner, b.refund_date, b.detail_data, b.attempts,
                    b.outcome_unknown, b.needs_query, b.created_at, b.last_sent_at,
                    b.absence_first_at,
-                   EXISTS (SELECT 1 FROM notifications n
-                           WHERE n.batch_no = b.batch_no AND n.kind = 'batch_refund'
-                             AND n.verdict NOT IN ('forged', 'malformed', 'unknown_batch', 'wrong_partner'))
-                       AS notified",
+                   ",
+        notified!(),
+        " AS notified"
+    ),
     )
     .bind(lease.as_secs_f64())
     .fetch_optional(pool)
