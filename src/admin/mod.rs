@@ -95,9 +95,9 @@ async fn overview(State(s): State<AdminState>, Query(q): Query<Flash>) -> Respon
         Err(e) => return unavailable(e),
     };
     let (open, held, suspects) = match tokio::try_join!(
-        storage::batch_view::open_items(&s.pool, 200),
-        storage::batch_view::held(&s.pool, 200),
-        storage::batch_view::all_suspects(&s.pool, 200)
+        storage::attention::open_items(&s.pool, 200),
+        storage::attention::held(&s.pool, 200),
+        storage::attention::all_suspects(&s.pool, 200)
     ) {
         Ok(both) => both,
         Err(e) => return unavailable(e),

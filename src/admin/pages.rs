@@ -3,7 +3,8 @@
 
 use crate::alipay::wire::pwd_form::html_escape as esc;
 use crate::domain::format_fen;
-use crate::storage::batch_view::{BatchSummary, OpenItemRow, SuspectRow};
+use crate::storage::attention::{OpenItemRow, SuspectRow};
+use crate::storage::batch_view::BatchSummary;
 use crate::storage::refunds::RefundView;
 
 /// One dead letter as the page lists it.

@@ -87,37 +87,11 @@ async fn try_store(
     let checked = candidates
         .iter()
         .any(|&i| items[i].request.trade_amount.is_some());
-    let mut existing = HashMap::new();
-    let mut exceeds: HashMap<usize, StoreOutcome> = HashMap::new();
-    if checked {
-        let ids: Vec<&str> = candidates
-            .iter()
-            .map(|&i| items[i].request.refund_id.as_str())
-            .collect();
-        existing = stored_keys(tx, &ids).await?;
-        let new: Vec<usize> = candidates
-            .iter()
-            .copied()
-            .filter(|&i| !existing.contains_key(&items[i].request.refund_id))
-            .collect();
-        let mut sums = lock_and_sum_trades(tx, new.iter().map(|&i| items[i].request)).await?;
-        for &i in &new {
-            let r = items[i].request;
-            let sum = sums
-                .entry((r.partner.clone(), r.trade_no.clone()))
-                .or_insert(0);
-            match r.trade_amount {
-                Some(total) if *sum + r.amount.fen() > total.fen() => {
-                    let outcome = StoreOutcome::ExceedsTradeAmount {
-                        counted_fen: *sum,
-                        trade_amount_fen: total.fen(),
-                    };
-                    exceeds.insert(i, outcome);
-                }
-                _ => *sum += r.amount.fen(),
-            }
-        }
-    }
+    let (mut existing, exceeds) = if checked {
+        check_trade_amounts(tx, items, &candidates).await?
+    } else {
+        (HashMap::new(), HashMap::new())
+    };
     let to_insert: Vec<usize> = candidates
         .iter()
         .copied()
@@ -138,38 +112,94 @@ async fn try_store(
         }
         existing = stored_keys(tx, &missed).await?;
     }
+    let window = Window {
+        items,
+        first: &first,
+        exceeds: &exceeds,
+        inserted: &inserted,
+        existing: &existing,
+    };
+    // `None` from any item: neither inserted nor found, so a concurrent writer
+    // rolled back under us. Redo the window rather than guess.
+    Ok((0..items.len()).map(|i| window.outcome(i)).collect())
+}
 
-    let mut outcomes = Vec::with_capacity(items.len());
-    for (i, item) in items.iter().enumerate() {
-        let r = item.request;
-        let lead = items[first[r.refund_id.as_str()]].request;
+/// For a window that carries `trade_amount`: the refund_ids already stored,
+/// and the new refunds that would push their trade past its amount. Locks the
+/// trades so that the sums stay true until commit.
+async fn check_trade_amounts(
+    tx: &mut Transaction<'_, Postgres>,
+    items: &[NewRefund<'_>],
+    candidates: &[usize],
+) -> Result<(HashMap<String, StoredKey>, HashMap<usize, StoreOutcome>), sqlx::Error> {
+    let ids: Vec<&str> = candidates
+        .iter()
+        .map(|&i| items[i].request.refund_id.as_str())
+        .collect();
+    let existing = stored_keys(tx, &ids).await?;
+    let new: Vec<usize> = candidates
+        .iter()
+        .copied()
+        .filter(|&i| !existing.contains_key(&items[i].request.refund_id))
+        .collect();
+    let mut sums = lock_and_sum_trades(tx, new.iter().map(|&i| items[i].request)).await?;
+    let mut exceeds = HashMap::new();
+    for &i in &new {
+        let r = items[i].request;
+        let sum = sums
+            .entry((r.partner.clone(), r.trade_no.clone()))
+            .or_insert(0);
+        match r.trade_amount {
+            Some(total) if *sum + r.amount.fen() > total.fen() => {
+                let outcome = StoreOutcome::ExceedsTradeAmount {
+                    counted_fen: *sum,
+                    trade_amount_fen: total.fen(),
+                };
+                exceeds.insert(i, outcome);
+            }
+            _ => *sum += r.amount.fen(),
+        }
+    }
+    Ok((existing, exceeds))
+}
+
+/// What the window's statements found, to judge each item by.
+struct Window<'w, 'a> {
+    items: &'w [NewRefund<'a>],
+    first: &'w HashMap<&'w str, usize>,
+    exceeds: &'w HashMap<usize, StoreOutcome>,
+    inserted: &'w HashSet<String>,
+    existing: &'w HashMap<String, StoredKey>,
+}
+
+impl Window<'_, '_> {
+    /// Item `i`'s outcome; `None` when it was neither inserted nor found.
+    fn outcome(&self, i: usize) -> Option<StoreOutcome> {
+        let r = self.items[i].request;
+        let lead_at = self.first[r.refund_id.as_str()];
+        let lead = self.items[lead_at].request;
         let same_as_lead = r.same_refund_as(&lead.partner, &lead.trade_no, lead.amount.fen());
-        let outcome = if let Some(outcome) = exceeds.get(&first[r.refund_id.as_str()]) {
-            if same_as_lead {
+        if let Some(outcome) = self.exceeds.get(&lead_at) {
+            return Some(if same_as_lead {
                 outcome.clone()
             } else {
                 conflict_with(lead)
-            }
-        } else if inserted.contains(r.refund_id.as_str()) {
-            match (i == first[r.refund_id.as_str()], same_as_lead) {
+            });
+        }
+        if self.inserted.contains(r.refund_id.as_str()) {
+            return Some(match (i == lead_at, same_as_lead) {
                 (true, _) => StoreOutcome::Stored,
                 (false, true) => StoreOutcome::Duplicate,
                 (false, false) => conflict_with(lead),
+            });
+        }
+        match self.existing.get(&r.refund_id)? {
+            k if r.same_refund_as(&k.partner, &k.trade_no, k.amount_fen) => {
+                Some(StoreOutcome::Duplicate)
             }
-        } else {
-            match existing.get(&r.refund_id) {
-                Some(k) if r.same_refund_as(&k.partner, &k.trade_no, k.amount_fen) => {
-                    StoreOutcome::Duplicate
-                }
-                Some(k) => StoreOutcome::Conflict { stored: k.clone() },
-                // Neither inserted nor found: a concurrent writer rolled back
-                // under us. Redo the window rather than guess.
-                None => return Ok(None),
-            }
-        };
-        outcomes.push(outcome);
+            k => Some(StoreOutcome::Conflict { stored: k.clone() }),
+        }
     }
-    Ok(Some(outcomes))
 }
 
 fn conflict_with(r: &RefundRequest) -> StoreOutcome {

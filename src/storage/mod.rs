@@ -13,6 +13,7 @@ macro_rules! notified {
     };
 }
 
+pub(crate) mod attention;
 pub(crate) mod bank_returns;
 pub(crate) mod batch_view;
 pub mod batches;

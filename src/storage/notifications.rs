@@ -172,12 +172,26 @@ pub async fn apply(
     out.succeeded =
         transitions::succeed(&mut tx, batch_no, &ids, source.source(), &actor, None).await?;
     out.returned_to_pending = back_to_pending(&mut tx, batch_no, &plan.retry, source).await?;
-    let mut codes: Vec<&str> = plan.fail.iter().map(|p| p.code.as_str()).collect();
+    out.failed = fail_by_code(&mut tx, batch_no, &plan.fail, source).await?;
+    out.batch_completed = complete_if_settled(&mut tx, batch_no).await?;
+    tx.commit().await?;
+    Ok(out)
+}
+
+/// Fails the refunds Alipay reported failed, one statement per code.
+async fn fail_by_code(
+    tx: &mut PgConnection,
+    batch_no: &str,
+    failed: &[Planned],
+    source: ReportSource,
+) -> Result<u64, sqlx::Error> {
+    let actor = source.actor();
+    let mut codes: Vec<&str> = failed.iter().map(|p| p.code.as_str()).collect();
     codes.sort_unstable();
     codes.dedup();
+    let mut count = 0;
     for code in codes {
-        let ids: Vec<&str> = plan
-            .fail
+        let ids: Vec<&str> = failed
             .iter()
             .filter(|p| p.code == code)
             .map(|p| p.refund_id.as_str())
@@ -191,11 +205,9 @@ pub async fn apply(
             source: source.source(),
             actor: &actor,
         };
-        out.failed += transitions::fail(&mut tx, &failure).await?;
+        count += transitions::fail(tx, &failure).await?;
     }
-    out.batch_completed = complete_if_settled(&mut tx, batch_no).await?;
-    tx.commit().await?;
-    Ok(out)
+    Ok(count)
 }
 
 /// A report proves Alipay holds the batch: `submitted` (with `accepted_at`)

@@ -81,26 +81,6 @@ pub async fn find(pool: &PgPool, refund_id: &str) -> Result<Option<RefundView>, 
     else {
         return Ok(None);
     };
-    let history = sqlx::query(
-        "SELECT at, from_status, to_status, batch_no, code, actor, note
-         FROM refund_history WHERE refund_id = $1 ORDER BY id",
-    )
-    .bind(refund_id)
-    .fetch_all(pool)
-    .await?
-    .into_iter()
-    .map(|h| {
-        Ok(HistoryEntry {
-            at: h.try_get("at")?,
-            from_status: h.try_get("from_status")?,
-            to_status: h.try_get("to_status")?,
-            batch_no: h.try_get("batch_no")?,
-            code: h.try_get("code")?,
-            actor: h.try_get("actor")?,
-            note: h.try_get("note")?,
-        })
-    })
-    .collect::<Result<Vec<_>, sqlx::Error>>()?;
     // Arrival is the refund row itself; history holds the changes after it.
     let arrival = HistoryEntry {
         at: row.try_get("received_at")?,
@@ -111,41 +91,9 @@ pub async fn find(pool: &PgPool, refund_id: &str) -> Result<Option<RefundView>, 
         actor: "intake".into(),
         note: Some("stored".into()),
     };
-    let history = std::iter::once(arrival).chain(history).collect();
-    let open_item = sqlx::query(
-        "SELECT bi.batch_no, bi.open_code, bi.open_class, bi.open_detail, bi.open_since
-         FROM refunds r JOIN batch_items bi ON bi.batch_no = r.batch_no AND bi.refund_id = r.refund_id
-         WHERE r.refund_id = $1 AND bi.result_code IS NULL AND bi.open_code IS NOT NULL",
-    )
-    .bind(refund_id)
-    .fetch_optional(pool)
-    .await?
-    .map(|o| {
-        Ok::<_, sqlx::Error>(OpenItem {
-            batch_no: o.try_get("batch_no")?,
-            code: o.try_get("open_code")?,
-            class: o.try_get::<Option<String>, _>("open_class")?.unwrap_or_default(),
-            detail: o.try_get("open_detail")?,
-            since: o.try_get("open_since")?,
-        })
-    })
-    .transpose()?;
-    let events = sqlx::query(
-        "SELECT event_id, routing_key, created_at, published_at FROM outbox WHERE refund_id = $1 ORDER BY created_at",
-    )
-    .bind(refund_id)
-    .fetch_all(pool)
-    .await?
-    .into_iter()
-    .map(|e| {
-        Ok(EventEntry {
-            event_id: e.try_get("event_id")?,
-            routing_key: e.try_get("routing_key")?,
-            created_at: e.try_get("created_at")?,
-            published_at: e.try_get("published_at")?,
-        })
-    })
-    .collect::<Result<Vec<_>, sqlx::Error>>()?;
+    let history = std::iter::once(arrival)
+        .chain(history(pool, refund_id).await?)
+        .collect();
     Ok(Some(RefundView {
         refund_id: row.try_get("refund_id")?,
         status: row.try_get("status")?,
@@ -167,8 +115,74 @@ pub async fn find(pool: &PgPool, refund_id: &str) -> Result<Option<RefundView>, 
         finished_at: row.try_get("finished_at")?,
         item_retries: row.try_get("item_retries")?,
         not_before: row.try_get("not_before")?,
-        open_item,
+        open_item: open_item(pool, refund_id).await?,
         history,
-        events,
+        events: events(pool, refund_id).await?,
     }))
+}
+
+/// The refund's recorded state changes, oldest first.
+async fn history(pool: &PgPool, refund_id: &str) -> Result<Vec<HistoryEntry>, sqlx::Error> {
+    sqlx::query(
+        "SELECT at, from_status, to_status, batch_no, code, actor, note
+         FROM refund_history WHERE refund_id = $1 ORDER BY id",
+    )
+    .bind(refund_id)
+    .fetch_all(pool)
+    .await?
+    .into_iter()
+    .map(|h| {
+        Ok(HistoryEntry {
+            at: h.try_get("at")?,
+            from_status: h.try_get("from_status")?,
+            to_status: h.try_get("to_status")?,
+            batch_no: h.try_get("batch_no")?,
+            code: h.try_get("code")?,
+            actor: h.try_get("actor")?,
+            note: h.try_get("note")?,
+        })
+    })
+    .collect()
+}
+
+/// Its item in the current batch, when Alipay left that item open.
+async fn open_item(pool: &PgPool, refund_id: &str) -> Result<Option<OpenItem>, sqlx::Error> {
+    sqlx::query(
+        "SELECT bi.batch_no, bi.open_code, bi.open_class, bi.open_detail, bi.open_since
+         FROM refunds r JOIN batch_items bi ON bi.batch_no = r.batch_no AND bi.refund_id = r.refund_id
+         WHERE r.refund_id = $1 AND bi.result_code IS NULL AND bi.open_code IS NOT NULL",
+    )
+    .bind(refund_id)
+    .fetch_optional(pool)
+    .await?
+    .map(|o| {
+        Ok(OpenItem {
+            batch_no: o.try_get("batch_no")?,
+            code: o.try_get("open_code")?,
+            class: o.try_get::<Option<String>, _>("open_class")?.unwrap_or_default(),
+            detail: o.try_get("open_detail")?,
+            since: o.try_get("open_since")?,
+        })
+    })
+    .transpose()
+}
+
+/// Its result events in the outbox, oldest first.
+async fn events(pool: &PgPool, refund_id: &str) -> Result<Vec<EventEntry>, sqlx::Error> {
+    sqlx::query(
+        "SELECT event_id, routing_key, created_at, published_at FROM outbox WHERE refund_id = $1 ORDER BY created_at",
+    )
+    .bind(refund_id)
+    .fetch_all(pool)
+    .await?
+    .into_iter()
+    .map(|e| {
+        Ok(EventEntry {
+            event_id: e.try_get("event_id")?,
+            routing_key: e.try_get("routing_key")?,
+            created_at: e.try_get("created_at")?,
+            published_at: e.try_get("published_at")?,
+        })
+    })
+    .collect()
 }

@@ -120,26 +120,53 @@ pub async fn reopen(
             }
             Fate::Leave => {}
             Fate::Suspect { code } => {
-                let detail = format!(
-                    "Alipay reported {code} for this batch after we rejected it; the refund is {status} in {}",
-                    current.as_deref().unwrap_or("no batch")
-                );
-                sqlx::query(
-                    "INSERT INTO double_payment_suspects (batch_no, refund_id, other_batch, code, detail)
-                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (batch_no, refund_id) DO NOTHING",
-                )
-                .bind(batch_no)
-                .bind(&refund_id)
-                .bind(&current)
-                .bind(&code)
-                .bind(&detail)
-                .execute(&mut *conn)
-                .await?;
+                let suspect = Suspect {
+                    batch_no,
+                    refund_id: &refund_id,
+                    current: current.as_deref(),
+                    status: &status,
+                    code: &code,
+                };
+                suspect.record(conn).await?;
                 alarm.suspects.push((refund_id, current));
             }
         }
     }
     Ok(alarm)
+}
+
+/// A refund Alipay reported on in a batch we rejected, while the refund
+/// already stands elsewhere: it may have been paid twice.
+struct Suspect<'s> {
+    batch_no: &'s str,
+    refund_id: &'s str,
+    current: Option<&'s str>,
+    status: &'s str,
+    code: &'s str,
+}
+
+impl Suspect<'_> {
+    /// Kept for a person, once per batch and refund.
+    async fn record(&self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+        let detail = format!(
+            "Alipay reported {} for this batch after we rejected it; the refund is {} in {}",
+            self.code,
+            self.status,
+            self.current.unwrap_or("no batch")
+        );
+        sqlx::query(
+            "INSERT INTO double_payment_suspects (batch_no, refund_id, other_batch, code, detail)
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (batch_no, refund_id) DO NOTHING",
+        )
+        .bind(self.batch_no)
+        .bind(self.refund_id)
+        .bind(self.current)
+        .bind(self.code)
+        .bind(&detail)
+        .execute(&mut *conn)
+        .await?;
+        Ok(())
+    }
 }
 
 /// A batch never sent loses one refund to the batch Alipay holds: it is
