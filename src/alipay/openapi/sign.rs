@@ -10,7 +10,7 @@
 
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{
-    RSA_PKCS1_2048_8192_SHA256, RSA_PKCS1_SHA256, RsaKeyPair, UnparsedPublicKey,
+    KeyPair, RSA_PKCS1_2048_8192_SHA256, RSA_PKCS1_SHA256, RsaKeyPair, UnparsedPublicKey,
 };
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -64,6 +64,12 @@ impl AppKey {
             )
             .map_err(|_| KeyError::NotPrivateKey)?;
         Ok(STANDARD.encode(signature))
+    }
+
+    /// The public half, as a verifier of this key's signatures (the sandbox
+    /// checks requests with it; Alipay does the same with the uploaded key).
+    pub fn public_key(&self) -> AlipayPublicKey {
+        AlipayPublicKey(self.0.public_key().as_ref().to_vec())
     }
 }
 
@@ -133,6 +139,25 @@ mod tests {
     const SIGNATURE: &str = include_str!("testdata/sig.b64");
     const RESPONSE: &str = include_str!("testdata/resp.txt");
     const RESPONSE_SIGNATURE: &str = include_str!("testdata/rsig.b64");
+
+    #[test]
+    fn the_public_half_verifies_the_keys_signatures_and_the_sandbox_pems_parse() {
+        let key = AppKey::parse(PKCS8).unwrap();
+        let signature = key.sign("a=1&b=2").unwrap();
+        assert!(key.public_key().verifies(b"a=1&b=2", &signature));
+        assert!(!key.public_key().verifies(b"a=1&b=3", &signature));
+        let pem = |name: &str| {
+            let path = format!("{}/deploy/sandbox-keys/{name}", env!("CARGO_MANIFEST_DIR"));
+            std::fs::read_to_string(path).unwrap()
+        };
+        let app = AppKey::parse(&pem("app-private.pem")).unwrap();
+        let app_public = AlipayPublicKey::parse(&pem("app-public.pem")).unwrap();
+        assert!(app_public.verifies(b"x", &app.sign("x").unwrap()));
+        let alipay = AppKey::parse(&pem("alipay-private.pem")).unwrap();
+        let alipay_public = AlipayPublicKey::parse(&pem("alipay-public.pem")).unwrap();
+        assert!(alipay_public.verifies(b"x", &alipay.sign("x").unwrap()));
+        assert!(!alipay_public.verifies(b"x", &app.sign("x").unwrap()));
+    }
 
     #[test]
     fn our_signature_equals_the_one_an_independent_library_made() {
