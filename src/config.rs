@@ -12,8 +12,11 @@ use std::time::Duration;
 
 use secrecy::SecretString;
 
+use partners::{check_partner_id, partners};
+
 use crate::domain::item_outcome::ItemRetry;
 
+mod partners;
 mod source;
 mod types;
 
@@ -52,6 +55,9 @@ pub const VARIABLES: &[&str] = &[
     "ALIPAY_DBACK_NOTIFY_URL",
     "ALIPAY_VERIFY_NOTIFY_ID",
     "ALIPAY_TIMEOUT_MS",
+    "ALIPAY_OPENAPI_GATEWAY",
+    "OPENAPI_CONCURRENCY",
+    "OPENAPI_CALLS_PER_SECOND",
     "BATCH_MAX_ITEMS",
     "BATCH_LINGER_MS",
     "ALIPAY_PWD_FALLBACK",
@@ -140,9 +146,16 @@ impl Settings {
 
 /// The gateway and the partners (`ALIPAY_*`).
 fn alipay(src: &Source) -> Result<AlipaySettings, ConfigError> {
+    let partners = partners(src)?;
     Ok(AlipaySettings {
         gateway: src.url_or("ALIPAY_GATEWAY", DEFAULT_GATEWAY)?,
-        partners: partners(src)?,
+        partners: partners.mapi,
+        openapi: OpenApiSettings {
+            gateway: src.url_or("ALIPAY_OPENAPI_GATEWAY", DEFAULT_OPENAPI_GATEWAY)?,
+            apps: partners.openapi,
+            concurrency: src.number_in("OPENAPI_CONCURRENCY", 8, 1..=256)? as usize,
+            calls_per_second: src.number_in("OPENAPI_CALLS_PER_SECOND", 20, 1..=10_000)? as u32,
+        },
         default_partner: src.get("ALIPAY_PARTNER")?,
         notify_url: src.optional_url("ALIPAY_NOTIFY_URL")?,
         dback_notify_url: src.optional_url("ALIPAY_DBACK_NOTIFY_URL")?,
@@ -224,113 +237,6 @@ fn check_amqp_url(url: &str) -> Result<(), ConfigError> {
             "is not an AMQP URL like amqp://user:password@host:5672/%2f",
         ))
     }
-}
-
-fn check_partner_id(var: &str, id: &str) -> Result<(), ConfigError> {
-    if id.len() == 16 && id.starts_with("2088") && id.bytes().all(|b| b.is_ascii_digit()) {
-        Ok(())
-    } else {
-        Err(ConfigError::new(
-            var,
-            format!("{id:?} is not a partner id (2088 followed by 12 digits)"),
-        ))
-    }
-}
-
-/// The default partner from the environment, then `[[partners]]` from the file.
-fn partners(src: &Source) -> Result<Vec<Partner>, ConfigError> {
-    let mut out = Vec::new();
-    if let Some(id) = src.get("ALIPAY_PARTNER")? {
-        check_partner_id("ALIPAY_PARTNER", &id)?;
-        let key = key_of(
-            src.get("ALIPAY_KEY")?,
-            src.get("ALIPAY_KEY_FILE")?,
-            "ALIPAY_KEY",
-        )?
-        .ok_or_else(|| {
-            ConfigError::new(
-                "ALIPAY_KEY",
-                "required when ALIPAY_PARTNER is set (or ALIPAY_KEY_FILE)",
-            )
-        })?;
-        out.push(Partner { id, key });
-    } else if src.get("ALIPAY_KEY")?.is_some() || src.get("ALIPAY_KEY_FILE")?.is_some() {
-        return Err(ConfigError::new(
-            "ALIPAY_PARTNER",
-            "required when ALIPAY_KEY or ALIPAY_KEY_FILE is set",
-        ));
-    }
-    for (i, table) in src.partner_tables().iter().enumerate() {
-        let var = format!("partners[{i}]");
-        let field = |name: &str| -> Result<Option<String>, ConfigError> {
-            match table.get(name) {
-                None => Ok(None),
-                Some(toml::Value::String(s)) => Ok(Some(s.clone())),
-                Some(_) => Err(ConfigError::new(
-                    format!("{var}.{name}"),
-                    "must be a string",
-                )),
-            }
-        };
-        if let Some(unknown) = table
-            .keys()
-            .find(|k| !["id", "key", "key_file"].contains(&k.as_str()))
-        {
-            return Err(ConfigError::new(
-                format!("{var}.{unknown}"),
-                "unknown key (expected id, key, key_file)",
-            ));
-        }
-        let id = field("id")?.ok_or_else(|| ConfigError::new(format!("{var}.id"), "missing"))?;
-        check_partner_id(&format!("{var}.id"), &id)?;
-        let key =
-            key_of(field("key")?, field("key_file")?, &format!("{var}.key"))?.ok_or_else(|| {
-                ConfigError::new(format!("{var}.key"), "missing (give key or key_file)")
-            })?;
-        out.push(Partner { id, key });
-    }
-    for (i, p) in out.iter().enumerate() {
-        check_partner_id("ALIPAY_PARTNER", &p.id)?;
-        if out[..i].iter().any(|q| q.id == p.id) {
-            return Err(ConfigError::new(
-                "partners",
-                format!("partner {} is configured twice", p.id),
-            ));
-        }
-    }
-    Ok(out)
-}
-
-/// A key given inline or in a file (whose trailing newline is not part of it).
-fn key_of(
-    inline: Option<String>,
-    file: Option<String>,
-    var: &str,
-) -> Result<Option<SecretString>, ConfigError> {
-    let key = match (inline, file) {
-        (Some(_), Some(_)) => {
-            return Err(ConfigError::new(var, "give the key or its file, not both"));
-        }
-        (Some(k), None) => k,
-        (None, Some(path)) => std::fs::read_to_string(&path)
-            .map_err(|e| {
-                ConfigError::new(
-                    format!("{var}_file"),
-                    format!("cannot read {path}: {}", e.kind()),
-                )
-            })?
-            .trim_end_matches(['\r', '\n'])
-            .to_owned(),
-        (None, None) => return Ok(None),
-    };
-    // The reason never quotes the key itself.
-    if key.is_empty() || key.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(ConfigError::new(
-            var,
-            "the key is empty or contains whitespace",
-        ));
-    }
-    Ok(Some(SecretString::from(key)))
 }
 
 fn admin(src: &Source) -> Result<Option<AdminSettings>, ConfigError> {

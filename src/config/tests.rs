@@ -127,6 +127,66 @@ fn partners_come_from_the_environment_and_the_file() {
     assert_eq!(load(&[], Some(&twice)).unwrap_err().var, "partners");
 }
 
+fn openapi_table(id: &str, extra: &str) -> String {
+    let keys = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/sandbox-keys");
+    format!(
+        "[[partners]]\nid = \"{id}\"\nchannel = \"openapi\"\napp_id = \"2021000000000001\"\nprivate_key_file = \"{keys}/app-private.pem\"\nalipay_public_key_file = \"{keys}/alipay-public.pem\"\n{extra}"
+    )
+}
+
+#[test]
+fn an_openapi_partner_is_configured_beside_a_mapi_one_with_its_keys_parsed() {
+    let file = format!(
+        "[[partners]]\nid = \"2088000000000002\"\nkey = \"k2\"\n\n{}",
+        openapi_table("2088000000000009", "")
+    );
+    let s = load(&[("OPENAPI_CONCURRENCY", "4")], Some(&file)).unwrap();
+    assert_eq!(s.alipay.partners.len(), 1);
+    let app = s.alipay.openapi.app_of("2088000000000009").unwrap();
+    assert_eq!(app.app_id, "2021000000000001");
+    assert!(s.alipay.openapi.app_of("2088000000000002").is_none());
+    assert_eq!(s.alipay.openapi.concurrency, 4);
+    assert_eq!(s.alipay.openapi.gateway, DEFAULT_OPENAPI_GATEWAY);
+    use crate::domain::Partners as _;
+    assert!(s.alipay.is_configured("2088000000000009"));
+    assert!(!format!("{s:?}").contains("BEGIN"));
+}
+
+#[test]
+fn a_bad_openapi_partner_names_the_field_at_fault() {
+    let err = |file: String| load(&[], Some(&file)).unwrap_err().var;
+    assert_eq!(
+        err(openapi_table("2088000000000009", "key = \"k\"\n")),
+        "partners[0].key"
+    );
+    assert_eq!(
+        err(openapi_table("2088000000000009", "").replace("2021000000000001", "app-1")),
+        "partners[0].app_id"
+    );
+    // The app's key where Alipay's public key belongs, and the other way round.
+    assert_eq!(
+        err(openapi_table("2088000000000009", "").replace("alipay-public.pem", "nope.pem")),
+        "partners[0].alipay_public_key_file"
+    );
+    assert_eq!(
+        err(openapi_table("2088000000000009", "").replace("app-private.pem", "app-public.pem")),
+        "partners[0].private_key_file"
+    );
+    assert_eq!(
+        err(openapi_table("2088000000000009", "").replace("alipay-public.pem", "app-private.pem")),
+        "partners[0].alipay_public_key_file"
+    );
+    assert_eq!(
+        err(openapi_table("2088000000000009", "").replace("\"openapi\"", "\"grpc\"")),
+        "partners[0].channel"
+    );
+    let twice = format!(
+        "{}\n[[partners]]\nid = \"2088000000000009\"\nkey = \"k\"\n",
+        openapi_table("2088000000000009", "")
+    );
+    assert_eq!(err(twice), "partners");
+}
+
 #[test]
 fn urls_lose_their_password_in_debug_output() {
     assert_eq!(

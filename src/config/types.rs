@@ -9,6 +9,7 @@ use secrecy::SecretString;
 pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/refund_worker";
 pub const DEFAULT_AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 pub const DEFAULT_GATEWAY: &str = "https://mapi.alipay.com/gateway.do";
+pub const DEFAULT_OPENAPI_GATEWAY: &str = "https://openapi.alipay.com/gateway.do";
 
 /// Everything the service reads at start.
 #[derive(Clone)]
@@ -43,7 +44,10 @@ pub struct AmqpSettings {
 #[derive(Clone)]
 pub struct AlipaySettings {
     pub gateway: String,
+    /// The partners on the mapi channel.
     pub partners: Vec<Partner>,
+    /// The partners on the OpenAPI channel, and how they are called.
+    pub openapi: OpenApiSettings,
     pub default_partner: Option<String>,
     pub notify_url: Option<String>,
     pub dback_notify_url: Option<String>,
@@ -57,6 +61,37 @@ pub struct AlipaySettings {
 pub struct Partner {
     pub id: String,
     pub key: SecretString,
+}
+
+/// The OpenAPI channel: its gateway, its apps, and how hard they are called.
+#[derive(Clone, Debug)]
+pub struct OpenApiSettings {
+    /// `ALIPAY_OPENAPI_GATEWAY`.
+    pub gateway: String,
+    pub apps: Vec<OpenApiApp>,
+    /// `OPENAPI_CONCURRENCY`: calls in flight at once, per worker.
+    pub concurrency: usize,
+    /// `OPENAPI_CALLS_PER_SECOND`: calls per second per app, per worker.
+    pub calls_per_second: u32,
+}
+
+/// A partner on the OpenAPI channel: its app and the keys of both sides.
+#[derive(Clone, Debug)]
+pub struct OpenApiApp {
+    /// What upstream events name in `partner`.
+    pub partner: String,
+    pub app_id: String,
+    /// The app's RSA2 private key (redacted in debug output).
+    pub key: std::sync::Arc<crate::alipay::openapi::sign::AppKey>,
+    /// Alipay's public key: verifies answers and pushes.
+    pub alipay_public: crate::alipay::openapi::sign::AlipayPublicKey,
+}
+
+impl OpenApiSettings {
+    /// The app serving `partner`, when the partner is on this channel.
+    pub fn app_of(&self, partner: &str) -> Option<&OpenApiApp> {
+        self.apps.iter().find(|a| a.partner == partner)
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -111,7 +146,7 @@ impl crate::domain::Partners for AlipaySettings {
         self.default_partner.as_deref()
     }
     fn is_configured(&self, partner: &str) -> bool {
-        self.partners.iter().any(|p| p.id == partner)
+        self.partners.iter().any(|p| p.id == partner) || self.openapi.app_of(partner).is_some()
     }
 }
 
@@ -143,6 +178,16 @@ impl fmt::Debug for Settings {
                     .partners
                     .iter()
                     .map(|p| &p.id)
+                    .collect::<Vec<_>>(),
+            )
+            .field(
+                "openapi_partners",
+                &self
+                    .alipay
+                    .openapi
+                    .apps
+                    .iter()
+                    .map(|a| (&a.partner, &a.app_id))
                     .collect::<Vec<_>>(),
             )
             .field("batch", &self.batch)
