@@ -7,7 +7,7 @@
 //! top (`commands`, with `sandbox` and `soak`), which the library never uses.
 //!
 //! - `domain`: pure values and rules: amounts, the inbound event, statuses, actors, batch rules, item codes.
-//! - `alipay`: the mapi wire and client: signing, requests, answers, notifications, dispositions.
+//! - `alipay`: the wire and client: mapi (MD5, batches) and `alipay::openapi` (RSA2, one refund per call).
 //! - `storage`: PostgreSQL, the single source of truth; every refund transition in `storage::transitions`.
 //! - `config`: settings from the environment and a TOML file.
 //! - `amqp`: RabbitMQ connection, topology, publishing with confirms, header helpers.
@@ -16,6 +16,7 @@
 //! - `intake`: the consumer of refund-approved events, in windows.
 //! - `batching`: the batcher, and the one batch former (`batching::form`).
 //! - `submit`: the submitter: batches to Alipay, and what follows each answer.
+//! - `openapi_submit`: the OpenAPI channel's submitter: one `alipay.trade.refund` per refund, then the query.
 //! - `callback`: the receiver of Alipay's notifications (the http role).
 //! - `report`: a notification or query answer applied to its batch, and its alarms.
 //! - `reconcile`: batches without a notification, settled by the query.
@@ -47,6 +48,7 @@ pub mod domain;
 pub mod fuzzing;
 pub(crate) mod health;
 pub mod intake;
+pub mod openapi_submit;
 pub(crate) mod operator;
 pub mod outbox;
 #[cfg(test)]

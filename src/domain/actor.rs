@@ -14,6 +14,8 @@ pub enum Actor {
     Intake,
     Batcher,
     Submitter,
+    /// The OpenAPI channel's submitter (one call per refund).
+    OpenApi,
     /// The http role, applying a notification.
     Callback,
     Reconciler,
@@ -27,6 +29,7 @@ impl fmt::Display for Actor {
             Self::Intake => f.write_str("intake"),
             Self::Batcher => f.write_str("batcher"),
             Self::Submitter => f.write_str("submitter"),
+            Self::OpenApi => f.write_str("openapi"),
             Self::Callback => f.write_str("callback"),
             Self::Reconciler => f.write_str("reconciler"),
             Self::Operator(name) => write!(f, "operator:{name}"),

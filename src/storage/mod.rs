@@ -20,6 +20,7 @@ pub mod batches;
 pub(crate) mod health;
 pub mod intake;
 pub(crate) mod notifications;
+pub(crate) mod openapi;
 pub(crate) mod outbox;
 pub(crate) mod reconcile;
 pub mod refunds;

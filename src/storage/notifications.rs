@@ -170,7 +170,7 @@ pub async fn apply(
     let ids: Vec<String> = plan.succeed.iter().map(|p| p.refund_id.clone()).collect();
     let actor = source.actor();
     out.succeeded =
-        transitions::succeed(&mut tx, batch_no, &ids, source.source(), &actor, None).await?;
+        transitions::succeed(&mut tx, Some(batch_no), &ids, source.source(), &actor, None).await?;
     out.returned_to_pending = back_to_pending(&mut tx, batch_no, &plan.retry, source).await?;
     out.failed = fail_by_code(&mut tx, batch_no, &plan.fail, source).await?;
     out.batch_completed = complete_if_settled(&mut tx, batch_no).await?;
@@ -352,7 +352,7 @@ async fn back_to_pending(
     let actor = source.actor();
     transitions::pending_later(
         conn,
-        batch_no,
+        Some(batch_no),
         RefundStatus::Submitted,
         &later,
         &actor,

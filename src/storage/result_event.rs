@@ -5,14 +5,15 @@
 //!
 //! The statement before it provides a CTE named `ev` with these columns:
 //! the refund's `refund_id`, `trade_no`, `amount_fen`, `partner`,
-//! `batch_no`, `metadata`, `operator_retries` as they are after the change,
+//! `batch_no`, `metadata`, `operator_retries`, `channel`, `out_request_no` as
+//! they are after the change,
 //! and the event's `event` (the routing key), `status`, `code`, `message`
 //! and `source`. Each row gets a fresh `event_id` (downstream dedups on it)
 //! and the moment of writing as `occurred_at`.
 //!
 //! Amounts go out as yuan text with two decimals (`fen_to_yuan`, exact:
 //! integer arithmetic). `retry` appears only once an operator has retried
-//! the refund. (Migrations 0002 and 0006 defined this body as the SQL
+//! the refund; `out_request_no` only on the OpenAPI channel. (Migrations 0002 and 0006 defined this body as the SQL
 //! function `refund_event_body`; it is no longer called, and is left in the
 //! database so that a worker of the previous release keeps working during a
 //! rolling deploy.)
@@ -34,10 +35,13 @@ macro_rules! insert_result_events {
                     'partner', ev.partner,
                     'batch_no', ev.batch_no,
                     'source', ev.source,
+                    'channel', ev.channel,
                     'occurred_at', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'),
                     'metadata', ev.metadata)
                 || CASE WHEN ev.operator_retries > 0
                         THEN jsonb_build_object('retry', ev.operator_retries) ELSE '{}'::jsonb END
+                || CASE WHEN ev.channel = 'openapi'
+                        THEN jsonb_build_object('out_request_no', ev.out_request_no) ELSE '{}'::jsonb END
          FROM ev CROSS JOIN LATERAL (SELECT gen_random_uuid() AS event_id, ev.refund_id) e"
     };
 }

@@ -76,7 +76,8 @@ pub async fn settle(
         Settlement::Succeeded => {
             let ids = [refund_id.to_owned()];
             let (source, note) = (Source::Operator, Some(note.as_str()));
-            let n = transitions::succeed(&mut tx, &batch_no, &ids, source, &actor, note).await?;
+            let n =
+                transitions::succeed(&mut tx, Some(&batch_no), &ids, source, &actor, note).await?;
             ("SUCCESS", n)
         }
         Settlement::Failed(code) => {

@@ -243,7 +243,7 @@ pub async fn return_single(
     let note = "refused for now with a code that can pass; a later batch may";
     transitions::pending_later(
         conn,
-        batch_no,
+        Some(batch_no),
         RefundStatus::Batched,
         &later,
         &Actor::Submitter,

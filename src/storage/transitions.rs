@@ -14,6 +14,7 @@
 //! | pending, batched (split) | batched | [`into_batch`] |
 //! | batched | submitted | [`accept_batch`] |
 //! | pending, batched elsewhere | submitted | [`take_back`] |
+//! | pending (OpenAPI) | submitted | [`start_call`] |
 //! | batched | pending | [`batch_to_pending`] |
 //! | batched, submitted | pending, not before | [`pending_later`] |
 //! | failed | pending | [`reopen_failed`] |
@@ -51,6 +52,36 @@ pub async fn into_batch(
     .bind(refund_ids)
     .bind(from.as_str())
     .bind(from_batch)
+    .bind(actor.to_string())
+    .execute(conn)
+    .await?;
+    Ok(moved.rows_affected())
+}
+
+/// OpenAPI: pending refunds become `submitted` on the `openapi` channel, each
+/// with the `out_request_no` of its round (the call follows the commit, so a
+/// crash after the call finds the refund submitted and sends the same number).
+pub async fn start_call(
+    conn: &mut PgConnection,
+    calls: &[(&str, &str)],
+    actor: &Actor,
+) -> Result<u64, sqlx::Error> {
+    let ids: Vec<&str> = calls.iter().map(|c| c.0).collect();
+    let numbers: Vec<&str> = calls.iter().map(|c| c.1).collect();
+    let moved = sqlx::query(
+        "WITH moved AS (
+             UPDATE refunds r SET status = 'submitted', channel = 'openapi', batch_no = NULL,
+                    out_request_no = c.out_request_no, not_before = NULL, updated_at = now()
+             FROM unnest($1::text[], $2::text[]) AS c(refund_id, out_request_no)
+             WHERE r.refund_id = c.refund_id AND r.status = 'pending'
+             RETURNING r.refund_id, r.out_request_no
+         )
+         INSERT INTO refund_history (refund_id, from_status, to_status, actor, note)
+         SELECT refund_id, 'pending', 'submitted', $3, 'alipay.trade.refund ' || out_request_no
+         FROM moved",
+    )
+    .bind(&ids)
+    .bind(&numbers)
     .bind(actor.to_string())
     .execute(conn)
     .await?;
@@ -150,7 +181,7 @@ pub struct Later<'a> {
 /// (when `None`) "a new batch may pass; not before …".
 pub async fn pending_later(
     conn: &mut PgConnection,
-    batch_no: &str,
+    batch_no: Option<&str>,
     from: RefundStatus,
     items: &[Later<'_>],
     actor: &Actor,
@@ -167,7 +198,8 @@ pub async fn pending_later(
              UPDATE refunds r SET status = 'pending', item_retries = r.item_retries + 1,
                     not_before = now() + make_interval(secs => i.wait), updated_at = now()
              FROM unnest($1::text[], $2::text[], $3::float8[]) AS i(refund_id, code, wait)
-             WHERE r.refund_id = i.refund_id AND r.status = $5 AND r.batch_no = $4
+             WHERE r.refund_id = i.refund_id AND r.status = $5
+               AND ($4::text IS NULL OR r.batch_no = $4)
              RETURNING r.refund_id, i.code, r.not_before
          )
          INSERT INTO refund_history (refund_id, from_status, to_status, batch_no, code, actor, note)
@@ -221,7 +253,7 @@ pub async fn reopen_failed(
 /// report's to settle).
 pub async fn succeed(
     conn: &mut PgConnection,
-    batch_no: &str,
+    batch_no: Option<&str>,
     ids: &[String],
     source: Source,
     actor: &Actor,
@@ -234,14 +266,15 @@ pub async fn succeed(
         "WITH done AS (
              UPDATE refunds SET status = 'succeeded', result_code = 'SUCCESS', result_message = 'refunded',
                     result_source = $2, finished_at = now(), updated_at = now(), not_before = NULL
-             WHERE refund_id = ANY($1::text[]) AND status = 'submitted' AND batch_no = $3
+             WHERE refund_id = ANY($1::text[]) AND status = 'submitted'
+               AND ($3::text IS NULL OR batch_no = $3)
              RETURNING *
          ), history AS (
              INSERT INTO refund_history (refund_id, from_status, to_status, batch_no, code, actor, note)
              SELECT refund_id, 'submitted', 'succeeded', batch_no, 'SUCCESS', $4, $5 FROM done
          ), ev AS (
              SELECT d.refund_id, d.trade_no, d.amount_fen, d.partner, d.batch_no, d.metadata,
-                    d.operator_retries, $6::text AS event, 'succeeded'::text AS status,
+                    d.operator_retries, d.channel, d.out_request_no, $6::text AS event, 'succeeded'::text AS status,
                     'SUCCESS'::text AS code, 'refunded'::text AS message, $2::text AS source
              FROM done d
          ) ",
@@ -288,7 +321,7 @@ pub async fn fail(conn: &mut PgConnection, f: &Failure<'_>) -> Result<u64, sqlx:
              SELECT refund_id, $2, 'failed', batch_no, $3, $6, $4 FROM failed
          ), ev AS (
              SELECT f.refund_id, f.trade_no, f.amount_fen, f.partner, f.batch_no, f.metadata,
-                    f.operator_retries, $8::text AS event, 'failed'::text AS status,
+                    f.operator_retries, f.channel, f.out_request_no, $8::text AS event, 'failed'::text AS status,
                     $3::text AS code, $4::text AS message, $5::text AS source
              FROM failed f
          ) ",
@@ -339,7 +372,7 @@ pub async fn bank_returned(
     let rows = sqlx::query(concat!(
         "WITH ev AS (
              SELECT f.refund_id, f.trade_no, f.amount_fen, f.partner, f.batch_no, f.metadata,
-                    f.operator_retries, $5::text AS event, $2::text AS status,
+                    f.operator_retries, f.channel, f.out_request_no, $5::text AS event, $2::text AS status,
                     $3::text AS code, $4::text AS message, 'notify'::text AS source
              FROM refunds f WHERE f.refund_id = $1
          ) ",

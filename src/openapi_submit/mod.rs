@@ -1,0 +1,2 @@
+//! The OpenAPI channel's submitter (placeholder while it is built).
+pub mod decide;
