@@ -100,7 +100,7 @@ impl Settings {
     pub fn from_source(src: &Source) -> Result<Self, ConfigError> {
         let batch_no_prefix = src.string_or("BATCH_NO_PREFIX", "")?;
         check_batch_no_prefix(&batch_no_prefix)?;
-        let s = Settings {
+        let mut s = Settings {
             database_url: src.string_or("DATABASE_URL", DEFAULT_DATABASE_URL)?,
             database_pool_size: src.number_in("DATABASE_POOL_SIZE", 10, 1..=200)? as u32,
             amqp: AmqpSettings {
@@ -113,6 +113,7 @@ impl Settings {
                 max_items: src.number_in("BATCH_MAX_ITEMS", 1000, 1..=1000)? as usize,
                 linger: millis(src.number_in("BATCH_LINGER_MS", 2000, 0..=86_400_000)?),
                 batch_no_prefix: batch_no_prefix.clone(),
+                openapi_partners: Vec::new(),
             },
             submit: submit(src, batch_no_prefix)?,
             item_retry: ItemRetry {
@@ -140,6 +141,13 @@ impl Settings {
         }
         check_database_url(&s.database_url)?;
         check_amqp_url(&s.amqp.url)?;
+        s.batch.openapi_partners = s
+            .alipay
+            .openapi
+            .apps
+            .iter()
+            .map(|a| a.partner.clone())
+            .collect();
         Ok(s)
     }
 }

@@ -207,6 +207,10 @@ impl Batcher {
         let mut next_due: Option<DateTime<Utc>> = None;
         let mut contended = false;
         for partner in store::partners_by_oldest_pending(tx).await? {
+            if self.settings.openapi_partners.contains(&partner) {
+                // Its refunds go one per call through the OpenAPI submitter.
+                continue;
+            }
             // Several batches' worth, so refunds of busy trades (a trade's
             // later partial refunds wait for its first) do not crowd the
             // others out and keep only one batch in flight.

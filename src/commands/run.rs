@@ -26,6 +26,9 @@ use crate::cli::Role;
 use crate::config::Settings;
 use crate::health::{self, HealthState};
 use crate::intake::Intake;
+use crate::openapi_submit::OpenApiSubmitter;
+use crate::openapi_submit::client::OpenApiClient;
+use crate::openapi_submit::decide::Rules;
 use crate::outbox::Relay;
 use crate::reconcile::Reconciler;
 use crate::shutdown::stop_signal;
@@ -109,7 +112,10 @@ impl Launch<'_> {
                     timeout: settings.alipay.timeout,
                     item_retry: settings.item_retry,
                 };
-                tasks.spawn(submitter.run(stop));
+                tasks.spawn(submitter.run(stop.clone()));
+                if !settings.alipay.openapi.apps.is_empty() {
+                    tasks.spawn(self.openapi_submitter()?.run(stop));
+                }
             }
             Role::Http => {
                 self.spawn_http(tasks).await?;
@@ -144,6 +150,29 @@ impl Launch<'_> {
             }
         }
         Ok(())
+    }
+
+    /// The OpenAPI channel's submitter, beside the batch submitter.
+    fn openapi_submitter(&self) -> anyhow::Result<OpenApiSubmitter> {
+        let s = self.settings;
+        let o = &s.alipay.openapi;
+        let client = OpenApiClient::new(&o.gateway, s.alipay.timeout)
+            .context("while building the OpenAPI HTTP client")?;
+        let rules = Rules {
+            retry_base: s.submit.retry_base,
+            retry_cap: s.submit.retry_cap,
+            give_up: s.submit.give_up,
+            item_retry: s.item_retry,
+        };
+        Ok(OpenApiSubmitter::new(
+            self.pool.clone(),
+            client,
+            o.apps.clone(),
+            rules,
+            o.concurrency,
+            o.calls_per_second,
+            s.alipay.timeout,
+        ))
     }
 
     /// Each role that talks to the gateway gets a client of its own.

@@ -100,6 +100,8 @@ pub struct BatchSettings {
     pub linger: Duration,
     /// `BATCH_NO_PREFIX`: letters and digits after the date of every `batch_no`.
     pub batch_no_prefix: String,
+    /// Partners on the OpenAPI channel: their refunds are never batched.
+    pub openapi_partners: Vec<String>,
 }
 
 /// How the submitter retries and pauses.

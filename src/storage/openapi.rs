@@ -305,17 +305,3 @@ async fn again(
     .await?;
     Ok(())
 }
-
-/// Requests held for a person, oldest first: (refund_id, out_request_no, reason).
-pub async fn held(
-    pool: &PgPool,
-    limit: i64,
-) -> Result<Vec<(String, String, Option<String>)>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT refund_id, out_request_no, held_reason FROM openapi_requests
-         WHERE held_at IS NOT NULL AND settled_at IS NULL ORDER BY held_at LIMIT $1",
-    )
-    .bind(limit)
-    .fetch_all(pool)
-    .await
-}

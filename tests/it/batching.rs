@@ -14,6 +14,7 @@ fn batcher(app: &TestApp, max_items: usize) -> Batcher {
             max_items,
             linger: Duration::from_secs(2),
             batch_no_prefix: String::new(),
+            openapi_partners: Vec::new(),
         },
     }
 }

@@ -92,6 +92,7 @@ pub fn eager_batcher(app: &TestApp, max_items: usize) -> Batcher {
             max_items,
             linger: Duration::ZERO,
             batch_no_prefix: String::new(),
+            openapi_partners: Vec::new(),
         },
     }
 }
