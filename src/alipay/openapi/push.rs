@@ -3,6 +3,10 @@
 //! public key over the sorted parameters without `sign` and `sign_type`,
 //! then read into the refund it names and its final status.
 //!
+//! Alipay's message service puts a push's business fields in `biz_content`
+//! (a JSON object); some documents show them as plain parameters. Both are
+//! read; the signature covers every parameter either way.
+//!
 //! Invariant: nothing of a push is believed before its signature verifies;
 //! a push that does not verify, or that verifies but is not a final 充退
 //! status we can read, changes nothing (the caller stores it raw with its
@@ -61,22 +65,32 @@ pub fn read(form: &NotifyForm, alipay: &AlipayPublicKey) -> Result<DepositBackPu
     if let Some(method) = get("msg_method").filter(|m| *m != DEPOSITBACK_COMPLETED) {
         return Err(PushError::WrongMethod(method.to_owned()));
     }
-    let status = get("dback_status").ok_or(PushError::Missing("dback_status"))?;
-    let succeeded = match status {
+    let biz: serde_json::Map<String, serde_json::Value> = match get("biz_content") {
+        Some(text) => serde_json::from_str(text).map_err(|_| PushError::Missing("biz_content"))?,
+        None => serde_json::Map::new(),
+    };
+    let field = |name: &'static str| -> Option<String> {
+        let from_biz = match biz.get(name) {
+            Some(serde_json::Value::String(s)) => Some(s.clone()),
+            Some(serde_json::Value::Number(n)) => Some(n.to_string()),
+            _ => None,
+        };
+        from_biz
+            .filter(|v| !v.is_empty())
+            .or_else(|| get(name).map(str::to_owned))
+    };
+    let status = field("dback_status").ok_or(PushError::Missing("dback_status"))?;
+    let succeeded = match status.as_str() {
         "S" => true,
         "F" => false,
-        other => return Err(PushError::NotFinal(other.to_owned())),
+        _ => return Err(PushError::NotFinal(status)),
     };
     Ok(DepositBackPush {
         app_id: get("app_id").map(str::to_owned),
-        trade_no: get("trade_no")
-            .ok_or(PushError::Missing("trade_no"))?
-            .to_owned(),
-        out_request_no: get("out_request_no")
-            .ok_or(PushError::Missing("out_request_no"))?
-            .to_owned(),
+        trade_no: field("trade_no").ok_or(PushError::Missing("trade_no"))?,
+        out_request_no: field("out_request_no").ok_or(PushError::Missing("out_request_no"))?,
         succeeded,
-        dback_amount: get("dback_amount").map(str::to_owned),
+        dback_amount: field("dback_amount"),
         notify_id: get("notify_id").map(str::to_owned),
     })
 }
@@ -120,6 +134,29 @@ mod tests {
         assert_eq!(read_it.out_request_no, "R-1");
         assert!(read_it.succeeded);
         assert!(!read(&push("F", false), &alipay).unwrap().succeeded);
+    }
+
+    #[test]
+    fn the_fields_may_come_inside_biz_content() {
+        let p = |k: &str, v: &str| (k.to_owned(), v.to_owned());
+        let mut params = vec![
+            p("app_id", "2021000000000001"),
+            p("msg_method", DEPOSITBACK_COMPLETED),
+            p("notify_id", "n-2"),
+            p(
+                "biz_content",
+                r#"{"trade_no":"2026120622001","out_request_no":"R-2","dback_status":"F","dback_amount":"1.00"}"#,
+            ),
+        ];
+        let key = AppKey::parse(PKCS8).unwrap();
+        let sign = key.sign(&content_to_sign(&params, &["sign"])).unwrap();
+        params.push(p("sign_type", "RSA2"));
+        params.push(p("sign", &sign));
+        let alipay = AlipayPublicKey::parse(PUBLIC).unwrap();
+        let read_it = read(&NotifyForm { params }, &alipay).unwrap();
+        assert_eq!(read_it.out_request_no, "R-2");
+        assert!(!read_it.succeeded);
+        assert_eq!(read_it.dback_amount.as_deref(), Some("1.00"));
     }
 
     #[test]
