@@ -1,6 +1,6 @@
-//! The common checks of an OpenAPI call, in the order the brief for the
-//! sandbox fixes (alipay-openapi.md, "Transport and signing"): the app, the
-//! signature, the common parameters, the method.
+//! The common checks of an OpenAPI call (alipay-openapi.md, "Transport and
+//! signing"), in the order this sandbox plays them: the app, the signature,
+//! the common parameters, the method.
 //!
 //! Invariant: nothing of a call is believed before its signature verifies
 //! with its app's public key over every parameter but `sign`, empty values
