@@ -3,6 +3,7 @@
 //! [`Rate`] here, so the sandbox never sees one outside `[0, 1]`.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
 use clap::Args;
 
@@ -124,6 +125,12 @@ pub struct SandboxArgs {
     /// How long a lagged batch stays in Alipay's backlog (scaled by --time-scale).
     #[arg(long, default_value_t = 3_000)]
     pub lag_ms: u64,
+    /// The RSA2 private key the sandbox, playing Alipay, signs OpenAPI answers and 充退 pushes with (test key: deploy/sandbox-keys/alipay-private.pem). Without it every OpenAPI call is answered 40002 isv.invalid-app-id.
+    #[arg(long)]
+    pub alipay_private_key_file: Option<PathBuf>,
+    /// An OpenAPI app, APP_ID=PARTNER=PATH_TO_APP_PRIVATE_KEY (repeatable); its requests are verified with the public half of that key (test key: deploy/sandbox-keys/app-private.pem).
+    #[arg(long)]
+    pub openapi_app: Vec<String>,
 }
 
 /// Yuan text to fen, through the domain's own parser (never a float).

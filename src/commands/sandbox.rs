@@ -3,7 +3,10 @@
 //! Thin: flags into a [`SandboxConfig`], bind, print the address and the
 //! seed (so a run can be replayed), serve. Partners come from the flags,
 //! else from the worker's own ALIPAY_PARTNER/ALIPAY_KEY and config file, so
-//! a worker and its sandbox share one configuration.
+//! a worker and its sandbox share one configuration. OpenAPI apps and the
+//! key the sandbox answers them with come from their flags
+//! (`sandbox_openapi.rs`); the worker's `[[partners]]` tables are not read
+//! yet.
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -19,6 +22,9 @@ use crate::cli::SandboxArgs;
 use crate::config::{Partner, Settings};
 use crate::sandbox::{self, Faults, PartnerKey, Realism, Sandbox, SandboxConfig};
 use crate::shutdown::stop_signal;
+
+#[path = "sandbox_openapi.rs"]
+mod openapi;
 
 pub async fn sandbox(settings: &Settings, args: SandboxArgs) -> anyhow::Result<ExitCode> {
     let seed = args.seed.unwrap_or_else(rand::random);
@@ -40,6 +46,19 @@ pub async fn sandbox(settings: &Settings, args: SandboxArgs) -> anyhow::Result<E
         "sandbox listening on http://{addr}/gateway.do (seed {seed}, partners {})",
         partners.join(",")
     );
+    if !config.openapi_apps.is_empty() || config.alipay_key.is_some() {
+        let apps: Vec<&str> = config
+            .openapi_apps
+            .iter()
+            .map(|a| a.app_id.as_str())
+            .collect();
+        let signing = if config.alipay_key.is_some() {
+            "signed with --alipay-private-key-file"
+        } else {
+            "all refused isv.invalid-app-id: no --alipay-private-key-file"
+        };
+        eprintln!("sandbox serves OpenAPI apps {} ({signing})", apps.join(","));
+    }
     if config.realism.is_on() {
         eprintln!("sandbox answers realistically: {:?}", config.realism);
     }
@@ -99,6 +118,8 @@ pub fn config_from(
         notify_reorder_rate: args.notify_reorder_rate,
     };
     config.realism = realism_from(args);
+    config.openapi_apps = openapi::apps(&args.openapi_app)?;
+    config.alipay_key = openapi::alipay_key(args.alipay_private_key_file.as_deref())?;
     Ok(config)
 }
 
@@ -336,6 +357,47 @@ mod tests {
         .unwrap();
         assert_eq!(lag.realism.lag_rate.get(), 0.5);
         assert!(lag.realism.is_on());
+    }
+
+    #[test]
+    fn the_openapi_flags_reach_the_config_and_default_to_none() {
+        let plain = config_from(&args(&["--partner", P1, "--key", "k"]), &[], 1).unwrap();
+        assert!(plain.openapi_apps.is_empty());
+        assert!(plain.alipay_key.is_none());
+        let keys = format!("{}/deploy/sandbox-keys", env!("CARGO_MANIFEST_DIR"));
+        let app = format!("2021000000000001={P1}={keys}/app-private.pem");
+        let alipay = format!("{keys}/alipay-private.pem");
+        let c = config_from(
+            &args(&[
+                "--partner",
+                P1,
+                "--key",
+                "k",
+                "--openapi-app",
+                &app,
+                "--alipay-private-key-file",
+                &alipay,
+            ]),
+            &[],
+            1,
+        )
+        .unwrap();
+        assert_eq!(c.openapi_apps.len(), 1);
+        assert_eq!(c.openapi_apps[0].app_id, "2021000000000001");
+        assert!(c.alipay_key.is_some());
+        let missing = config_from(
+            &args(&[
+                "--partner",
+                P1,
+                "--key",
+                "k",
+                "--alipay-private-key-file",
+                "/nonexistent",
+            ]),
+            &[],
+            1,
+        );
+        assert!(missing.is_err());
     }
 
     #[test]

@@ -70,6 +70,7 @@ impl Sandbox {
             ledger,
             rng,
             realism,
+            ..
         } = &mut *inner;
         let id = ledger.accept(request, awaiting_password)?;
         if awaiting_password {
@@ -106,6 +107,7 @@ impl Sandbox {
             ledger,
             rng,
             realism,
+            ..
         } = &mut *inner;
         let id = ledger.approve(partner, batch_no)?;
         Ok(self.process(ledger, rng, realism, id))

@@ -1,11 +1,16 @@
 //! What a sandbox run is told: partners, ledger defaults, time scale, seed,
-//! faults, and how realistically Alipay's answers are shaped.
+//! faults, how realistically Alipay's answers are shaped, and the OpenAPI
+//! apps, key and faults (their types are in `openapi/config.rs`).
 //!
 //! Owns the defaults and the `--realistic` preset. Rates and the time scale
 //! are read from text in `config_values.rs`, which keeps a [`Rate`] within
 //! `[0, 1]` and a [`TimeScale`] finite and positive.
 
+use std::sync::Arc;
 use std::time::Duration;
+
+pub use super::openapi::config::{OpenApiApp, OpenApiFaults};
+use crate::alipay::openapi::sign::AppKey;
 
 #[path = "config_values.rs"]
 mod values;
@@ -51,6 +56,14 @@ pub struct SandboxConfig {
     pub faults: Faults,
     /// Alipay's real answer shapes and cases (all off by default).
     pub realism: Realism,
+    /// OpenAPI apps whose requests verify; any other `app_id` is
+    /// `isv.invalid-app-id`.
+    pub openapi_apps: Vec<OpenApiApp>,
+    /// The key the sandbox, playing Alipay, signs OpenAPI answers and 充退
+    /// pushes with; without it every OpenAPI call is `isv.invalid-app-id`.
+    pub alipay_key: Option<Arc<AppKey>>,
+    /// Faults injected into OpenAPI calls (none by default).
+    pub openapi_faults: OpenApiFaults,
 }
 
 impl SandboxConfig {
@@ -65,6 +78,9 @@ impl SandboxConfig {
             auto_approve_pwd: false,
             faults: Faults::default(),
             realism: Realism::default(),
+            openapi_apps: Vec::new(),
+            alipay_key: None,
+            openapi_faults: OpenApiFaults::default(),
         }
     }
 

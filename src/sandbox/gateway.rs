@@ -1,9 +1,12 @@
-//! The HTTP routes: `/gateway.do`, `/sandbox/approve` and `/ledger`.
+//! The HTTP routes: `/gateway.do`, `/sandbox/approve`,
+//! `/sandbox/openapi/depositback` and `/ledger`.
 //!
 //! Owns reading requests the way Alipay does and choosing the answer. The
 //! body is read as raw bytes and decoded as a UTF-8 form whatever its
 //! Content-Type; when it is empty (a GET), the URL's query is the request.
-//! Invariant: injected faults (and the realistic cases of the request) are
+//! A form with a `method` and no `service` is an OpenAPI call and goes to
+//! `openapi`, before any mapi fault is drawn (it meets only the OpenAPI
+//! faults). Invariant: injected faults (and the realistic cases of the request) are
 //! drawn before anything else, so the sequence of draws depends only on the
 //! sequence of requests; a batch answered 503 or an injected `SYSTEM_ERROR`
 //! is never recorded, one answered 429 or 403 after accepting always is, and
@@ -25,6 +28,7 @@ use super::checks::{self, Service, param};
 use super::faults::{RequestFaults, draw_request};
 use super::items;
 use super::ledger::ApproveError;
+use super::openapi;
 use super::realism::{RequestRealism, draw_request as draw_request_realism, draw_shapes};
 use super::refusal::{Code, Refusal};
 use crate::alipay::wire::batch_no::beijing_now;
@@ -40,6 +44,10 @@ pub fn router(state: Sandbox) -> Router {
     Router::new()
         .route("/gateway.do", get(gateway).post(gateway))
         .route("/sandbox/approve", post(approve))
+        .route(
+            "/sandbox/openapi/depositback",
+            post(openapi::serve::depositback),
+        )
         .route("/ledger", get(ledger))
         .with_state(state)
 }
@@ -49,6 +57,18 @@ async fn gateway(
     RawQuery(url_query): RawQuery,
     body: Bytes,
 ) -> Response {
+    // A URL query that does not decode has no charset Alipay could read.
+    let url_params = form::decode(url_query.unwrap_or_default().as_bytes()).unwrap_or_default();
+    let params = if body.is_empty() {
+        Ok(url_params.clone())
+    } else {
+        form::decode(&body)
+    };
+    if let Ok(params) = &params
+        && openapi::checks::is_openapi(params)
+    {
+        return openapi::serve::handle(&sandbox, params).await;
+    }
     let (faults, realism) = sandbox.draw_request_faults();
     if let Some(latency) = faults.latency
         && !sandbox.sleep(latency).await
@@ -59,13 +79,6 @@ async fn gateway(
         tracing::info!("injected HTTP 503");
         return (StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable").into_response();
     }
-    // A URL query that does not decode has no charset Alipay could read.
-    let url_params = form::decode(url_query.unwrap_or_default().as_bytes()).unwrap_or_default();
-    let params = if body.is_empty() {
-        Ok(url_params.clone())
-    } else {
-        form::decode(&body)
-    };
     let shape = match params.as_ref().ok().and_then(|p| param(p, "service")) {
         Some(NOTIFY_VERIFY) => {
             return notify_verify(&sandbox, params.as_deref().unwrap_or_default());
@@ -243,7 +256,7 @@ impl Sandbox {
     }
 
     /// Sleeps in real time unless the sandbox stops; true when it slept it all.
-    async fn sleep(&self, wait: std::time::Duration) -> bool {
+    pub(super) async fn sleep(&self, wait: std::time::Duration) -> bool {
         tokio::select! {
             _ = self.shared.stop.cancelled() => false,
             _ = tokio::time::sleep(wait) => true,

@@ -23,6 +23,7 @@
 //! - `answers`: XML, query text and HTML answers
 //! - `gateway`: the HTTP routes
 //! - `view`: `GET /ledger` as JSON
+//! - `openapi`: the OpenAPI refund methods and the 充退 push (see its map)
 
 mod answers;
 mod batches;
@@ -35,6 +36,7 @@ mod lag;
 pub(crate) mod ledger;
 pub(crate) mod notice;
 mod notifier;
+pub mod openapi;
 pub(crate) mod realism;
 pub(crate) mod refusal;
 #[cfg(test)]
@@ -54,6 +56,7 @@ use tokio_util::sync::CancellationToken;
 pub use config::{ConfigValueError, Faults, PartnerKey, Rate, Realism, SandboxConfig, TimeScale};
 pub use gateway::router;
 pub use notifier::RESEND_INTERVALS;
+pub use openapi::{OpenApiApp, OpenApiFault, OpenApiFaults, depositback_form};
 pub use view::LedgerView;
 
 use ledger::Ledger;
@@ -87,11 +90,13 @@ struct Shared {
 }
 
 /// What must change together: the books, the generator the faults come
-/// from, and what realism decided and injected.
+/// from, what realism decided and injected, and the OpenAPI books with
+/// what is left of their fault script.
 struct Inner {
     ledger: Ledger,
     rng: StdRng,
     realism: RealismBook,
+    openapi: openapi::OpenApiState,
 }
 
 impl Sandbox {
@@ -107,6 +112,7 @@ impl Sandbox {
             ledger: Ledger::new(config.trade_paid_fen),
             rng: StdRng::seed_from_u64(config.seed),
             realism: RealismBook::default(),
+            openapi: openapi::OpenApiState::new(&config),
         };
         Ok(Self {
             shared: Arc::new(Shared {
@@ -127,7 +133,7 @@ impl Sandbox {
     /// A snapshot of the books.
     pub fn ledger(&self) -> LedgerView {
         let inner = self.lock();
-        LedgerView::of(&inner.ledger, inner.realism.counts)
+        LedgerView::of(&inner.ledger, inner.realism.counts, &inner.openapi.ledger)
     }
 
     /// Ends held answers and stops sending notifications.

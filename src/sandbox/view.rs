@@ -6,7 +6,8 @@
 //! twice shows up there. Each refund and item carries every code the
 //! sandbox reported for it over time (`reported_codes`, oldest first, in
 //! canonical spelling whatever shape the text had), and `realism` counts
-//! each realistic case injected.
+//! each realistic case injected. The OpenAPI refunds are in their own
+//! `openapi` section and not in `paid_total`, which stays the mapi total.
 
 use serde::Serialize;
 
@@ -15,6 +16,8 @@ use super::ledger::{Batch, BatchState, ItemOutcome, Ledger, NotificationRecord, 
 pub use super::realism::RealismCounts;
 use crate::alipay::wire::amount::format_amount;
 use crate::alipay::wire::detail::BatchItem;
+use crate::sandbox::openapi::OpenApiLedger;
+pub use crate::sandbox::openapi::view::OpenApiView;
 
 /// The whole ledger.
 #[derive(Debug, Clone, Serialize)]
@@ -31,6 +34,8 @@ pub struct LedgerView {
     pub paid_total_fen: i64,
     /// How often each realistic case was injected.
     pub realism: RealismCounts,
+    /// The refunds made through the OpenAPI methods, and the calls counted.
+    pub openapi: OpenApiView,
 }
 
 /// One trade.
@@ -96,8 +101,8 @@ pub struct NotificationView {
 }
 
 impl LedgerView {
-    /// A snapshot of the books and of the realism counts.
-    pub fn of(ledger: &Ledger, realism: RealismCounts) -> Self {
+    /// A snapshot of the books, of the realism counts and of the OpenAPI books.
+    pub fn of(ledger: &Ledger, realism: RealismCounts, openapi: &OpenApiLedger) -> Self {
         let paid_total_fen = ledger.paid_total_fen();
         Self {
             trades: ledger
@@ -114,6 +119,7 @@ impl LedgerView {
             paid_total: format_amount(paid_total_fen),
             paid_total_fen,
             realism,
+            openapi: OpenApiView::of(openapi),
         }
     }
 }

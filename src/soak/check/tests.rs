@@ -49,6 +49,7 @@ fn ledger(paid_fen: i64, refunds: Vec<RefundView>) -> LedgerView {
         paid_total: format!("{}.00", paid_fen / 100),
         paid_total_fen: paid_fen,
         realism: RealismCounts::default(),
+        openapi: Default::default(),
     }
 }
 
