@@ -50,3 +50,8 @@ CREATE TABLE openapi_answers (
     FOREIGN KEY (refund_id, round) REFERENCES openapi_requests (refund_id, round)
 );
 CREATE INDEX openapi_answers_by_request ON openapi_answers (refund_id, round);
+
+-- The OpenAPI 充退 push is kept raw with its verdict like every notification.
+ALTER TABLE notifications DROP CONSTRAINT notifications_kind_check;
+ALTER TABLE notifications ADD CONSTRAINT notifications_kind_check
+    CHECK (kind IN ('batch_refund', 'dback', 'query', 'openapi_dback'));

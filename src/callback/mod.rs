@@ -1,5 +1,6 @@
 //! The callback receiver (contract §5): `POST /alipay/notify` for
-//! `batch_refund_notify` and `POST /alipay/dback-notify` for 充退. Both are
+//! `batch_refund_notify` and `POST /alipay/dback-notify` for 充退 (and
+//! `POST /alipay/openapi-notify` for the OpenAPI 充退 push). Both are
 //! verified in the same steps — parse the raw body whatever its
 //! Content-Type, find the partner key that verifies the signature, the batch,
 //! the repeat check, then (optionally) `notify_verify` — and applied in one
@@ -7,6 +8,7 @@
 //! or not. `success` goes out only after the commit.
 
 mod dback;
+mod openapi_push;
 mod refund_notify;
 
 use axum::Router;
@@ -20,7 +22,7 @@ use tracing::Instrument;
 
 use crate::alipay::client::{AlipayClient, NotifyVerify};
 use crate::alipay::wire::notify::NotifyForm;
-use crate::config::Partner;
+use crate::config::{OpenApiApp, Partner};
 use crate::domain::item_outcome::ItemRetry;
 use crate::storage::notifications::{self as store, Received};
 
@@ -33,6 +35,8 @@ pub struct CallbackState {
     pub verify_notify_id: bool,
     /// `ITEM_RETRY_BASE_MS`, `ITEM_RETRY_LIMIT`.
     pub item_retry: ItemRetry,
+    /// The partners on the OpenAPI channel: their 充退 pushes.
+    pub openapi_apps: Vec<OpenApiApp>,
 }
 
 /// `NOTIFY_MAX_BYTES`' default: a notification of 1000 items is about 60 KiB.
@@ -48,6 +52,7 @@ pub fn router_with_limit(state: CallbackState, max_bytes: usize) -> Router {
     Router::new()
         .route("/alipay/notify", post(notify))
         .route("/alipay/dback-notify", post(dback_notify))
+        .route("/alipay/openapi-notify", post(openapi_notify))
         .layer(DefaultBodyLimit::max(max_bytes))
         .with_state(state)
 }
@@ -87,6 +92,16 @@ async fn dback_notify(State(s): State<CallbackState>, headers: HeaderMap, body: 
     let span = tracing::info_span!("notification", kind = "dback", bytes = body.len());
     answer(
         dback::handle(&s, content_type.as_deref(), &body)
+            .instrument(span)
+            .await,
+    )
+}
+
+async fn openapi_notify(State(s): State<CallbackState>, headers: HeaderMap, body: Bytes) -> Answer {
+    let content_type = content_type(&headers);
+    let span = tracing::info_span!("notification", kind = "openapi_dback", bytes = body.len());
+    answer(
+        openapi_push::handle(&s, content_type.as_deref(), &body)
             .instrument(span)
             .await,
     )

@@ -190,6 +190,7 @@ impl Launch<'_> {
             partners: settings.alipay.partners.clone(),
             verify_notify_id: settings.alipay.verify_notify_id,
             item_retry: settings.item_retry,
+            openapi_apps: settings.alipay.openapi.apps.clone(),
         };
         let recorder = self
             .recorder

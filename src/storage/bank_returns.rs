@@ -21,6 +21,21 @@ pub async fn refund_of(
         .await
 }
 
+/// The refund an OpenAPI request number of this app names (any round).
+pub async fn refund_of_request(
+    pool: &PgPool,
+    app_id: &str,
+    out_request_no: &str,
+) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT refund_id FROM openapi_requests WHERE app_id = $1 AND out_request_no = $2",
+    )
+    .bind(app_id)
+    .bind(out_request_no)
+    .fetch_optional(pool)
+    .await
+}
+
 /// Stores the notification as applied and, for a final status, its event.
 /// `false` when the same `notify_id` was applied first by a concurrent
 /// delivery (nothing changed).

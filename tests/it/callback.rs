@@ -43,6 +43,7 @@ async fn a_notification_is_verified_applied_once_and_forgeries_change_nothing() 
         partners: app.settings.alipay.partners.clone(),
         verify_notify_id: true,
         item_retry: app.settings.item_retry,
+        openapi_apps: Vec::new(),
     };
     let base = serve(callback::router(state), &stop).await;
 

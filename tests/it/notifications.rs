@@ -41,6 +41,7 @@ async fn serve_callback_on(
         partners: app.settings.alipay.partners.clone(),
         verify_notify_id,
         item_retry: app.settings.item_retry,
+        openapi_apps: Vec::new(),
     };
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
