@@ -4,8 +4,8 @@
 //!
 //! Checked in this order (contract §5): a signature that no configured
 //! app's Alipay public key verifies → `fail`, 400; a verified push that
-//! names no request we sent → `fail`, 404; a `notify_id` applied before →
-//! `success`, nothing changed; otherwise applied, then `success` once
+//! names no request we sent → `fail`, 404; a push whose request and status
+//! were applied before → `success`, nothing changed; otherwise applied, then `success` once
 //! durable. A verified push we cannot read, or one not final yet, is kept
 //! and answered `success` with no event. Every push is stored raw with its
 //! verdict.
@@ -73,12 +73,12 @@ pub(super) async fn handle(
         ));
         return Err(store_refusal(s, &r, StatusCode::NOT_FOUND).await?);
     };
-    // Without a notify_id, the request and status stand for the push.
+    // A final 充退 status happens once per request: the request and status,
+    // not Alipay's notify_id (new on each resend of some pushes), are what a
+    // repeat shares. Alipay's notify_id is kept in the detail.
     let status = if pushed.succeeded { "S" } else { "F" };
-    let notify_id = r
-        .notify_id
-        .clone()
-        .unwrap_or_else(|| format!("{}:{status}", pushed.out_request_no));
+    let notify_id = format!("{}:{status}", pushed.out_request_no);
+    r.detail = r.notify_id.as_ref().map(|n| format!("notify_id {n}"));
     r.notify_id = Some(notify_id.clone());
     if store::applied_before(&s.pool, KIND, &notify_id).await? {
         return repeat(s, &mut r).await;

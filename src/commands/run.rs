@@ -28,7 +28,7 @@ use crate::health::{self, HealthState};
 use crate::intake::Intake;
 use crate::openapi_submit::OpenApiSubmitter;
 use crate::openapi_submit::client::OpenApiClient;
-use crate::openapi_submit::decide::Rules;
+use crate::openapi_submit::decide::{QUERY_NOT_BEFORE, Rules};
 use crate::outbox::Relay;
 use crate::reconcile::Reconciler;
 use crate::shutdown::stop_signal;
@@ -162,6 +162,7 @@ impl Launch<'_> {
             retry_base: s.submit.retry_base,
             retry_cap: s.submit.retry_cap,
             give_up: s.submit.give_up,
+            query_after: QUERY_NOT_BEFORE,
             item_retry: s.item_retry,
         };
         Ok(OpenApiSubmitter::new(

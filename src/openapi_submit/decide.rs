@@ -51,6 +51,8 @@ pub struct Rules {
     pub retry_cap: Duration,
     /// Past this age since the first call, an unknown outcome is queried.
     pub give_up: Duration,
+    /// How long after a call its query may come ([`QUERY_NOT_BEFORE`] in service).
+    pub query_after: Duration,
     pub item_retry: ItemRetry,
 }
 
@@ -238,7 +240,7 @@ fn unknown(
     let next = if age >= rules.give_up {
         Next::Again {
             call: "query",
-            after: backoff.max(QUERY_NOT_BEFORE),
+            after: backoff.max(rules.query_after),
         }
     } else {
         Next::Again {

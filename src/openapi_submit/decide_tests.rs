@@ -9,6 +9,7 @@ const RULES: Rules = Rules {
     retry_base: Duration::from_secs(1),
     retry_cap: Duration::from_secs(60),
     give_up: Duration::from_secs(600),
+    query_after: QUERY_NOT_BEFORE,
     item_retry: ItemRetry {
         base: Duration::from_secs(60),
         limit: 2,

@@ -21,6 +21,7 @@ mod intake;
 mod item_codes;
 mod lifecycle;
 mod notifications;
+mod openapi;
 mod operator;
 mod process;
 mod proxy;
