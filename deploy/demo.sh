@@ -20,6 +20,9 @@ export AMQP_NAME_PREFIX=${AMQP_NAME_PREFIX:-demo.}
 export ALIPAY_PARTNER=${ALIPAY_PARTNER:-2088101122136241}
 export ALIPAY_KEY=${ALIPAY_KEY:-demo0key0not0secret0000000000000}
 export ALIPAY_GATEWAY=${ALIPAY_GATEWAY:-http://127.0.0.1:9000/gateway.do}
+# The second partner is on the OpenAPI channel (deploy/demo.toml); the
+# sandbox serves both interfaces on one address.
+export ALIPAY_OPENAPI_GATEWAY=${ALIPAY_OPENAPI_GATEWAY:-http://127.0.0.1:9000/gateway.do}
 export ALIPAY_NOTIFY_URL=${ALIPAY_NOTIFY_URL:-http://127.0.0.1:8080/alipay/notify}
 export ALIPAY_DBACK_NOTIFY_URL=${ALIPAY_DBACK_NOTIFY_URL:-http://127.0.0.1:8080/alipay/dback-notify}
 export BATCH_LINGER_MS=${BATCH_LINGER_MS:-500}
@@ -34,22 +37,28 @@ if command -v rabbitmqctl >/dev/null; then
   done
 fi
 
-"$bin" sandbox --listen 127.0.0.1:9000 --time-scale 0.01 2>demo-sandbox.log &
+"$bin" --config deploy/demo.toml sandbox --listen 127.0.0.1:9000 --time-scale 0.01 \
+  --alipay-private-key-file deploy/sandbox-keys/alipay-private.pem 2>demo-sandbox.log &
 sandbox=$!
 "$bin" migrate
-"$bin" run 2>demo-worker.log &
+"$bin" --config deploy/demo.toml run 2>demo-worker.log &
 worker=$!
 trap 'kill -TERM $worker $sandbox 2>/dev/null || true; wait $worker $sandbox 2>/dev/null || true' EXIT
 
 echo "== publishing deploy/sample-events.jsonl (20 valid, 1 duplicate, 1 conflicting, 3 invalid)"
 "$bin" publish deploy/sample-events.jsonl
+echo "== publishing deploy/sample-events-openapi.jsonl (5 refunds of the OpenAPI partner)"
+"$bin" --config deploy/demo.toml publish deploy/sample-events-openapi.jsonl
 
 echo "== result events as they arrive on ${AMQP_NAME_PREFIX}refunds.results"
-"$bin" watch-results --terminal 20 --timeout-ms 60000
+"$bin" watch-results --terminal 25 --timeout-ms 60000
 echo
 "$bin" refund show DEMO-0001
 echo
 "$bin" refund show DEMO-0020 --json
+echo
+echo "== an OpenAPI refund: one alipay.trade.refund, no batch"
+"$bin" --config deploy/demo.toml refund show DEMO-OA-03
 echo
 echo "== the batch that paid DEMO-0001:"
 batch_no=$("$bin" refund show DEMO-0001 --json | sed -n 's/^  "batch_no": "\([0-9A-Za-z]*\)".*/\1/p')

@@ -32,7 +32,13 @@ pub fn write_text(out: &mut impl Write, v: &RefundView) -> std::io::Result<()> {
         writeln!(out, "of trade {total}")?;
     }
     writeln!(out, "reason   {}", v.reason)?;
-    writeln!(out, "batch    {}", v.batch_no.as_deref().unwrap_or("-"))?;
+    match (&v.out_request_no, v.channel.as_str()) {
+        (Some(no), "openapi") => writeln!(out, "request  {no} (alipay.trade.refund, no batch)")?,
+        _ => writeln!(out, "batch    {}", v.batch_no.as_deref().unwrap_or("-"))?,
+    }
+    if let Some(why) = &v.held {
+        writeln!(out, "held     for a person: {why}")?;
+    }
     if let Some(code) = &v.result_code {
         let source = v.result_source.as_deref().unwrap_or("?");
         writeln!(
@@ -41,6 +47,36 @@ pub fn write_text(out: &mut impl Write, v: &RefundView) -> std::io::Result<()> {
             v.result_message.as_deref().unwrap_or("")
         )?;
     }
+    write_waiting(out, v)?;
+    writeln!(out, "received {}", v.received_at.to_rfc3339())?;
+    writeln!(out, "history")?;
+    for h in &v.history {
+        let from = h.from_status.as_deref().unwrap_or("-");
+        let extra = [h.batch_no.as_deref(), h.code.as_deref(), h.note.as_deref()]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join(" ");
+        writeln!(
+            out,
+            "  {}  {from} -> {}  by {}  {extra}",
+            h.at.to_rfc3339(),
+            h.to_status,
+            h.actor
+        )?;
+    }
+    for e in &v.events {
+        let published = e
+            .published_at
+            .map(|t| t.to_rfc3339())
+            .unwrap_or_else(|| "not yet published".into());
+        writeln!(out, "event    {} {} {published}", e.routing_key, e.event_id)?;
+    }
+    Ok(())
+}
+
+/// Why an unfinished refund waits: its open item, or its next try.
+fn write_waiting(out: &mut impl Write, v: &RefundView) -> std::io::Result<()> {
     if let Some(o) = &v.open_item {
         writeln!(
             out,
@@ -75,30 +111,6 @@ pub fn write_text(out: &mut impl Write, v: &RefundView) -> std::io::Result<()> {
             at.to_rfc3339(),
             v.item_retries
         )?;
-    }
-    writeln!(out, "received {}", v.received_at.to_rfc3339())?;
-    writeln!(out, "history")?;
-    for h in &v.history {
-        let from = h.from_status.as_deref().unwrap_or("-");
-        let extra = [h.batch_no.as_deref(), h.code.as_deref(), h.note.as_deref()]
-            .into_iter()
-            .flatten()
-            .collect::<Vec<_>>()
-            .join(" ");
-        writeln!(
-            out,
-            "  {}  {from} -> {}  by {}  {extra}",
-            h.at.to_rfc3339(),
-            h.to_status,
-            h.actor
-        )?;
-    }
-    for e in &v.events {
-        let published = e
-            .published_at
-            .map(|t| t.to_rfc3339())
-            .unwrap_or_else(|| "not yet published".into());
-        writeln!(out, "event    {} {} {published}", e.routing_key, e.event_id)?;
     }
     Ok(())
 }

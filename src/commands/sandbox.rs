@@ -5,8 +5,8 @@
 //! else from the worker's own ALIPAY_PARTNER/ALIPAY_KEY and config file, so
 //! a worker and its sandbox share one configuration. OpenAPI apps and the
 //! key the sandbox answers them with come from their flags
-//! (`sandbox_openapi.rs`); the worker's `[[partners]]` tables are not read
-//! yet.
+//! (`sandbox_openapi.rs`); without `--openapi-app`, the apps are the
+//! worker's `[[partners]]` with `channel = "openapi"`.
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -29,7 +29,13 @@ mod openapi;
 pub async fn sandbox(settings: &Settings, args: SandboxArgs) -> anyhow::Result<ExitCode> {
     let seed = args.seed.unwrap_or_else(rand::random);
     let config = match config_from(&args, &settings.alipay.partners, seed) {
-        Ok(config) => config,
+        Ok(mut config) => {
+            // Without --openapi-app, the worker's own OpenAPI partners.
+            if config.openapi_apps.is_empty() {
+                config.openapi_apps = openapi::from_settings(&settings.alipay.openapi.apps);
+            }
+            config
+        }
         Err(e) => {
             eprintln!("refund-worker sandbox: {e}");
             return Ok(ExitCode::from(EXIT_USAGE));

@@ -47,6 +47,18 @@ fn app(flag: &str) -> Result<OpenApiApp, String> {
     })
 }
 
+/// The worker's own OpenAPI partners, as the sandbox knows them: the
+/// public half of each app's key.
+pub fn from_settings(apps: &[crate::config::OpenApiApp]) -> Vec<OpenApiApp> {
+    apps.iter()
+        .map(|a| OpenApiApp {
+            app_id: a.app_id.clone(),
+            partner: a.partner.clone(),
+            app_public: a.key.public_key(),
+        })
+        .collect()
+}
+
 /// The key of `--alipay-private-key-file`, if given.
 pub fn alipay_key(path: Option<&Path>) -> Result<Option<Arc<AppKey>>, String> {
     path.map(|p| read_key("--alipay-private-key-file", p).map(Arc::new))

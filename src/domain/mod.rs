@@ -3,6 +3,7 @@
 pub(crate) mod absence;
 pub mod actor;
 pub mod amount;
+pub mod bank_return;
 pub mod batch;
 pub(crate) mod error_code;
 pub(crate) mod item_code;

@@ -5,8 +5,8 @@
 use sqlx::PgPool;
 
 use super::notifications::{Received, insert};
-use super::transitions;
-pub use super::transitions::BankReturn;
+use super::result_event;
+pub use crate::domain::bank_return::BankReturn;
 
 /// The refund the batch sent for this trade, if it holds the trade.
 pub async fn refund_of(
@@ -54,7 +54,7 @@ pub async fn apply(
         };
     }
     if let Some(event) = event {
-        transitions::bank_returned(&mut tx, refund_id, event).await?;
+        result_event::bank_returned(&mut tx, refund_id, event).await?;
     }
     tx.commit().await?;
     Ok(true)

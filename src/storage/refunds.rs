@@ -19,6 +19,12 @@ pub struct RefundView {
     pub trade_amount: Option<String>,
     pub metadata: serde_json::Value,
     pub batch_no: Option<String>,
+    /// `mapi` or `openapi`.
+    pub channel: String,
+    /// OpenAPI: the request number of the current round.
+    pub out_request_no: Option<String>,
+    /// OpenAPI: why its request is held for a person, while it is.
+    pub held: Option<String>,
     pub result_code: Option<String>,
     pub result_message: Option<String>,
     pub result_source: Option<String>,
@@ -72,8 +78,10 @@ pub async fn find(pool: &PgPool, refund_id: &str) -> Result<Option<RefundView>, 
     let Some(row) = sqlx::query(
         "SELECT refund_id, status, partner, trade_no, amount_fen, reason, currency, trade_amount_fen,
                 metadata, batch_no, result_code, result_message, result_source, received_at,
-                updated_at, finished_at, item_retries, not_before
-         FROM refunds WHERE refund_id = $1",
+                updated_at, finished_at, item_retries, not_before, channel, out_request_no,
+                (SELECT q.held_reason FROM openapi_requests q WHERE q.refund_id = r.refund_id
+                   AND q.held_at IS NOT NULL AND q.settled_at IS NULL LIMIT 1) AS held
+         FROM refunds r WHERE refund_id = $1",
     )
     .bind(refund_id)
     .fetch_optional(pool)
@@ -107,6 +115,9 @@ pub async fn find(pool: &PgPool, refund_id: &str) -> Result<Option<RefundView>, 
             .map(format_fen),
         metadata: row.try_get("metadata")?,
         batch_no: row.try_get("batch_no")?,
+        channel: row.try_get("channel")?,
+        out_request_no: row.try_get("out_request_no")?,
+        held: row.try_get("held")?,
         result_code: row.try_get("result_code")?,
         result_message: row.try_get("result_message")?,
         result_source: row.try_get("result_source")?,

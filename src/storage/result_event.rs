@@ -48,7 +48,36 @@ macro_rules! insert_result_events {
 
 pub(crate) use insert_result_events;
 
+use sqlx::PgConnection;
+
+use crate::domain::bank_return::BankReturn;
+
 /// The routing keys (and `event` field) of result events.
 pub const SUCCEEDED: &str = "refund.succeeded";
 pub const FAILED: &str = "refund.failed";
 pub const BANK_RETURNED: &str = "refund.bank_returned";
+
+/// The `refund.bank_returned` event of a refund (its status does not change).
+pub async fn bank_returned(
+    conn: &mut PgConnection,
+    refund_id: &str,
+    event: &BankReturn,
+) -> Result<u64, sqlx::Error> {
+    let rows = sqlx::query(concat!(
+        "WITH ev AS (
+             SELECT f.refund_id, f.trade_no, f.amount_fen, f.partner, f.batch_no, f.metadata,
+                    f.operator_retries, f.channel, f.out_request_no, $5::text AS event, $2::text AS status,
+                    $3::text AS code, $4::text AS message, 'notify'::text AS source
+             FROM refunds f WHERE f.refund_id = $1
+         ) ",
+        insert_result_events!()
+    ))
+    .bind(refund_id)
+    .bind(event.status)
+    .bind(event.code)
+    .bind(event.message)
+    .bind(BANK_RETURNED)
+    .execute(conn)
+    .await?;
+    Ok(rows.rows_affected())
+}

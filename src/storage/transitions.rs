@@ -1,7 +1,8 @@
 //! Every status change of a refund after intake (architecture.md, "States"),
 //! each one statement that also writes the history row with its actor and,
 //! for a terminal state, the result event ([`super::result_event`]). Each
-//! runs in the caller's transaction, so a change commits with whatever
+//! runs in the caller's transaction (the 充退 event, which changes no status,
+//! is `result_event::bank_returned`), so a change commits with whatever
 //! caused it.
 //!
 //! Invariant (fencing, 5a): a refund moves only from the status it is in
@@ -20,7 +21,6 @@
 //! | failed | pending | [`reopen_failed`] |
 //! | submitted | succeeded | [`succeed`] |
 //! | pending, batched, submitted | failed | [`fail`] |
-//! | (terminal) | (no change; the 充退 event) | [`bank_returned`] |
 
 use sqlx::PgConnection;
 
@@ -335,54 +335,6 @@ pub async fn fail(conn: &mut PgConnection, f: &Failure<'_>) -> Result<u64, sqlx:
     .bind(f.actor.to_string())
     .bind(f.batch_no)
     .bind(result_event::FAILED)
-    .execute(conn)
-    .await?;
-    Ok(rows.rows_affected())
-}
-
-/// What a final 充退 status becomes in the event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct BankReturn {
-    /// The event's `status`.
-    pub status: &'static str,
-    /// The event's `code`: Alipay's raw status letter.
-    pub code: &'static str,
-    pub message: &'static str,
-}
-
-impl BankReturn {
-    pub const SUCCEEDED: Self = Self {
-        status: "bank_succeeded",
-        code: "S",
-        message: "the refund reached the buyer's bank card",
-    };
-    pub const FAILED: Self = Self {
-        status: "bank_failed",
-        code: "F",
-        message: "the refund did not reach the bank card; it stays in the buyer's Alipay balance",
-    };
-}
-
-/// The `refund.bank_returned` event of a refund (its status does not change).
-pub async fn bank_returned(
-    conn: &mut PgConnection,
-    refund_id: &str,
-    event: &BankReturn,
-) -> Result<u64, sqlx::Error> {
-    let rows = sqlx::query(concat!(
-        "WITH ev AS (
-             SELECT f.refund_id, f.trade_no, f.amount_fen, f.partner, f.batch_no, f.metadata,
-                    f.operator_retries, f.channel, f.out_request_no, $5::text AS event, $2::text AS status,
-                    $3::text AS code, $4::text AS message, 'notify'::text AS source
-             FROM refunds f WHERE f.refund_id = $1
-         ) ",
-        insert_result_events!()
-    ))
-    .bind(refund_id)
-    .bind(event.status)
-    .bind(event.code)
-    .bind(event.message)
-    .bind(result_event::BANK_RETURNED)
     .execute(conn)
     .await?;
     Ok(rows.rows_affected())

@@ -71,6 +71,27 @@ pub fn check_call<'a>(
             "验签出错: the signature does not verify with the app's public key",
         ));
     }
+    let biz_content = check_common(params)?;
+    let method = match param(params, "method").unwrap_or_default() {
+        REFUND => Method::Refund,
+        REFUND_QUERY => Method::Query,
+        other => {
+            return Err(Failure::invalid(
+                "isv.invalid-method",
+                format!("method {other:?} is not served by this sandbox"),
+            ));
+        }
+    };
+    Ok(Call {
+        app,
+        method,
+        biz_content,
+    })
+}
+
+/// The common parameters after the signature: `sign_type`, `charset`,
+/// `biz_content`, `timestamp`, `version`. The value is `biz_content`.
+fn check_common(params: &[(String, String)]) -> Result<&str, Failure> {
     let given = |name: &str| param(params, name).filter(|v| !v.is_empty());
     match given("sign_type") {
         Some("RSA2") => {}
@@ -112,21 +133,7 @@ pub fn check_call<'a>(
             ));
         }
     }
-    let method = match param(params, "method").unwrap_or_default() {
-        REFUND => Method::Refund,
-        REFUND_QUERY => Method::Query,
-        other => {
-            return Err(Failure::invalid(
-                "isv.invalid-method",
-                format!("method {other:?} is not served by this sandbox"),
-            ));
-        }
-    };
-    Ok(Call {
-        app,
-        method,
-        biz_content,
-    })
+    Ok(biz_content)
 }
 
 #[cfg(test)]
