@@ -196,17 +196,28 @@ pub async fn settle(
         None => Settlement::Succeeded,
     };
     let pool = storage::connect(&settings.database_url, 1).await?;
-    match storage::settlements::settle(&pool, id, &how, reason.trim(), by.trim()).await? {
+    let (reason, by) = (reason.trim(), by.trim());
+    let settled = match storage::openapi::settle_held(&pool, id, &how, reason, by).await? {
+        Some(settled) => settled,
+        None => storage::settlements::settle(&pool, id, &how, reason, by).await?,
+    };
+    let to = match &how {
+        Settlement::Succeeded => "succeeded".to_owned(),
+        Settlement::Failed(code) => format!("failed ({code})"),
+    };
+    match settled {
         Settled::Done {
             batch_no,
             completed,
         } => {
-            let to = match &how {
-                Settlement::Succeeded => "succeeded".to_owned(),
-                Settlement::Failed(code) => format!("failed ({code})"),
-            };
             let batch = if completed { "; batch completed" } else { "" };
             println!("{id}: submitted -> {to} in batch {batch_no}, by operator:{by}{batch}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Settled::DoneRequest { out_request_no } => {
+            println!(
+                "{id}: submitted -> {to} (OpenAPI request {out_request_no}), by operator:{by}"
+            );
             Ok(ExitCode::SUCCESS)
         }
         Settled::Refused(why) => {

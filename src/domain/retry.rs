@@ -14,6 +14,15 @@ use std::fmt;
 /// table's "can pass" class).
 pub const PASSING_ITEM_CODES: &[&str] = super::item_code::CAN_PASS;
 
+/// The OpenAPI `sub_code`s after which a later call can succeed (the
+/// merchant's balance, a frozen trade, a locked account): retried under the
+/// item-retry settings, and by an operator after that.
+pub const OPENAPI_PASSING: &[&str] = &[
+    "ACQ.SELLER_BALANCE_NOT_ENOUGH",
+    "ACQ.REASON_TRADE_BEEN_FREEZEN",
+    "ACQ.TRADE_STATUS_ERROR",
+];
+
 /// Why a refund may not be retried.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Refusal {
@@ -42,7 +51,10 @@ pub fn may_retry(status: &str, code: Option<&str>, partner_codes: &[&str]) -> Re
         return Err(Refusal::NotFailed(status.to_owned()));
     }
     let code = code.unwrap_or("");
-    if PASSING_ITEM_CODES.contains(&code) || partner_codes.contains(&code) {
+    if PASSING_ITEM_CODES.contains(&code)
+        || OPENAPI_PASSING.contains(&code)
+        || partner_codes.contains(&code)
+    {
         Ok(())
     } else {
         Err(Refusal::FinalCode(code.to_owned()))

@@ -141,5 +141,6 @@ async fn refresh_gauges(pool: &PgPool) -> Result<(), sqlx::Error> {
             .set(count(&g.open_items_by_class, class));
     }
     metrics::gauge!("refund_worker_batches_held").set(g.batches_held as f64);
+    metrics::gauge!("refund_worker_openapi_requests_held").set(g.openapi_held as f64);
     Ok(())
 }

@@ -18,6 +18,9 @@ pub struct Gauges {
     /// Items Alipay left open, by class.
     pub open_items_by_class: Vec<(String, i64)>,
     pub batches_held: i64,
+    /// OpenAPI requests held for a person (our bug, a code the table lacks,
+    /// a query that disagrees).
+    pub openapi_held: i64,
 }
 
 /// One round trip: whether the database answers.
@@ -67,6 +70,11 @@ pub async fn gauges(pool: &PgPool) -> Result<Gauges, sqlx::Error> {
     )
     .fetch_one(pool)
     .await?;
+    let openapi_held = sqlx::query_scalar(
+        "SELECT count(*) FROM openapi_requests WHERE held_at IS NOT NULL AND settled_at IS NULL",
+    )
+    .fetch_one(pool)
+    .await?;
     Ok(Gauges {
         refunds_by_status,
         outbox_backlog,
@@ -77,5 +85,6 @@ pub async fn gauges(pool: &PgPool) -> Result<Gauges, sqlx::Error> {
         batches_awaiting_operator,
         open_items_by_class,
         batches_held,
+        openapi_held,
     })
 }

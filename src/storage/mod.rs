@@ -20,15 +20,15 @@ pub mod batches;
 pub(crate) mod health;
 pub mod intake;
 pub(crate) mod notifications;
-pub(crate) mod openapi;
+pub mod openapi;
 pub(crate) mod outbox;
 pub(crate) mod reconcile;
 pub mod refunds;
 pub(crate) mod rejected;
 pub(crate) mod renumber;
 pub(crate) mod result_event;
-pub(crate) mod retries;
-pub(crate) mod settlements;
+pub mod retries;
+pub mod settlements;
 pub mod submissions;
 pub mod transitions;
 

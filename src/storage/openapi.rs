@@ -13,6 +13,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
 
+use super::settlements::{Settled, Settlement};
 use super::transitions::{self, Failure, Later};
 use crate::domain::RefundStatus;
 use crate::domain::actor::{Actor, Source};
@@ -304,4 +305,72 @@ async fn again(
     .execute(conn)
     .await?;
     Ok(())
+}
+
+/// `refund settle` for an OpenAPI refund: only one whose request is held
+/// for a person (what Alipay's account shows decides). `None` when the
+/// refund is not a submitted OpenAPI refund (the batch path applies).
+pub async fn settle_held(
+    pool: &PgPool,
+    refund_id: &str,
+    how: &Settlement,
+    reason: &str,
+    by: &str,
+) -> Result<Option<Settled>, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let row: Option<(String, i32, bool)> = sqlx::query_as(
+        "SELECT q.out_request_no, q.round, q.held_at IS NOT NULL
+         FROM refunds r JOIN openapi_requests q
+           ON q.refund_id = r.refund_id AND q.out_request_no = r.out_request_no
+         WHERE r.refund_id = $1 AND r.channel = 'openapi' AND r.status = 'submitted'
+           AND q.settled_at IS NULL
+         FOR UPDATE OF r, q",
+    )
+    .bind(refund_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some((out_request_no, round, held)) = row else {
+        tx.rollback().await?;
+        return Ok(None);
+    };
+    if !held {
+        tx.rollback().await?;
+        return Ok(Some(Settled::Refused(format!(
+            "its request {out_request_no} is not held: the worker is still settling it with Alipay"
+        ))));
+    }
+    let actor = Actor::Operator(by.to_owned());
+    let note = format!("settled by hand: {reason}");
+    let (code, moved) = match how {
+        Settlement::Succeeded => {
+            let ids = [refund_id.to_owned()];
+            let n =
+                transitions::succeed(&mut tx, None, &ids, Source::Operator, &actor, Some(&note))
+                    .await?;
+            ("SUCCESS", n)
+        }
+        Settlement::Failed(code) => {
+            let ids = [refund_id];
+            let failure = Failure {
+                refund_ids: &ids,
+                from: RefundStatus::Submitted,
+                batch_no: None,
+                code,
+                message: &note,
+                source: Source::Operator,
+                actor: &actor,
+            };
+            (code.as_str(), transitions::fail(&mut tx, &failure).await?)
+        }
+    };
+    if moved != 1 {
+        tx.rollback().await?;
+        return Ok(Some(Settled::Refused(
+            "it changed while being settled; nothing was done".into(),
+        )));
+    }
+    let key = (&refund_id.to_owned(), round, code);
+    settle_request(&mut tx, (key.0, key.1, key.2)).await?;
+    tx.commit().await?;
+    Ok(Some(Settled::DoneRequest { out_request_no }))
 }

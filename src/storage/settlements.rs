@@ -29,6 +29,10 @@ pub enum Settled {
         batch_no: String,
         completed: bool,
     },
+    /// Settled: an OpenAPI refund whose request was held for a person.
+    DoneRequest {
+        out_request_no: String,
+    },
     /// Not a refund an operator may settle, and why.
     Refused(String),
     Unknown,

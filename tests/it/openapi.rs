@@ -452,3 +452,86 @@ async fn a_depositback_push_becomes_bank_returned_and_forged_or_unknown_pushes_c
     stop.cancel();
     c.app.cleanup().await;
 }
+
+#[tokio::test]
+async fn a_held_request_waits_for_a_person_and_a_retried_refund_gets_a_new_number() {
+    use refund_worker::domain::actor::Actor;
+    use refund_worker::storage::settlements::{Settled, Settlement};
+    let (t1, t2) = (trade(1), trade(2));
+    let refuse = |sub_code: &str| OpenApiFault::Refuse {
+        sub_code: sub_code.into(),
+    };
+    let faults = OpenApiFaults::default()
+        .with_script(&t1, [refuse("ACQ.DISCORDANT_REPEAT_REQUEST")])
+        .with_script(&t2, vec![refuse("ACQ.SELLER_BALANCE_NOT_ENOUGH"); 4]);
+    let c = channel(faults, Duration::from_secs(600)).await;
+    c.app
+        .store_events(&[oa_event("H-1", &t1, "3"), oa_event("R-1", &t2, "4")])
+        .await;
+    c.settle(&["R-1"]).await;
+    let held =
+        "SELECT count(*) FROM openapi_requests WHERE held_at IS NOT NULL AND settled_at IS NULL";
+    wait_for_count("the request held", 1, Duration::from_secs(10), || async {
+        c.submitter.step().await.unwrap();
+        c.count(held).await
+    })
+    .await;
+    // Held: no further call goes out for it, however often the worker steps.
+    for _ in 0..3 {
+        c.submitter.step().await.unwrap();
+    }
+    assert_eq!(c.app.status_of("H-1").await, "submitted");
+    let calls = "SELECT count(*) FROM openapi_answers WHERE refund_id = 'H-1'";
+    assert_eq!(c.count(calls).await, 1);
+    let settled = refund_worker::storage::openapi::settle_held(
+        &c.app.pool,
+        "H-1",
+        &Settlement::Succeeded,
+        "the account shows the refund",
+        "alice",
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        settled,
+        Some(Settled::DoneRequest {
+            out_request_no: "H-1".into()
+        })
+    );
+    let e = c.event("H-1").await;
+    assert_eq!(
+        (e["status"].as_str(), e["source"].as_str()),
+        (Some("succeeded"), Some("operator"))
+    );
+
+    // A refund that failed past the item-retry limit (3 waits), retried by
+    // an operator: a new number, since the first failed for good.
+    assert_eq!(c.app.status_of("R-1").await, "failed");
+    let retried = refund_worker::storage::retries::retry(
+        &c.app.pool,
+        "R-1",
+        &Actor::Operator("bob".into()),
+        &[],
+    )
+    .await
+    .unwrap();
+    assert!(
+        format!("{retried:?}").starts_with("Reopened"),
+        "{retried:?}"
+    );
+    c.settle(&["R-1"]).await;
+    assert_eq!(c.app.status_of("R-1").await, "succeeded");
+    assert_eq!(c.times_paid(&t2, "R-1"), 0);
+    assert_eq!(c.times_paid(&t2, "R-1~1"), 1);
+    let body: serde_json::Value = sqlx::query_scalar(
+        "SELECT body FROM outbox WHERE refund_id = 'R-1' AND routing_key = 'refund.succeeded'",
+    )
+    .fetch_one(&c.app.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        (body["out_request_no"].as_str(), body["retry"].as_i64()),
+        (Some("R-1~1"), Some(1))
+    );
+    c.app.cleanup().await;
+}

@@ -110,11 +110,7 @@ pub enum Disposition {
 }
 
 /// Sub-codes that can pass later (the merchant's balance, a frozen trade).
-pub const CAN_PASS: &[&str] = &[
-    "ACQ.SELLER_BALANCE_NOT_ENOUGH",
-    "ACQ.REASON_TRADE_BEEN_FREEZEN",
-    "ACQ.TRADE_STATUS_ERROR",
-];
+pub const CAN_PASS: &[&str] = crate::domain::retry::OPENAPI_PASSING;
 
 /// Sub-codes that refuse this refund for good.
 pub const FINAL: &[&str] = &[
