@@ -6,7 +6,6 @@ WORKDIR /src
 COPY Cargo.toml Cargo.lock build.rs ./
 COPY src ./src
 COPY migrations ./migrations
-COPY vendor ./vendor
 RUN cargo build --release --locked && strip target/release/refund-worker
 
 FROM debian:bookworm-slim
