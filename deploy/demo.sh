@@ -45,13 +45,26 @@ sandbox=$!
 worker=$!
 trap 'kill -TERM $worker $sandbox 2>/dev/null || true; wait $worker $sandbox 2>/dev/null || true' EXIT
 
+# The watcher reads from its own queue, so it starts first: it sees what is
+# published after it says "watching".
+: > demo-watch.log
+"$bin" watch-results --terminal 25 --timeout-ms 60000 2>demo-watch.log >demo-results.txt &
+watcher=$!
+for _ in $(seq 1 300); do
+  grep -q '^watching' demo-watch.log && break
+  kill -0 $watcher 2>/dev/null || break
+  sleep 0.1
+done
+grep -q '^watching' demo-watch.log || { cat demo-watch.log; echo "watch-results did not start"; exit 1; }
+
 echo "== publishing deploy/sample-events.jsonl (20 valid, 1 duplicate, 1 conflicting, 3 invalid)"
 "$bin" publish deploy/sample-events.jsonl
 echo "== publishing deploy/sample-events-openapi.jsonl (5 refunds of the OpenAPI partner)"
 "$bin" --config deploy/demo.toml publish deploy/sample-events-openapi.jsonl
 
 echo "== result events as they arrive on ${AMQP_NAME_PREFIX}refunds.results"
-"$bin" watch-results --terminal 25 --timeout-ms 60000
+wait $watcher
+cat demo-results.txt
 echo
 "$bin" refund show DEMO-0001
 echo

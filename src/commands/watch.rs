@@ -1,8 +1,13 @@
-//! `refund-worker watch-results`: prints result events as they arrive on the
-//! results queue, one line each, acking them. For demos and for a quick look
-//! at what downstream consumers receive; it stops after `--terminal N`
-//! terminal events (then drains what follows for `--idle-ms`), or when
-//! nothing arrives for `--timeout-ms`.
+//! `refund-worker watch-results`: prints result events as they arrive, one
+//! line each. For demos and for a quick look at what downstream consumers
+//! receive; it stops after `--terminal N` terminal events (then drains what
+//! follows for `--idle-ms`), or when nothing arrives for `--timeout-ms`.
+//!
+//! Invariant: it takes nothing from anyone. It reads from its own exclusive,
+//! server-named queue bound to the results exchange with `refund.#` (gone
+//! when it disconnects), never from the shared default queue, so watching
+//! cannot steal events a real consumer waits for. It sees what is published
+//! after it started: "watching" on stderr says when that is.
 
 use std::collections::HashSet;
 use std::process::ExitCode;
@@ -10,7 +15,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 use futures_util::StreamExt;
-use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions};
+use lapin::options::{
+    BasicAckOptions, BasicConsumeOptions, BasicQosOptions, QueueBindOptions, QueueDeclareOptions,
+};
 use lapin::types::FieldTable;
 
 use crate::amqp::{self, Topology};
@@ -43,14 +50,34 @@ pub fn line(body: &serde_json::Value) -> String {
 
 pub async fn watch(settings: &Settings, w: Watch) -> anyhow::Result<ExitCode> {
     let topology = Topology::new(&settings.amqp.name_prefix, settings.amqp.results_queue);
-    let Some(queue) = topology.results_queue.clone() else {
-        eprintln!("AMQP_RESULTS_QUEUE is false: there is no results queue to watch");
-        return Ok(ExitCode::from(super::EXIT_USAGE));
-    };
     let conn = amqp::connect(&settings.amqp.url, "refund-worker watch-results").await?;
     let channel = conn.create_channel().await?;
     topology.declare(&channel).await?;
+    let own = QueueDeclareOptions {
+        exclusive: true,
+        auto_delete: true,
+        ..QueueDeclareOptions::default()
+    };
+    let queue = channel
+        .queue_declare("".into(), own, FieldTable::default())
+        .await
+        .context("while declaring the watcher's own queue")?;
+    let queue = queue.name().to_string();
+    channel
+        .queue_bind(
+            queue.as_str().into(),
+            topology.results_exchange.as_str().into(),
+            "refund.#".into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .context("while binding the watcher's queue to the results exchange")?;
     channel.basic_qos(100, BasicQosOptions::default()).await?;
+    eprintln!(
+        "watching {} (own queue {queue}, bound to refund.#)",
+        topology.results_exchange
+    );
     let mut consumer = channel
         .basic_consume(
             queue.as_str().into(),
