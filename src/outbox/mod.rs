@@ -3,12 +3,16 @@
 //!
 //! A step claims a window of unpublished rows (`FOR UPDATE SKIP LOCKED`, so
 //! relays in other processes take other rows), publishes them persistent, with
-//! `mandatory` and `message_id` = `event_id`, awaits the confirms together and
+//! `mandatory`, `message_id` = `event_id`, `type` = the routing key,
+//! `correlation_id` = `refund_id`, `app_id`, `timestamp`, and `metadata`
+//! exactly as upstream sent it (`payload`), awaits the confirms together and
 //! marks the confirmed ones published in one statement, all inside the claim's
 //! transaction. An unroutable or refused event stays unpublished and is retried
 //! with a growing delay. A crash after publishing and before the commit
 //! publishes the window again: delivery is at least once, and consumers
 //! deduplicate on `event_id`. `LISTEN outbox` wakes the relay; a poll backs it up.
+
+mod payload;
 
 use std::time::Duration;
 
@@ -25,6 +29,8 @@ use tokio_util::sync::CancellationToken;
 
 /// Rows per step.
 const WINDOW: i64 = 500;
+/// The AMQP `app_id` of every result event.
+const APP_ID: &str = "refund-worker";
 /// The longest the relay sleeps without a NOTIFY.
 const POLL: Duration = Duration::from_millis(500);
 
@@ -52,17 +58,24 @@ impl Relay {
             return Ok(Relayed::default());
         }
         let mut confirms = Vec::with_capacity(rows.len());
+        let now = u64::try_from(chrono::Utc::now().timestamp()).unwrap_or_default();
         for DueEvent {
             event_id,
+            refund_id,
             routing_key,
             body,
+            metadata,
         } in &rows
         {
             let props = BasicProperties::default()
                 .with_delivery_mode(2)
                 .with_content_type("application/json".into())
-                .with_message_id(event_id.to_string().into());
-            let payload = serde_json::to_vec(body)?;
+                .with_message_id(event_id.to_string().into())
+                .with_type(routing_key.as_str().into())
+                .with_correlation_id(refund_id.as_str().into())
+                .with_app_id(APP_ID.into())
+                .with_timestamp(now);
+            let payload = payload::payload(body, metadata)?;
             let confirm = channel
                 .basic_publish(
                     self.topology.results_exchange.as_str().into(),

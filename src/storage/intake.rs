@@ -304,9 +304,9 @@ async fn insert(
                  AS t(refund_id, partner, trade_no, amount_fen, reason, trade_amount_fen, metadata, message_id)
          ), ins AS (
              INSERT INTO refunds (refund_id, partner, trade_no, amount_fen, reason, trade_amount_fen,
-                                  metadata, message_id)
+                                  metadata, metadata_text, message_id)
              SELECT refund_id, partner, trade_no, amount_fen, reason, trade_amount_fen,
-                    COALESCE(metadata::jsonb, '{}'::jsonb), message_id
+                    COALESCE(metadata::jsonb, '{}'::jsonb), metadata, message_id
              -- One order for every writer, so two windows holding the same
              -- ids wait for each other instead of deadlocking.
              FROM input ORDER BY refund_id

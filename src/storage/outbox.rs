@@ -9,8 +9,13 @@ use uuid::Uuid;
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct DueEvent {
     pub event_id: Uuid,
+    pub refund_id: String,
     pub routing_key: String,
+    /// The event without its `metadata`.
     pub body: serde_json::Value,
+    /// `metadata` as upstream sent it (the JSONB's text for refunds stored
+    /// before the text was kept).
+    pub metadata: String,
 }
 
 /// Up to `limit` due, unpublished events, oldest first, locked (`SKIP LOCKED`).
@@ -23,9 +28,11 @@ pub async fn claim_due(conn: &mut PgConnection, limit: i64) -> Result<Vec<DueEve
         .execute(&mut *conn)
         .await?;
     sqlx::query_as(
-        "SELECT event_id, routing_key, body FROM outbox
-         WHERE published_at IS NULL AND next_attempt_at <= now()
-         ORDER BY created_at LIMIT $1 FOR UPDATE SKIP LOCKED",
+        "SELECT o.event_id, o.refund_id, o.routing_key, o.body - 'metadata' AS body,
+                COALESCE(r.metadata_text, (o.body -> 'metadata')::text, '{}') AS metadata
+         FROM outbox o JOIN refunds r ON r.refund_id = o.refund_id
+         WHERE o.published_at IS NULL AND o.next_attempt_at <= now()
+         ORDER BY o.created_at LIMIT $1 FOR UPDATE OF o SKIP LOCKED",
     )
     .bind(limit)
     .fetch_all(conn)

@@ -244,3 +244,58 @@ async fn events_pending_while_the_broker_is_away_are_all_published_when_it_retur
     );
     app.cleanup().await;
 }
+
+#[tokio::test]
+async fn an_event_carries_the_consumer_properties_and_metadata_exactly_as_sent() {
+    let app = TestApp::without_intake(&[]).await;
+    let metadata = r#"{"zeta": 1, "alpha": 12345678901234567890123, "pi": 3.14159265358979323846264338327950288}"#;
+    let body = format!(
+        r#"{{"refund_id":"M-1","trade_no":"{}","amount":"2.00","metadata":{metadata}}}"#,
+        trade(1)
+    );
+    app.store_events(&[body.into_bytes()]).await;
+    let mut conn = app.pool.acquire().await.unwrap();
+    let actor = Actor::Operator("test".into());
+    let ids = ["M-1"];
+    let failure = refund_worker::storage::transitions::Failure {
+        refund_ids: &ids,
+        from: RefundStatus::Pending,
+        batch_no: None,
+        code: "REFUND_COUNT_EXCEEDED",
+        message: "test",
+        source: Source::Worker,
+        actor: &actor,
+    };
+    refund_worker::storage::transitions::fail(&mut conn, &failure)
+        .await
+        .unwrap();
+    drop(conn);
+    let (relay, channel) = relay_for(&app).await;
+    assert_eq!(relay.step(&channel).await.unwrap().published, 1);
+    let queue = app.topology.results_queue.clone().unwrap();
+    let m = app
+        .channel
+        .basic_get(queue.as_str().into(), BasicGetOptions::default())
+        .await
+        .unwrap()
+        .unwrap();
+    m.delivery
+        .acker
+        .ack(BasicAckOptions::default())
+        .await
+        .unwrap();
+    let text = String::from_utf8(m.delivery.data.clone()).unwrap();
+    assert!(
+        text.ends_with(&format!(r#""metadata":{metadata}}}"#)),
+        "metadata changed on its way: {text}"
+    );
+    let p = &m.delivery.properties;
+    let s = |v: &Option<lapin::types::ShortString>| v.as_ref().map(|s| s.to_string());
+    assert_eq!(s(p.kind()).as_deref(), Some("refund.failed"));
+    assert_eq!(s(p.correlation_id()).as_deref(), Some("M-1"));
+    assert_eq!(s(p.app_id()).as_deref(), Some("refund-worker"));
+    assert_eq!(s(p.content_type()).as_deref(), Some("application/json"));
+    let now = chrono::Utc::now().timestamp() as u64;
+    assert!(p.timestamp().is_some_and(|t| t <= now && t + 60 >= now));
+    app.cleanup().await;
+}
