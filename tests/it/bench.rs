@@ -50,7 +50,10 @@ fn the_openapi_profile_pays_every_refund_once_with_one_call_each() {
     assert_eq!(r["run"]["succeeded"], 300);
     assert!(r["ratio_permille"].as_u64().is_some());
     assert!(r["run"]["publish_to_result"]["p90_us"].as_u64().unwrap() > 0);
-    assert!(r["run"].get("stages").is_none(), "no batches on this channel");
+    assert!(
+        r["run"].get("stages").is_none(),
+        "no batches on this channel"
+    );
     let oa = &r["openapi"];
     assert_eq!(oa["concurrency"], 16);
     assert_eq!(oa["paid_once"], 300);

@@ -179,3 +179,21 @@ async fn check(rig: &Rig, n: usize, knobs: Knobs) -> anyhow::Result<OpenApiFigur
         paid_once: n,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Source;
+
+    #[test]
+    fn the_written_settings_file_configures_the_partner_on_the_openapi_channel() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = write_config(dir.path()).unwrap();
+        let text = std::fs::read_to_string(file).unwrap();
+        let settings =
+            Settings::from_source(&Source::new(Default::default(), Some(&text)).unwrap()).unwrap();
+        let app = settings.alipay.openapi.app_of(PARTNER).unwrap();
+        assert_eq!(app.app_id, APP_ID);
+        assert_eq!(settings.batch.openapi_partners, [PARTNER]);
+    }
+}

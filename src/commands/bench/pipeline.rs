@@ -1,7 +1,7 @@
 //! `bench --profile pipeline|steady`: refunds end to end. A child
 //! `refund-worker run` (every role) on a fresh database and names, the
-//! sandbox in-process notifying at once, refund events published to the
-//! broker and the result events consumed from the results queue.
+//! sandbox in-process notifying at once (`rig.rs`), refund events published
+//! to the broker and the result events consumed from the results queue.
 //!
 //! - pipeline: N events at once (saturation); refunds/s from the first
 //!   publish to the last terminal event consumed, and the ratio to the
@@ -33,6 +33,7 @@ use crate::amqp::topology::APPROVED_KEY;
 use crate::commands::harness::publish::publish_all;
 use crate::commands::harness::worker::wait_for_consumer;
 use crate::config::Settings;
+
 /// The longest a run may take before it fails.
 const LIMIT: Duration = Duration::from_secs(1200);
 /// A run fails when no result event arrives for this long.
