@@ -93,6 +93,13 @@ pub enum Command {
         /// Seconds the steady profile lasts.
         #[arg(long, default_value_t = 60)]
         seconds: u32,
+        /// The openapi profile's `OPENAPI_CONCURRENCY` (calls in flight).
+        #[arg(long, default_value_t = 16)]
+        openapi_concurrency: usize,
+        /// The openapi profile's `OPENAPI_CALLS_PER_SECOND`, high by default so
+        /// that it is not what limits the run.
+        #[arg(long, default_value_t = 10_000)]
+        openapi_calls_per_second: u32,
         /// Print one JSON record instead of a table.
         #[arg(long)]
         json: bool,
@@ -173,4 +180,7 @@ pub enum BenchProfile {
     Pipeline,
     /// Every role end to end at a fixed rate: latency percentiles.
     Steady,
+    /// The pipeline with every refund for one partner on the OpenAPI
+    /// channel, against the broker's ceiling.
+    Openapi,
 }

@@ -70,10 +70,18 @@ pub async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<Ex
             profile,
             rate,
             seconds,
+            openapi_concurrency,
+            openapi_calls_per_second,
             json,
         } => {
-            let steady = bench::Steady { rate, seconds };
-            bench::bench(&settings, refunds, profile, steady, json).await
+            let knobs = bench::Knobs {
+                steady: bench::Steady { rate, seconds },
+                openapi: bench::OpenApiKnobs {
+                    concurrency: openapi_concurrency,
+                    calls_per_second: openapi_calls_per_second,
+                },
+            };
+            bench::bench(&settings, refunds, profile, knobs, json).await
         }
         Command::Sandbox(args) => sandbox::sandbox(&settings, *args).await,
         Command::Soak {

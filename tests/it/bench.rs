@@ -43,6 +43,27 @@ fn the_pipeline_profile_runs_every_refund_end_to_end_and_reports_each_stage() {
 }
 
 #[test]
+fn the_openapi_profile_pays_every_refund_once_with_one_call_each() {
+    let r = bench(&["--profile", "openapi", "--refunds", "300"]);
+    assert_eq!(r["profile"], "openapi");
+    assert_eq!(r["run"]["refunds"], 300);
+    assert_eq!(r["run"]["succeeded"], 300);
+    assert!(r["ratio_permille"].as_u64().is_some());
+    assert!(r["run"]["publish_to_result"]["p90_us"].as_u64().unwrap() > 0);
+    assert!(
+        r["run"].get("stages").is_none(),
+        "no batches on this channel"
+    );
+    let oa = &r["openapi"];
+    assert_eq!(oa["concurrency"], 16);
+    assert_eq!(oa["paid_once"], 300);
+    assert_eq!(oa["refused_calls"], 0);
+    assert!(oa["refund_calls"].as_u64().unwrap() >= 300);
+    assert!(oa["calls_per_1000"].as_u64().unwrap() >= 1000);
+    assert!(r["run"]["worker_peak_rss_bytes"].as_u64().unwrap() > 0);
+}
+
+#[test]
 fn the_steady_profile_runs_at_its_rate_and_reports_latency() {
     let r = bench(&["--profile", "steady", "--rate", "100", "--seconds", "2"]);
     assert_eq!(r["profile"], "steady");

@@ -3,10 +3,11 @@
 
 use std::time::{Duration, Instant};
 
-/// p50, p99 and max of a set of latencies, in microseconds.
+/// p50, p90, p99 and max of a set of latencies, in microseconds.
 #[derive(Debug, Clone, Copy, serde::Serialize)]
 pub struct Percentiles {
     pub p50_us: u64,
+    pub p90_us: u64,
     pub p99_us: u64,
     pub max_us: u64,
 }
@@ -23,6 +24,7 @@ pub fn percentiles(mut samples: Vec<Duration>) -> Option<Percentiles> {
     };
     Some(Percentiles {
         p50_us: at(500),
+        p90_us: at(900),
         p99_us: at(990),
         max_us: at(1000),
     })
@@ -60,7 +62,10 @@ mod tests {
         let mut v: Vec<u64> = (1..=100).rev().collect();
         v.swap(3, 70);
         let p = percentiles(ms_list(&v)).unwrap();
-        assert_eq!((p.p50_us, p.p99_us, p.max_us), (50_000, 99_000, 100_000));
+        assert_eq!(
+            (p.p50_us, p.p90_us, p.p99_us, p.max_us),
+            (50_000, 90_000, 99_000, 100_000)
+        );
         // Two samples: the median is the lower.
         let two = percentiles(ms_list(&[9, 1])).unwrap();
         assert_eq!((two.p50_us, two.max_us), (1000, 9000));

@@ -7,9 +7,12 @@
 //! peak memory and CPU time are its own.
 
 mod ceiling;
+mod end_to_end;
 mod intake;
 mod load;
+mod openapi;
 mod pipeline;
+mod rig;
 mod stages;
 mod submit;
 
@@ -73,6 +76,8 @@ pub struct Machine {
     pub rabbitmq: String,
 }
 
+pub use openapi::Knobs as OpenApiKnobs;
+
 /// The steady profile's load.
 #[derive(Debug, Clone, Copy)]
 pub struct Steady {
@@ -80,15 +85,27 @@ pub struct Steady {
     pub seconds: u32,
 }
 
+/// The profiles' own flags.
+#[derive(Debug, Clone, Copy)]
+pub struct Knobs {
+    pub steady: Steady,
+    pub openapi: OpenApiKnobs,
+}
+
 pub async fn bench(
     settings: &Settings,
     n: usize,
     profile: BenchProfile,
-    steady: Steady,
+    knobs: Knobs,
     json: bool,
 ) -> anyhow::Result<ExitCode> {
+    let (steady, oa) = (knobs.steady, knobs.openapi);
     if n == 0 || steady.rate == 0 || steady.seconds == 0 {
         eprintln!("--refunds, --rate and --seconds must be at least 1");
+        return Ok(ExitCode::from(super::EXIT_USAGE));
+    }
+    if oa.concurrency == 0 || oa.calls_per_second == 0 {
+        eprintln!("--openapi-concurrency and --openapi-calls-per-second must be at least 1");
         return Ok(ExitCode::from(super::EXIT_USAGE));
     }
     if profile == BenchProfile::Submit {
@@ -99,7 +116,13 @@ pub async fn bench(
         .await
         .context("while connecting to RabbitMQ (AMQP_URL)")?;
     if profile != BenchProfile::Intake {
-        let result = end_to_end(settings, &conn, &id, n, profile, steady, json).await;
+        let run = end_to_end::Run {
+            id: &id,
+            n,
+            profile,
+            knobs,
+        };
+        let result = end_to_end::bench(settings, &conn, run, json).await;
         conn.close(200, "bench done".into()).await.ok();
         return result;
     }
@@ -127,16 +150,7 @@ pub async fn bench(
 }
 
 fn print_table(r: &Report) {
-    let m = &r.machine;
-    println!(
-        "refund-worker bench --profile {} ({}; {} cores, {} MiB; PostgreSQL {}; RabbitMQ {})",
-        r.profile,
-        r.date,
-        m.nproc,
-        m.memory_bytes >> 20,
-        m.postgresql,
-        m.rabbitmq
-    );
+    print_heading(r.profile, &r.date, &r.machine);
     println!(
         "{:<10} {:>8} {:>9} {:>10} {:>10} {:>10} {:>10}",
         "phase", "events", "took ms", "events/s", "p50 ms", "p99 ms", "max ms"
@@ -156,12 +170,27 @@ fn print_table(r: &Report) {
         r.intake_ratio_permille / 1000,
         r.intake_ratio_permille % 1000
     );
-    let tenths_mib = (r.worker_peak_rss_bytes * 10) >> 20;
+    print_worker(r.worker_peak_rss_bytes, r.worker_cpu_ms_per_1000, "events");
+}
+
+/// The first line of every profile's table.
+fn print_heading(profile: &str, date: &str, m: &Machine) {
     println!(
-        "worker: peak RSS {}.{} MiB, CPU {} ms per 1000 events",
+        "refund-worker bench --profile {profile} ({date}; {} cores, {} MiB; PostgreSQL {}; RabbitMQ {})",
+        m.nproc,
+        m.memory_bytes >> 20,
+        m.postgresql,
+        m.rabbitmq
+    );
+}
+
+/// The last line: the worker's peak memory and CPU per 1000 of `what`.
+fn print_worker(peak_rss_bytes: u64, cpu_ms_per_1000: u64, what: &str) {
+    let tenths_mib = (peak_rss_bytes * 10) >> 20;
+    println!(
+        "worker: peak RSS {}.{} MiB, CPU {cpu_ms_per_1000} ms per 1000 {what}",
         tenths_mib / 10,
         tenths_mib % 10,
-        r.worker_cpu_ms_per_1000
     );
 }
 
@@ -190,119 +219,4 @@ fn machine(postgresql: String) -> Machine {
         postgresql,
         rabbitmq,
     }
-}
-
-/// The record of `--profile pipeline|steady`, as `--json` prints it.
-#[derive(Debug, Serialize)]
-pub struct EndToEndReport {
-    pub profile: &'static str,
-    pub date: String,
-    pub machine: Machine,
-    /// The broker's own ceiling (pipeline only).
-    pub ceiling: Option<Phase>,
-    /// Refunds/s divided by the ceiling's events/s, in thousandths.
-    pub ratio_permille: Option<u64>,
-    /// The steady profile's rate.
-    pub rate_per_second: Option<u32>,
-    pub run: pipeline::PipelineRun,
-}
-
-async fn end_to_end(
-    settings: &Settings,
-    conn: &lapin::Connection,
-    id: &str,
-    n: usize,
-    profile: BenchProfile,
-    steady: Steady,
-    json: bool,
-) -> anyhow::Result<ExitCode> {
-    let (name, ceiling, n, load) = if profile == BenchProfile::Steady {
-        let n = steady.rate as usize * steady.seconds as usize;
-        eprintln!(
-            "bench {id}: steady, {} refunds/s for {} s …",
-            steady.rate, steady.seconds
-        );
-        ("steady", None, n, pipeline::Load::Rate(steady.rate))
-    } else {
-        eprintln!("bench {id}: ceiling, {n} messages …");
-        let ceiling = ceiling::measure(conn, &format!("bench-{id}."), n).await?;
-        eprintln!("bench {id}: pipeline, {n} refunds at once …");
-        ("pipeline", Some(ceiling), n, pipeline::Load::Saturation)
-    };
-    let run = pipeline::measure(settings, conn, id, n, load).await?;
-    let report = EndToEndReport {
-        profile: name,
-        date: chrono::Utc::now().format("%Y-%m-%d").to_string(),
-        machine: machine(run.postgresql.clone()),
-        ratio_permille: ceiling
-            .as_ref()
-            .map(|c| run.refunds_per_second * 1000 / c.events_per_second.max(1)),
-        ceiling,
-        rate_per_second: (profile == BenchProfile::Steady).then_some(steady.rate),
-        run,
-    };
-    if json {
-        println!("{}", serde_json::to_string(&report)?);
-    } else {
-        print_end_to_end(&report);
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-fn print_end_to_end(r: &EndToEndReport) {
-    let m = &r.machine;
-    let run = &r.run;
-    println!(
-        "refund-worker bench --profile {} ({}; {} cores, {} MiB; PostgreSQL {}; RabbitMQ {})",
-        r.profile,
-        r.date,
-        m.nproc,
-        m.memory_bytes >> 20,
-        m.postgresql,
-        m.rabbitmq
-    );
-    if let Some(c) = &r.ceiling {
-        println!(
-            "ceiling    {} messages in {} ms: {} events/s",
-            c.events, c.took_ms, c.events_per_second
-        );
-    }
-    if let Some(rate) = r.rate_per_second {
-        println!("load       {rate} refunds/s");
-    }
-    println!(
-        "refunds    {} in {} ms: {} refunds/s ({} succeeded)",
-        run.refunds, run.took_ms, run.refunds_per_second, run.succeeded
-    );
-    if let Some(ratio) = r.ratio_permille {
-        println!("pipeline / ceiling: {}.{:03}", ratio / 1000, ratio % 1000);
-    }
-    println!(
-        "gateway    {} submission requests per 1000 refunds",
-        run.requests_per_1000
-    );
-    println!(
-        "{:<24} {:>10} {:>10} {:>10}",
-        "latency", "p50 ms", "p99 ms", "max ms"
-    );
-    for (what, p) in [
-        ("publish -> result event", run.publish_to_result),
-        ("publish -> accepted", run.publish_to_accepted),
-    ] {
-        let (p50, p99, max) = p
-            .map(|l| (ms(l.p50_us), ms(l.p99_us), ms(l.max_us)))
-            .unwrap_or_default();
-        println!("{what:<24} {p50:>10} {p99:>10} {max:>10}");
-    }
-    println!("median time in each stage");
-    for (stage, us) in run.stages.named() {
-        println!("  {stage:<22} {:>10} ms", ms(us));
-    }
-    let tenths_mib = (run.worker_peak_rss_bytes * 10) >> 20;
-    println!(
-        "worker: peak RSS {}.{} MiB, CPU {} ms per 1000 refunds",
-        tenths_mib / 10,
-        tenths_mib % 10,
-        run.worker_cpu_ms_per_1000
-    );
 }

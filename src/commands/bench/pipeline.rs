@@ -1,7 +1,7 @@
 //! `bench --profile pipeline|steady`: refunds end to end. A child
 //! `refund-worker run` (every role) on a fresh database and names, the
-//! sandbox in-process notifying at once, refund events published to the
-//! broker and the result events consumed from the results queue.
+//! sandbox in-process notifying at once (`rig.rs`), refund events published
+//! to the broker and the result events consumed from the results queue.
 //!
 //! - pipeline: N events at once (saturation); refunds/s from the first
 //!   publish to the last terminal event consumed, and the ratio to the
@@ -11,7 +11,8 @@
 //!
 //! Both report the time in each stage (medians of the per-refund gaps), the
 //! gateway's submission requests per 1000 refunds, and the worker's peak
-//! memory and CPU time per 1000 refunds.
+//! memory and CPU time per 1000 refunds. `drive` is also the openapi
+//! profile's run (`openapi.rs`), on a rig whose lane is an OpenAPI partner.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -19,24 +20,20 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
 use lapin::Connection;
-use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions, ConfirmSelectOptions};
+use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions};
 use lapin::types::FieldTable;
 use serde::Serialize;
 use sqlx::PgPool;
 
 use super::load::{Percentiles, percentiles, rate};
+use super::rig::{Lane, Rig, Usage};
 use super::stages::{StageRow, Stages, Timings};
 use crate::amqp::Topology;
 use crate::amqp::topology::APPROVED_KEY;
-use crate::commands::harness::PARTNER;
 use crate::commands::harness::publish::publish_all;
-use crate::commands::harness::scratch::{delete_topology, drop_database, with_database};
-use crate::commands::harness::worker::{self, process_usage, spawn_worker, wait_for_consumer};
+use crate::commands::harness::worker::wait_for_consumer;
 use crate::config::Settings;
-use crate::sandbox::{self, PartnerKey, SandboxConfig};
-use crate::storage;
 
-const KEY: &str = "bench-key-not-a-secret";
 /// The longest a run may take before it fails.
 const LIMIT: Duration = Duration::from_secs(1200);
 /// A run fails when no result event arrives for this long.
@@ -59,9 +56,13 @@ pub struct PipelineRun {
     pub refunds_per_second: u64,
     pub publish_to_result: Option<Percentiles>,
     pub publish_to_accepted: Option<Percentiles>,
-    pub stages: Stages,
-    /// Submission requests to the gateway per 1000 refunds (1 = one per full batch).
-    pub requests_per_1000: u64,
+    /// Batched refunds only (the OpenAPI channel has no batches).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stages: Option<Stages>,
+    /// Submission requests to the gateway per 1000 refunds (1 = one per
+    /// full batch); batched refunds only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub requests_per_1000: Option<u64>,
     pub succeeded: usize,
     pub worker_peak_rss_bytes: u64,
     pub worker_cpu_ms_per_1000: u64,
@@ -69,7 +70,9 @@ pub struct PipelineRun {
     pub postgresql: String,
 }
 
-/// Runs `n` refunds through a fresh worker and sandbox.
+/// Runs `n` refunds of the default (mapi) partner through a fresh worker
+/// and sandbox; fails unless the sandbox paid exactly the refunds that
+/// succeeded.
 pub async fn measure(
     settings: &Settings,
     conn: &Connection,
@@ -77,83 +80,45 @@ pub async fn measure(
     n: usize,
     load: Load,
 ) -> anyhow::Result<PipelineRun> {
-    let prefix = format!("bench-{id}.");
-    let db_name = format!("refund_worker_bench_{id}");
-    let db_url = with_database(&settings.database_url, &db_name);
-    let pool = storage::connect_and_migrate(&db_url, 2).await?;
-    let postgresql: String = sqlx::query_scalar("SHOW server_version")
-        .fetch_one(&pool)
-        .await?;
-    let topology = Topology::new(&prefix, true);
-    let channel = conn.create_channel().await?;
-    topology.declare(&channel).await?;
-    channel
-        .confirm_select(ConfirmSelectOptions::default())
-        .await?;
-
-    let mut config = SandboxConfig::new(
-        vec![PartnerKey {
-            id: PARTNER.into(),
-            key: KEY.into(),
-        }],
-        1,
-    );
-    config.time_scale = "0.001".parse()?;
-    let gw = sandbox::start_local(config).await?;
-    let (sandbox, gateway, stop) = (gw.sandbox, gw.url, gw.stop);
-    let http = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
-    let notify_url = format!("http://{http}/alipay/notify");
-    let http_listen = http.to_string();
-    let env = [
-        ("ALIPAY_GATEWAY", gateway.as_str()),
-        ("ALIPAY_NOTIFY_URL", notify_url.as_str()),
-        ("ALIPAY_PARTNER", PARTNER),
-        ("ALIPAY_KEY", KEY),
-        ("HTTP_LISTEN", http_listen.as_str()),
-        ("AMQP_RESULTS_QUEUE", "true"),
-    ];
-    let mut child = spawn_worker(
-        &db_url,
-        &prefix,
-        "intake,batch,submit,http,relay,reconcile",
-        &env,
-    )?;
-    let result = run(&pool, conn, &channel, &topology, &mut child, n, load).await;
-    let usage = process_usage(child.id()).unwrap_or((0, 0));
-    worker::stop(&mut child);
-    stop.cancel();
-    let paid = sandbox.ledger().paid_total_fen;
-    pool.close().await;
-    drop_database(&settings.database_url, &db_name).await;
-    delete_topology(settings, &prefix).await;
-    let mut run = result?;
+    let mut rig = Rig::start(settings, conn, id, Lane::mapi()).await?;
+    let result = drive(&mut rig, conn, n, load).await;
+    let paid = rig.sandbox.ledger().paid_total_fen;
+    let usage = rig.finish(settings).await;
+    let run = result?.with_usage(usage);
     anyhow::ensure!(
         paid == run.succeeded as i64,
         "the sandbox paid {paid} fen for {} succeeded refunds of 1 fen",
         run.succeeded
     );
-    run.worker_peak_rss_bytes = usage.0;
-    run.worker_cpu_ms_per_1000 = usage.1 * 1000 / n as u64;
-    run.postgresql = postgresql;
     Ok(run)
 }
 
-async fn run(
-    pool: &PgPool,
+impl PipelineRun {
+    /// With the worker's peak memory and CPU time per 1000 refunds.
+    pub fn with_usage(mut self, usage: Usage) -> Self {
+        self.worker_peak_rss_bytes = usage.peak_rss_bytes;
+        self.worker_cpu_ms_per_1000 = usage.cpu_ms * 1000 / self.refunds.max(1) as u64;
+        self
+    }
+}
+
+/// Publishes `n` refunds for the rig's partner as `load` says and consumes
+/// their result events: the run's figures (the worker's usage comes with
+/// `Rig::finish`).
+pub async fn drive(
+    rig: &mut Rig,
     conn: &Connection,
-    channel: &lapin::Channel,
-    topology: &Topology,
-    child: &mut std::process::Child,
     n: usize,
     load: Load,
 ) -> anyhow::Result<PipelineRun> {
+    let topology = &rig.topology;
     let results = topology
         .results_queue
         .clone()
         .ok_or_else(|| anyhow::anyhow!("no results queue"))?;
     let consuming = tokio::spawn(consume(conn.create_channel().await?, results, n));
-    wait_for_consumer(channel, &topology.approved_queue, child).await?;
-    let sent_at = publish_load(channel, topology, n, load).await?;
+    wait_for_consumer(&rig.channel, &topology.approved_queue, &mut rig.child).await?;
+    let sent_at = publish_load(&rig.channel, topology, &rig.partner, n, load).await?;
     let consumed = tokio::time::timeout(LIMIT, consuming)
         .await
         .map_err(|_| anyhow::anyhow!("not every result event arrived within {LIMIT:?}"))???;
@@ -164,7 +129,6 @@ async fn run(
         .map(|last| (last - sent_at[0]).to_std().unwrap_or_default())
         .unwrap_or_default();
     let succeeded = consumed.values().filter(|(_, ok)| *ok).count();
-
     let rows: Vec<StageRow> = sqlx::query_as(
         "SELECT r.refund_id, r.received_at, b.created_at, b.accepted_at, r.finished_at, o.published_at
          FROM refunds r
@@ -172,31 +136,41 @@ async fn run(
          LEFT JOIN outbox o ON o.refund_id = r.refund_id
                            AND o.routing_key IN ('refund.succeeded', 'refund.failed')",
     )
-    .fetch_all(pool)
+    .fetch_all(&rig.pool)
     .await?;
-    let requests: i64 = sqlx::query_scalar("SELECT COALESCE(sum(attempts), 0)::int8 FROM batches")
-        .fetch_one(pool)
-        .await?;
     let timings = Timings::new(&rows, &sent_at, &consumed);
+    let batched = rig.batched;
     Ok(PipelineRun {
         refunds: n,
         took_ms: took.as_millis() as u64,
         refunds_per_second: rate(n, took).round() as u64,
         publish_to_result: percentiles(timings.to_result),
         publish_to_accepted: percentiles(timings.to_accepted),
-        stages: timings.stages,
-        requests_per_1000: (requests.max(0) as u64 * 1000).div_ceil(n as u64),
+        stages: batched.then_some(timings.stages),
+        requests_per_1000: match batched {
+            true => Some(batch_requests_per_1000(&rig.pool, n).await?),
+            false => None,
+        },
         succeeded,
         worker_peak_rss_bytes: 0,
         worker_cpu_ms_per_1000: 0,
-        postgresql: String::new(),
+        postgresql: rig.postgresql.clone(),
     })
+}
+
+/// Submission requests per 1000 refunds (1 = one per full batch).
+async fn batch_requests_per_1000(pool: &PgPool, n: usize) -> anyhow::Result<u64> {
+    let requests: i64 = sqlx::query_scalar("SELECT COALESCE(sum(attempts), 0)::int8 FROM batches")
+        .fetch_one(pool)
+        .await?;
+    Ok((requests.max(0) as u64 * 1000).div_ceil(n as u64))
 }
 
 /// Publishes the `n` refunds as `load` says; returns when each was sent.
 async fn publish_load(
     channel: &lapin::Channel,
     topology: &Topology,
+    partner: &str,
     n: usize,
     load: Load,
 ) -> anyhow::Result<Vec<DateTime<Utc>>> {
@@ -204,7 +178,7 @@ async fn publish_load(
     let mut sent_at: Vec<DateTime<Utc>> = Vec::with_capacity(n);
     let body = |i: usize| {
         format!(
-            r#"{{"refund_id":"P-{i}","trade_no":"{}","amount":"0.01","partner":"{PARTNER}"}}"#,
+            r#"{{"refund_id":"P-{i}","trade_no":"{}","amount":"0.01","partner":"{partner}"}}"#,
             2026_1125_0000_0000_0000u128 + i as u128
         )
         .into_bytes()

@@ -2,6 +2,7 @@
 //! tool's own database and names, waited for until it consumes, stopped
 //! with SIGTERM (as an orchestrator would), and measured from /proc.
 
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -17,8 +18,32 @@ pub fn spawn_worker(
     roles: &str,
     env: &[(&str, &str)],
 ) -> anyhow::Result<Child> {
+    spawn(None, db_url, prefix, roles, env)
+}
+
+/// The same with a settings file, given as `--config FILE` before `run`.
+pub fn spawn_configured_worker(
+    config: &Path,
+    db_url: &str,
+    prefix: &str,
+    roles: &str,
+    env: &[(&str, &str)],
+) -> anyhow::Result<Child> {
+    spawn(Some(config), db_url, prefix, roles, env)
+}
+
+fn spawn(
+    config: Option<&Path>,
+    db_url: &str,
+    prefix: &str,
+    roles: &str,
+    env: &[(&str, &str)],
+) -> anyhow::Result<Child> {
     let exe = std::env::current_exe().context("cannot find this executable")?;
     let mut cmd = Command::new(exe);
+    if let Some(file) = config {
+        cmd.arg("--config").arg(file);
+    }
     cmd.args(["run", "--roles", roles])
         .env("DATABASE_URL", db_url)
         .env("AMQP_NAME_PREFIX", prefix)

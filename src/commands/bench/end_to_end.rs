@@ -1,0 +1,178 @@
+//! The end-to-end profiles' record and table: `pipeline` (N at once against
+//! the broker's ceiling), `steady` (a fixed rate) and `openapi` (the
+//! pipeline with every refund on the OpenAPI channel, also against the
+//! ceiling measured in the same run).
+
+use std::process::ExitCode;
+
+use serde::Serialize;
+
+use super::load::ms;
+use super::openapi::{self, OpenApiFigures};
+use super::pipeline::{self, PipelineRun};
+use super::{Knobs, Machine, Phase, ceiling, machine, print_heading, print_worker};
+use crate::cli::BenchProfile;
+use crate::config::Settings;
+
+/// The record of `--profile pipeline|steady|openapi`, as `--json` prints it.
+#[derive(Debug, Serialize)]
+pub struct EndToEndReport {
+    pub profile: &'static str,
+    pub date: String,
+    pub machine: Machine,
+    /// The broker's own ceiling (pipeline and openapi).
+    pub ceiling: Option<Phase>,
+    /// Refunds/s divided by the ceiling's events/s, in thousandths.
+    pub ratio_permille: Option<u64>,
+    /// The steady profile's rate.
+    pub rate_per_second: Option<u32>,
+    pub run: PipelineRun,
+    /// The OpenAPI channel's limits, calls and payments (openapi only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub openapi: Option<OpenApiFigures>,
+}
+
+/// What to run.
+pub struct Run<'a> {
+    pub id: &'a str,
+    pub n: usize,
+    pub profile: BenchProfile,
+    pub knobs: Knobs,
+}
+
+pub async fn bench(
+    settings: &Settings,
+    conn: &lapin::Connection,
+    r: Run<'_>,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let (id, steady) = (r.id, r.knobs.steady);
+    let mut ceiling = None;
+    if r.profile != BenchProfile::Steady {
+        eprintln!("bench {id}: ceiling, {} messages …", r.n);
+        ceiling = Some(ceiling::measure(conn, &format!("bench-{id}."), r.n).await?);
+    }
+    let (name, run, figures) = match r.profile {
+        BenchProfile::Steady => {
+            let n = steady.rate as usize * steady.seconds as usize;
+            eprintln!(
+                "bench {id}: steady, {} refunds/s for {} s …",
+                steady.rate, steady.seconds
+            );
+            let load = pipeline::Load::Rate(steady.rate);
+            let run = pipeline::measure(settings, conn, id, n, load).await?;
+            ("steady", run, None)
+        }
+        BenchProfile::Openapi => {
+            let oa = r.knobs.openapi;
+            eprintln!(
+                "bench {id}: openapi, {} refunds at once, concurrency {} …",
+                r.n, oa.concurrency
+            );
+            let (run, figures) = openapi::measure(settings, conn, id, r.n, oa).await?;
+            ("openapi", run, Some(figures))
+        }
+        _ => {
+            eprintln!("bench {id}: pipeline, {} refunds at once …", r.n);
+            let load = pipeline::Load::Saturation;
+            let run = pipeline::measure(settings, conn, id, r.n, load).await?;
+            ("pipeline", run, None)
+        }
+    };
+    let report = EndToEndReport {
+        profile: name,
+        date: chrono::Utc::now().format("%Y-%m-%d").to_string(),
+        machine: machine(run.postgresql.clone()),
+        ratio_permille: ceiling
+            .as_ref()
+            .map(|c| run.refunds_per_second * 1000 / c.events_per_second.max(1)),
+        ceiling,
+        rate_per_second: (r.profile == BenchProfile::Steady).then_some(steady.rate),
+        run,
+        openapi: figures,
+    };
+    if json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        print_end_to_end(&report);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_end_to_end(r: &EndToEndReport) {
+    let run = &r.run;
+    print_heading(r.profile, &r.date, &r.machine);
+    if let Some(c) = &r.ceiling {
+        println!(
+            "ceiling    {} messages in {} ms: {} events/s",
+            c.events, c.took_ms, c.events_per_second
+        );
+    }
+    if let Some(rate) = r.rate_per_second {
+        println!("load       {rate} refunds/s");
+    }
+    println!(
+        "refunds    {} in {} ms: {} refunds/s ({} succeeded)",
+        run.refunds, run.took_ms, run.refunds_per_second, run.succeeded
+    );
+    if let Some(ratio) = r.ratio_permille {
+        println!(
+            "{} / ceiling: {}.{:03}",
+            r.profile,
+            ratio / 1000,
+            ratio % 1000
+        );
+    }
+    if let Some(per_1000) = run.requests_per_1000 {
+        println!("gateway    {per_1000} submission requests per 1000 refunds");
+    }
+    if let Some(oa) = &r.openapi {
+        print_openapi(oa);
+    }
+    print_latency(r);
+    if let Some(stages) = &run.stages {
+        println!("median time in each stage");
+        for (stage, us) in stages.named() {
+            println!("  {stage:<22} {:>10} ms", ms(us));
+        }
+    }
+    print_worker(
+        run.worker_peak_rss_bytes,
+        run.worker_cpu_ms_per_1000,
+        "refunds",
+    );
+}
+
+fn print_openapi(oa: &OpenApiFigures) {
+    println!(
+        "gateway    {} refund + {} query calls ({} refused): {}.{:03} calls per refund",
+        oa.refund_calls,
+        oa.query_calls,
+        oa.refused_calls,
+        oa.calls_per_1000 / 1000,
+        oa.calls_per_1000 % 1000
+    );
+    println!(
+        "limits     OPENAPI_CONCURRENCY {}, OPENAPI_CALLS_PER_SECOND {}; {} paid exactly once",
+        oa.concurrency, oa.calls_per_second, oa.paid_once
+    );
+}
+
+/// Publish → result event for every profile; publish → accepted for batches.
+fn print_latency(r: &EndToEndReport) {
+    let run = &r.run;
+    println!(
+        "{:<24} {:>10} {:>10} {:>10} {:>10}",
+        "latency", "p50 ms", "p90 ms", "p99 ms", "max ms"
+    );
+    let mut rows = vec![("publish -> result event", run.publish_to_result)];
+    if run.stages.is_some() {
+        rows.push(("publish -> accepted", run.publish_to_accepted));
+    }
+    for (what, p) in rows {
+        let (p50, p90, p99, max) = p
+            .map(|l| (ms(l.p50_us), ms(l.p90_us), ms(l.p99_us), ms(l.max_us)))
+            .unwrap_or_default();
+        println!("{what:<24} {p50:>10} {p90:>10} {p99:>10} {max:>10}");
+    }
+}
