@@ -17,6 +17,18 @@ pub fn spawn_worker(
     roles: &str,
     env: &[(&str, &str)],
 ) -> anyhow::Result<Child> {
+    worker_command(db_url, prefix, roles, env)?
+        .spawn()
+        .context("while starting the worker")
+}
+
+/// The command [`spawn_worker`] runs, for a tool that adds to it (a `--config` file).
+pub fn worker_command(
+    db_url: &str,
+    prefix: &str,
+    roles: &str,
+    env: &[(&str, &str)],
+) -> anyhow::Result<Command> {
     let exe = std::env::current_exe().context("cannot find this executable")?;
     let mut cmd = Command::new(exe);
     cmd.args(["run", "--roles", roles])
@@ -31,7 +43,7 @@ pub fn spawn_worker(
     for (k, v) in env {
         cmd.env(k, v);
     }
-    cmd.spawn().context("while starting the worker")
+    Ok(cmd)
 }
 
 /// Waits until the worker consumes from its queue (or has died).
