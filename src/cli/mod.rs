@@ -139,6 +139,10 @@ pub enum Command {
         /// Alipay's backlog for 3 s).
         #[arg(long)]
         realistic: bool,
+        /// The share of trades sent on the OpenAPI partner (0 to 1): their
+        /// refunds name it, and each is paid by one `alipay.trade.refund`.
+        #[arg(long, default_value_t = 0.33, value_parser = parse_share)]
+        openapi_share: f64,
     },
     /// Inspect, replay or purge dead letters (the `refunds.dead` queue).
     Dlq {
@@ -183,4 +187,12 @@ pub enum BenchProfile {
     /// The pipeline with every refund for one partner on the OpenAPI
     /// channel, against the broker's ceiling.
     Openapi,
+}
+
+/// A share between 0 and 1 (`--openapi-share`).
+fn parse_share(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(share) if (0.0..=1.0).contains(&share) => Ok(share),
+        _ => Err(format!("{text:?} is not a share between 0 and 1")),
+    }
 }

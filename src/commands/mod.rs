@@ -92,6 +92,7 @@ pub async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<Ex
             duration,
             restart_every,
             realistic,
+            openapi_share,
         } => {
             if workers == 0 || refunds == 0 {
                 eprintln!("--workers and --refunds must be at least 1");
@@ -105,6 +106,7 @@ pub async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<Ex
                 duration: duration.map(|a| a.0),
                 restart_every: restart_every.map(|a| a.0),
                 realistic,
+                openapi_share,
             };
             crate::soak::soak(&settings, args).await
         }

@@ -75,7 +75,7 @@ pub(super) async fn dead_letters(
         .collect())
 }
 
-/// What the database says about batches and forged notifications.
+/// What the database says about batches, forged notifications and OpenAPI requests.
 pub(super) async fn db_facts(pool: &PgPool) -> anyhow::Result<DbFacts> {
     let count =
         |sql: &'static str| async move { sqlx::query_scalar::<_, i64>(sql).fetch_one(pool).await };
@@ -90,5 +90,7 @@ pub(super) async fn db_facts(pool: &PgPool) -> anyhow::Result<DbFacts> {
         .await?,
         forged_applied: count("SELECT count(*) FROM notifications WHERE notify_id LIKE 'soak-forged-%' AND verdict = 'applied'").await?,
         forged_stored: count("SELECT count(*) FROM notifications WHERE notify_id LIKE 'soak-forged-%'").await?,
+        openapi_unknown_outcomes: count("SELECT count(*) FROM openapi_answers WHERE disposition IN ('unknown', 'unverified')").await?,
+        openapi_held: count("SELECT count(*) FROM openapi_requests WHERE held_at IS NOT NULL AND settled_at IS NULL").await?,
     })
 }

@@ -1,9 +1,12 @@
 //! `refund-worker soak`: the whole system under faults, then every invariant
 //! checked. N worker processes (every role) run against one fresh database
 //! and one set of names, each through cuttable proxies to PostgreSQL and
-//! RabbitMQ; the sandbox gateway (in-process) injects its faults at fixed
-//! rates; a seeded schedule SIGKILLs workers (restarting them), stalls them
-//! (SIGSTOP past the submitter's lease, then SIGCONT), cuts the broker and
+//! RabbitMQ, serving two partners at once: the mapi one (batches) and an
+//! OpenAPI one (`alipay.trade.refund` per refund) that a share of the
+//! stream's trades names; the sandbox gateway (in-process) injects its
+//! faults on both channels at fixed rates; a seeded schedule SIGKILLs
+//! workers (restarting them), stalls them (SIGSTOP past the submitter's
+//! lease, then SIGCONT), cuts the broker and
 //! the database away for a moment, and posts forged notifications, while a
 //! seeded stream of refunds is published; with `--restart-every`, RabbitMQ
 //! and PostgreSQL are also really restarted; with `--realistic`, the sandbox
@@ -15,6 +18,7 @@
 //!
 //! - `stream`: the traffic (pure) · `check`: the invariants (pure)
 //! - `gateway`: the sandbox's faults · `workers`: the worker processes
+//! - `openapi`: the OpenAPI partner, its keys and the workers' config file
 //! - `proxy`: the cuttable TCP proxy · `faults`: the fault schedule
 //! - `restarts`: real service restarts · `link`: the soak's own broker link
 //! - `stall`: stopping and continuing workers
@@ -26,6 +30,7 @@ mod collect;
 mod faults;
 mod gateway;
 mod link;
+mod openapi;
 mod progress;
 pub mod proxy;
 mod publishing;
@@ -49,7 +54,7 @@ use crate::config::Settings;
 use crate::sandbox::realism::RealismCounts;
 use crate::sandbox::{self, Sandbox};
 use crate::storage;
-use check::{DbFacts, Facts};
+use check::{DbFacts, Facts, OpenApiFigures};
 use faults::Injected;
 use link::Link;
 use proxy::{Proxy, target, via};
@@ -72,6 +77,8 @@ pub struct SoakArgs {
     pub restart_every: Option<Duration>,
     /// The sandbox answers with its realism preset on too.
     pub realistic: bool,
+    /// The share of trades sent on the OpenAPI partner (0..=1).
+    pub openapi_share: f64,
 }
 
 /// The report, as `--json` prints it.
@@ -88,6 +95,11 @@ pub struct Report {
     pub dead_letters: usize,
     pub faults: Injected,
     pub sandbox_faults: &'static str,
+    /// `--openapi-share`: the share of trades on the OpenAPI partner.
+    pub openapi_share: f64,
+    /// The OpenAPI channel's refunds, calls, unknown outcomes met and payments.
+    pub openapi: OpenApiFigures,
+    pub openapi_sandbox_faults: &'static str,
     /// Whether the sandbox's realism preset was on (`--realistic`).
     pub realistic: bool,
     /// How often the sandbox injected each realistic case (all 0 without `--realistic`).
@@ -131,6 +143,7 @@ pub async fn soak(settings: &Settings, args: SoakArgs) -> anyhow::Result<ExitCod
         via(&settings.amqp.url, mq.addr)?,
         prefix.clone(),
         gw.url,
+        openapi::WorkerConfig::write(&id)?,
     )?;
     let mut rig = Rig {
         pool,
@@ -161,8 +174,12 @@ fn announce(args: &SoakArgs) {
         ""
     };
     eprintln!(
-        "soak: seed {} (replay with --seed {}), {} workers, {} refunds{over}{realistic}",
-        args.seed, args.seed, args.workers, args.refunds
+        "soak: seed {} (replay with --seed {}), {} workers, {} refunds ({:.0} % of trades on OpenAPI){over}{realistic}",
+        args.seed,
+        args.seed,
+        args.workers,
+        args.refunds,
+        args.openapi_share * 100.0
     );
 }
 
@@ -203,7 +220,13 @@ async fn run(
     settings: &Settings,
     args: &SoakArgs,
 ) -> anyhow::Result<Report> {
-    let planned = stream::plan(args.refunds, args.seed, "soak");
+    let planned = stream::plan(
+        args.refunds,
+        args.seed,
+        "soak",
+        args.openapi_share,
+        openapi::PARTNER,
+    );
     let valid = planned
         .iter()
         .filter(|p| p.kind == Kind::Valid)
@@ -232,14 +255,16 @@ async fn run(
     let dead = collect::dead_letters(&settings.amqp.url, &rig.topology).await?;
     let ledger = rig.sandbox.ledger();
     let db = collect::db_facts(&rig.pool).await?;
-    let violations = check::violations(&Facts {
+    let facts = Facts {
         planned: &planned,
         events: &events,
         dead: &dead,
         ledger: &ledger,
         db: &db,
         forged_sent: injected.forged_notifications,
-    });
+    };
+    let violations = check::violations(&facts);
+    let openapi = check::figures(&facts);
     Ok(Report {
         seed: args.seed,
         workers: args.workers,
@@ -251,6 +276,9 @@ async fn run(
         dead_letters: dead.len(),
         faults: injected,
         sandbox_faults: gateway::FAULTS,
+        openapi_share: args.openapi_share,
+        openapi,
+        openapi_sandbox_faults: gateway::OPENAPI_FAULTS,
         realistic: args.realistic,
         realism: ledger.realism,
         publish_seconds,

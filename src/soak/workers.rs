@@ -1,14 +1,20 @@
 //! The soak's worker processes: every role, each on its own HTTP port,
 //! reaching PostgreSQL and RabbitMQ through the soak's proxies, killed and
-//! restarted by the fault schedule. Invariant: dropping [`Workers`] leaves
-//! no worker behind, stopped or running.
+//! restarted by the fault schedule; each serves the mapi partner (from the
+//! environment) and the OpenAPI partner (from the config file written by
+//! `openapi`), both against the soak's sandbox. Invariant: dropping
+//! [`Workers`] leaves no worker behind, stopped or running, and then removes
+//! the config file.
 
 use std::process::Child;
 
+use anyhow::Context;
+
 use super::gateway::{ABSENCE_SETTLE, KEY};
+use super::openapi::WorkerConfig;
 use super::stall::{ALIPAY_TIMEOUT, Stalls};
 use crate::commands::harness::PARTNER;
-use crate::commands::harness::worker::{spawn_worker, stop};
+use crate::commands::harness::worker::{stop, worker_command};
 
 /// The worker processes, each on its own HTTP port, restarted by the schedule.
 pub(crate) struct Workers {
@@ -16,6 +22,8 @@ pub(crate) struct Workers {
     amqp_url: String,
     prefix: String,
     gateway: String,
+    /// The TOML file with the OpenAPI partner; dropped after the children.
+    config: WorkerConfig,
     pub ports: Vec<u16>,
     pub children: Vec<Option<Child>>,
     /// Who is stopped (`stall`) until when.
@@ -30,6 +38,7 @@ impl Workers {
         amqp_url: String,
         prefix: String,
         gateway: String,
+        config: WorkerConfig,
     ) -> anyhow::Result<Self> {
         let mut ports = Vec::new();
         for _ in 0..n {
@@ -44,6 +53,7 @@ impl Workers {
             amqp_url,
             prefix,
             gateway,
+            config,
             ports,
             children: (0..n).map(|_| None).collect(),
             stalls: Stalls::new(n),
@@ -69,6 +79,11 @@ impl Workers {
             ("ALIPAY_PARTNER", PARTNER),
             ("ALIPAY_KEY", KEY),
             ("ALIPAY_GATEWAY", self.gateway.as_str()),
+            // The sandbox serves OpenAPI on the same /gateway.do; the rate
+            // limit is Alipay's concern, not the soak's.
+            ("ALIPAY_OPENAPI_GATEWAY", self.gateway.as_str()),
+            ("OPENAPI_CONCURRENCY", "16"),
+            ("OPENAPI_CALLS_PER_SECOND", "1000"),
             ("ALIPAY_NOTIFY_URL", notify.as_str()),
             ("ALIPAY_TIMEOUT_MS", timeout_ms.as_str()),
             ("HTTP_LISTEN", listen.as_str()),
@@ -82,12 +97,14 @@ impl Workers {
             ("SHUTDOWN_GRACE_MS", "2000"),
             ("RUST_LOG", worker_log.as_str()),
         ];
-        self.children[i] = Some(spawn_worker(
+        let mut cmd = worker_command(
+            Some(&self.config.file),
             &self.db_url,
             &self.prefix,
             "intake,batch,submit,http,relay,reconcile",
             &env,
-        )?);
+        )?;
+        self.children[i] = Some(cmd.spawn().context("while starting a worker")?);
         Ok(())
     }
 

@@ -1,5 +1,7 @@
 //! The short soak profile: 3 workers, about 3 000 events spread over 8 s,
-//! faults injected on a seeded schedule; every invariant must hold. (The long profile is a
+//! a third of the trades on the OpenAPI partner and the rest on the mapi
+//! one, faults injected on a seeded schedule and by the sandbox on both
+//! channels; every invariant must hold. (The long profile is a
 //! release check: see the README.)
 
 use std::process::Command;
@@ -77,6 +79,17 @@ fn the_short_soak_holds_every_invariant() {
         f["worker_kills"].as_u64().unwrap() >= 1 && total >= 5,
         "{f}"
     );
+    // Both channels at once: the OpenAPI share was paid one call per refund,
+    // through unknown outcomes the sandbox injected.
+    assert_eq!(r["openapi_share"], 0.33);
+    let o = &r["openapi"];
+    let count = |k: &str| o[k].as_u64().unwrap_or_else(|| panic!("{k}: {o}"));
+    assert!(count("refunds") > 500, "{o}");
+    assert!(count("paid") > 500, "{o}");
+    assert_eq!(count("paid"), count("succeeded"), "{o}");
+    assert!(count("unknown_outcomes") > 0, "{o}");
+    assert!(count("refund_calls") > count("refunds"), "{o}");
+    assert!(r["succeeded"].as_u64().unwrap() > count("succeeded") + 1000);
 }
 
 /// The same short profile against a gateway that answers the way Alipay

@@ -18,7 +18,9 @@ pub fn spawn_worker(
     roles: &str,
     env: &[(&str, &str)],
 ) -> anyhow::Result<Child> {
-    spawn(None, db_url, prefix, roles, env)
+    worker_command(None, db_url, prefix, roles, env)?
+        .spawn()
+        .context("while starting the worker")
 }
 
 /// The same with a settings file, given as `--config FILE` before `run`.
@@ -29,16 +31,19 @@ pub fn spawn_configured_worker(
     roles: &str,
     env: &[(&str, &str)],
 ) -> anyhow::Result<Child> {
-    spawn(Some(config), db_url, prefix, roles, env)
+    worker_command(Some(config), db_url, prefix, roles, env)?
+        .spawn()
+        .context("while starting the worker")
 }
 
-fn spawn(
+/// The command [`spawn_worker`] runs, for a tool that adds to it.
+pub fn worker_command(
     config: Option<&Path>,
     db_url: &str,
     prefix: &str,
     roles: &str,
     env: &[(&str, &str)],
-) -> anyhow::Result<Child> {
+) -> anyhow::Result<Command> {
     let exe = std::env::current_exe().context("cannot find this executable")?;
     let mut cmd = Command::new(exe);
     if let Some(file) = config {
@@ -56,7 +61,7 @@ fn spawn(
     for (k, v) in env {
         cmd.env(k, v);
     }
-    cmd.spawn().context("while starting the worker")
+    Ok(cmd)
 }
 
 /// Waits until the worker consumes from its queue (or has died).

@@ -6,8 +6,13 @@
 //! good. What is: a failure the gateway contradicts, i.e. a refund it paid,
 //! or one it reported with a code it retries itself (not final), in the
 //! batch the failed event names.
+//!
+//! The mapi checks read the mapi events and the ledger's batches; the
+//! OpenAPI refunds (their events on `"channel":"openapi"`, the ledger's
+//! `openapi` section) are judged in `openapi`.
 
 mod contradicted;
+mod openapi;
 #[cfg(test)]
 mod tests;
 
@@ -19,6 +24,7 @@ use super::stream::{Kind, Planned};
 use crate::domain::Amount;
 use crate::sandbox::LedgerView;
 pub use contradicted::{paid_but_failed, retried_but_failed};
+pub use openapi::{OpenApiFigures, figures};
 
 /// What the database says about batches and notifications.
 #[derive(Debug, Default, Clone, Serialize)]
@@ -28,6 +34,11 @@ pub struct DbFacts {
     pub refunds_in_two_live_batches: i64,
     pub forged_applied: i64,
     pub forged_stored: i64,
+    /// OpenAPI calls answered without a verified outcome (no answer, not
+    /// 200, unreadable, unverified, `20000`): each followed by the same number.
+    pub openapi_unknown_outcomes: i64,
+    /// OpenAPI requests held for a person (none expected in a soak).
+    pub openapi_held: i64,
 }
 
 /// A terminal result event, as much of it as the checks read (a million
@@ -37,9 +48,14 @@ pub struct Terminal {
     pub refund_id: String,
     pub succeeded: bool,
     pub trade_no: String,
-    pub batch_no: String,
+    /// `None` when null or absent (always, on the OpenAPI channel).
+    pub batch_no: Option<String>,
     /// `-1` when the event's amount cannot be read (a violation then shows).
     pub amount_fen: i64,
+    /// `mapi` or `openapi` (empty when absent).
+    pub channel: String,
+    /// The OpenAPI request's number (empty when absent, as on mapi).
+    pub out_request_no: String,
 }
 
 impl Terminal {
@@ -55,9 +71,21 @@ impl Terminal {
             refund_id: text("refund_id"),
             succeeded,
             trade_no: text("trade_no"),
-            batch_no: text("batch_no"),
+            batch_no: e["batch_no"].as_str().map(str::to_owned),
             amount_fen: fen(e["amount"].as_str().unwrap_or_default()),
+            channel: text("channel"),
+            out_request_no: text("out_request_no"),
         })
+    }
+
+    /// Whether the event is on the OpenAPI channel.
+    pub fn is_openapi(&self) -> bool {
+        self.channel == "openapi"
+    }
+
+    /// The batch, `""` for none.
+    pub fn batch(&self) -> &str {
+        self.batch_no.as_deref().unwrap_or_default()
     }
 }
 
@@ -85,6 +113,7 @@ pub fn violations(f: &Facts<'_>) -> Vec<String> {
     one_terminal_event_each(f, &mut out);
     ledger_matches_events(f, &mut out);
     no_contradicted_failure(f, &mut out);
+    openapi::paid_once_as_succeeded(f, &mut out);
     gateway_batches_well_formed(f, &mut out);
     database_consistent(f, &mut out);
     dead_letters_as_planned(f, &mut out);
@@ -124,8 +153,8 @@ fn one_terminal_event_each(f: &Facts<'_>, out: &mut Vec<String>) {
     }
 }
 
-/// The ledger's successful refunds are exactly the succeeded events, and
-/// no trade was refunded more than was paid.
+/// The ledger's successful batch refunds are exactly the succeeded mapi
+/// events, and no trade was refunded more than was paid.
 fn ledger_matches_events(f: &Facts<'_>, out: &mut Vec<String>) {
     let mut paid: BTreeMap<(String, String, i64), usize> = BTreeMap::new();
     for t in &f.ledger.trades {
@@ -143,21 +172,21 @@ fn ledger_matches_events(f: &Facts<'_>, out: &mut Vec<String>) {
     }
     let mut succeeded: BTreeMap<(String, String, i64), usize> = BTreeMap::new();
     let mut succeeded_fen = 0;
-    for e in f.events.iter().filter(|e| e.succeeded) {
+    for e in f.events.iter().filter(|e| e.succeeded && !e.is_openapi()) {
         succeeded_fen += e.amount_fen;
-        let key = (e.trade_no.clone(), e.batch_no.clone(), e.amount_fen);
+        let key = (e.trade_no.clone(), e.batch().to_owned(), e.amount_fen);
         *succeeded.entry(key).or_default() += 1;
     }
     if paid != succeeded {
         let only_paid = paid.keys().filter(|k| !succeeded.contains_key(*k)).count();
         let only_events = succeeded.keys().filter(|k| !paid.contains_key(*k)).count();
         out.push(format!(
-            "the ledger and the succeeded events differ: {only_paid} paid without a succeeded event, {only_events} succeeded events without a payment"
+            "the ledger and the succeeded mapi events differ: {only_paid} paid without a succeeded event, {only_events} succeeded events without a payment"
         ));
     }
     if f.ledger.paid_total_fen != succeeded_fen {
         out.push(format!(
-            "the ledger paid {} fen, the succeeded events say {succeeded_fen}",
+            "the ledger paid {} fen in batches, the succeeded mapi events say {succeeded_fen}",
             f.ledger.paid_total_fen
         ));
     }
@@ -204,6 +233,7 @@ fn gateway_batches_well_formed(f: &Facts<'_>, out: &mut Vec<String>) {
 fn database_consistent(f: &Facts<'_>, out: &mut Vec<String>) {
     let db = f.db;
     for (n, what) in [
+        (db.openapi_held, "OpenAPI requests held for a person"),
         (db.batches_over_1000, "batches above 1000 items"),
         (
             db.batches_with_a_trade_twice,
