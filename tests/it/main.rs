@@ -12,6 +12,7 @@ mod browser;
 mod callback;
 mod cli;
 mod client;
+mod contract;
 mod deploy;
 mod dlq;
 mod end_to_end;

@@ -141,6 +141,7 @@ impl Channel {
         .fetch_one(&self.app.pool)
         .await
         .unwrap();
+        crate::contract::assert_result_event(&body);
         body
     }
 

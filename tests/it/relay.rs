@@ -289,6 +289,7 @@ async fn an_event_carries_the_consumer_properties_and_metadata_exactly_as_sent()
         text.ends_with(&format!(r#""metadata":{metadata}}}"#)),
         "metadata changed on its way: {text}"
     );
+    crate::contract::assert_result_event(&serde_json::from_str(&text).unwrap());
     let p = &m.delivery.properties;
     let s = |v: &Option<lapin::types::ShortString>| v.as_ref().map(|s| s.to_string());
     assert_eq!(s(p.kind()).as_deref(), Some("refund.failed"));
