@@ -80,7 +80,9 @@ head -n 24 demo-batch.txt
 echo "   … the whole story of the batch is in demo-batch.txt"
 echo
 echo "== the sandbox's ledger (what Alipay paid):"
-curl -fsS http://127.0.0.1:9000/ledger | head -c 1500; echo
+curl -fsS http://127.0.0.1:9000/ledger -o demo-ledger.json
+head -c 1500 demo-ledger.json; echo
+echo "   … the whole ledger (both channels) is in demo-ledger.json"
 echo
 echo "== the 4 rejected events are in the dead-letter queue ${AMQP_NAME_PREFIX}refunds.dead,"
 echo "   each with x-refund-error-code and x-refund-error; logs: demo-worker.log, demo-sandbox.log"
