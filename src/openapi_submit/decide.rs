@@ -41,6 +41,9 @@ pub struct Asked<'a> {
     pub calls: i32,
     pub first_call_at: Option<DateTime<Utc>>,
     pub item_retries: i32,
+    /// The code the last answer to this request gave (a refusal waiting for
+    /// the query to confirm it).
+    pub last_code: Option<&'a str>,
 }
 
 /// The settings the decision reads.
@@ -159,6 +162,16 @@ fn judge_refund(a: &RefundAnswer, asked: &Asked<'_>, rules: &Rules, now: DateTim
             let note = format!("{code}: may pass later; the same out_request_no again");
             judged(Next::Later { wait, note }, "retry_later", false)
         }
+        // A refusal after an earlier call could be read two ways: the
+        // earlier call may have paid. Failing now could report a paid refund
+        // as failed, so the query decides first (see `judge_query`).
+        Disposition::RetryLater | Disposition::Failed if asked.calls > 1 => {
+            let next = Next::Again {
+                call: "query",
+                after: rules.query_after,
+            };
+            judged(next, "refused_after_earlier_call", false)
+        }
         Disposition::RetryLater | Disposition::Failed => {
             let next = Next::Failed {
                 code: code.clone(),
@@ -195,6 +208,23 @@ fn judge_query(
             detail: String::new(),
         },
         // Not refunded yet: Alipay asks for the same number again.
+        // No refund under the number: a refusal that waited for this proof
+        // stands.
+        Proof::NotYet if asked.last_code.is_some_and(is_refusal) => {
+            let code = asked.last_code.unwrap_or_default().to_owned();
+            Judged {
+                next: Next::Failed {
+                    code: code.clone(),
+                    message: format!(
+                        "Alipay refused with {code}, and the query shows no refund under this number"
+                    ),
+                },
+                disposition: "failed",
+                code,
+                alert: false,
+                detail: "a refusal confirmed by the query".into(),
+            }
+        }
         Proof::NotYet => Judged {
             next: Next::Again {
                 call: "refund",
@@ -216,6 +246,11 @@ fn judge_query(
         },
         Proof::Nothing => unknown(asked, rules, now, &code, "the query proved nothing", false),
     }
+}
+
+/// A sub-code that refuses the refund (for now or for good).
+fn is_refusal(code: &str) -> bool {
+    answer::FINAL.contains(&code) || answer::CAN_PASS.contains(&code)
 }
 
 /// The same request again: the refund call after the retry delay while the

@@ -30,6 +30,7 @@ fn asked(call: &'static str, calls: i32, age_secs: i64, item_retries: i32) -> As
         calls,
         first_call_at: Some(now() - chrono::Duration::seconds(age_secs)),
         item_retries,
+        last_code: None,
     }
 }
 
@@ -218,4 +219,44 @@ fn a_query_with_data_settles_none_sends_the_same_number_again_and_a_disagreement
         query(r#"{"code":"10000","msg":"Success","out_request_no":"R-1","refund_amount":"9.99"}"#);
     let j = judge_it(&other, &asked("query", 3, 700, 0));
     assert!(matches!(j.next, Next::Hold { .. }) && j.alert, "{j:?}");
+}
+
+#[test]
+fn a_refusal_after_an_earlier_call_is_failed_only_once_the_query_shows_no_refund() {
+    let finished = refund_answer(
+        r#"{"code":"40004","msg":"Business Failed","sub_code":"ACQ.TRADE_HAS_FINISHED"}"#,
+    );
+    // The earlier call's outcome was unknown: it may have paid.
+    let j = judge_it(&finished, &asked("refund", 2, 5, 0));
+    assert_eq!(
+        j.next,
+        Next::Again {
+            call: "query",
+            after: QUERY_NOT_BEFORE
+        }
+    );
+    let query = |response: &str| signed_by(ALIPAY_PRIVATE, REFUND_QUERY, response);
+    let after_refusal = Asked {
+        last_code: Some("ACQ.TRADE_HAS_FINISHED"),
+        ..asked("query", 3, 30, 0)
+    };
+    let none = query(r#"{"code":"10000","msg":"Success","out_request_no":"R-1"}"#);
+    let j = judge_it(&none, &after_refusal);
+    assert!(
+        matches!(j.next, Next::Failed { ref code, .. } if code == "ACQ.TRADE_HAS_FINISHED"),
+        "{j:?}"
+    );
+    let paid =
+        query(r#"{"code":"10000","msg":"Success","out_request_no":"R-1","refund_amount":"10.50"}"#);
+    let j = judge_it(&paid, &after_refusal);
+    assert!(
+        matches!(
+            j.next,
+            Next::Succeeded {
+                source: Source::Query,
+                ..
+            }
+        ),
+        "{j:?}"
+    );
 }

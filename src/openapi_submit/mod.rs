@@ -170,6 +170,7 @@ impl OpenApiSubmitter {
             calls: c.calls,
             first_call_at: c.first_call_at,
             item_retries: c.item_retries,
+            last_code: c.last_code.as_deref(),
         };
         let judged = decide::judge(&came, &asked, &app.alipay_public, &self.rules, Utc::now());
         metrics::counter!("refund_worker_gateway_requests_total",

@@ -45,6 +45,8 @@ pub struct DueCall {
     pub calls: i32,
     pub first_call_at: Option<DateTime<Utc>>,
     pub item_retries: i32,
+    /// What the last answer to this request said.
+    pub last_code: Option<String>,
 }
 
 /// Up to `limit` pending refunds of these partners that are due, oldest
@@ -143,7 +145,8 @@ pub async fn lease_due(
              RETURNING q.*
          )
          SELECT l.refund_id, l.round, l.out_request_no, l.app_id, r.partner, r.trade_no,
-                r.amount_fen, r.reason, l.next_call, l.calls, l.first_call_at, r.item_retries
+                r.amount_fen, r.reason, l.next_call, l.calls, l.first_call_at, r.item_retries,
+                l.last_code
          FROM leased l JOIN refunds r ON r.refund_id = l.refund_id
          ORDER BY l.first_call_at",
     )
