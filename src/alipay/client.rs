@@ -64,16 +64,22 @@ pub struct Submission {
 
 const FORM: &str = "application/x-www-form-urlencoded";
 
+/// The HTTP client of every gateway call (mapi and OpenAPI): `timeout` on
+/// the whole request, redirects not followed (a redirected POST would arrive
+/// without its body).
+pub fn http_client(timeout: Duration) -> reqwest::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+}
+
 impl AlipayClient {
     /// A client with `timeout` on every whole request. Redirects are not
     /// followed: a redirected POST would arrive without its body.
     pub fn new(gateway: &str, timeout: Duration) -> reqwest::Result<Self> {
-        let http = reqwest::Client::builder()
-            .timeout(timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()?;
         Ok(Self {
-            http,
+            http: http_client(timeout)?,
             gateway: gateway.to_owned(),
         })
     }

@@ -14,14 +14,10 @@ pub struct OpenApiClient {
 }
 
 impl OpenApiClient {
-    /// Redirects are not followed: a redirected POST would lose its body.
+    /// The same HTTP client as mapi's ([`crate::alipay::client::http_client`]).
     pub fn new(gateway: &str, timeout: Duration) -> reqwest::Result<Self> {
-        let http = reqwest::Client::builder()
-            .timeout(timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()?;
         Ok(Self {
-            http,
+            http: crate::alipay::client::http_client(timeout)?,
             gateway: gateway.to_owned(),
         })
     }
