@@ -13,7 +13,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
 
-use super::settlements::{Settled, Settlement};
+use super::settlements::{Settled, Settlement, by_hand};
 use super::transitions::{self, Failure, Later};
 use crate::domain::RefundStatus;
 use crate::domain::actor::{Actor, Source};
@@ -344,28 +344,7 @@ pub async fn settle_held(
     }
     let actor = Actor::Operator(by.to_owned());
     let note = format!("settled by hand: {reason}");
-    let (code, moved) = match how {
-        Settlement::Succeeded => {
-            let ids = [refund_id.to_owned()];
-            let n =
-                transitions::succeed(&mut tx, None, &ids, Source::Operator, &actor, Some(&note))
-                    .await?;
-            ("SUCCESS", n)
-        }
-        Settlement::Failed(code) => {
-            let ids = [refund_id];
-            let failure = Failure {
-                refund_ids: &ids,
-                from: RefundStatus::Submitted,
-                batch_no: None,
-                code,
-                message: &note,
-                source: Source::Operator,
-                actor: &actor,
-            };
-            (code.as_str(), transitions::fail(&mut tx, &failure).await?)
-        }
-    };
+    let (code, moved) = by_hand(&mut tx, refund_id, None, how, &note, &actor).await?;
     if moved != 1 {
         tx.rollback().await?;
         return Ok(Some(Settled::Refused(

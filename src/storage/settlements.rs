@@ -5,7 +5,7 @@
 //! refund moves only from `submitted` in the batch it is in, a batch only
 //! while it is still held and nobody is sending it.
 
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 
 use super::notifications::complete_if_settled;
 use super::transitions::{self, Failure};
@@ -76,28 +76,7 @@ pub async fn settle(
     }
     let actor = Actor::Operator(by.to_owned());
     let note = format!("settled by hand: {reason}");
-    let (code, moved) = match how {
-        Settlement::Succeeded => {
-            let ids = [refund_id.to_owned()];
-            let (source, note) = (Source::Operator, Some(note.as_str()));
-            let n =
-                transitions::succeed(&mut tx, Some(&batch_no), &ids, source, &actor, note).await?;
-            ("SUCCESS", n)
-        }
-        Settlement::Failed(code) => {
-            let ids = [refund_id];
-            let failure = Failure {
-                refund_ids: &ids,
-                from: RefundStatus::Submitted,
-                batch_no: Some(&batch_no),
-                code,
-                message: &note,
-                source: Source::Operator,
-                actor: &actor,
-            };
-            (code.as_str(), transitions::fail(&mut tx, &failure).await?)
-        }
-    };
+    let (code, moved) = by_hand(&mut tx, refund_id, Some(&batch_no), how, &note, &actor).await?;
     if moved != 1 {
         tx.rollback().await?;
         return refuse("it changed while being settled; nothing was done".into());
@@ -118,6 +97,40 @@ pub async fn settle(
     Ok(Settled::Done {
         batch_no,
         completed,
+    })
+}
+
+/// A submitted refund settled by a person: succeeded, or failed with the
+/// code given; `batch_no` fences a mapi refund to its batch (`None` on
+/// OpenAPI). The code written and how many refunds moved (0 or 1).
+pub(super) async fn by_hand<'h>(
+    tx: &mut PgConnection,
+    refund_id: &str,
+    batch_no: Option<&str>,
+    how: &'h Settlement,
+    note: &str,
+    actor: &Actor,
+) -> Result<(&'h str, u64), sqlx::Error> {
+    Ok(match how {
+        Settlement::Succeeded => {
+            let ids = [refund_id.to_owned()];
+            let source = Source::Operator;
+            let n = transitions::succeed(tx, batch_no, &ids, source, actor, Some(note)).await?;
+            ("SUCCESS", n)
+        }
+        Settlement::Failed(code) => {
+            let ids = [refund_id];
+            let failure = Failure {
+                refund_ids: &ids,
+                from: RefundStatus::Submitted,
+                batch_no,
+                code,
+                message: note,
+                source: Source::Operator,
+                actor,
+            };
+            (code.as_str(), transitions::fail(tx, &failure).await?)
+        }
     })
 }
 
