@@ -48,6 +48,10 @@ pub enum Command {
             default_value = "intake,batch,submit,http,relay,reconcile"
         )]
         roles: Vec<Role>,
+        /// Do not migrate: wait until the schema is the one this binary needs
+        /// (a migration Job runs `refund-worker migrate`), then start.
+        #[arg(long)]
+        no_migrate: bool,
     },
     /// Create the database if missing and apply the migrations.
     Migrate,

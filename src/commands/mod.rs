@@ -44,7 +44,7 @@ pub fn print_found<T: serde::Serialize>(
 
 pub async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
     match command {
-        Command::Run { roles } => run::run(settings, &roles).await,
+        Command::Run { roles, no_migrate } => run::run(settings, &roles, !no_migrate).await,
         Command::Migrate => {
             storage::connect_and_migrate(&settings.database_url, 2).await?;
             println!("database ready: migrations applied");

@@ -16,7 +16,7 @@ use sqlx::PgPool;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use super::startup;
+use super::startup::{self, Start};
 use crate::admin::{self, AdminState};
 use crate::alipay::client::AlipayClient;
 use crate::amqp::Topology;
@@ -24,6 +24,7 @@ use crate::batching::Batcher;
 use crate::callback::{self, CallbackState};
 use crate::cli::Role;
 use crate::config::Settings;
+use crate::health::gate::Gate;
 use crate::health::{self, HealthState};
 use crate::intake::Intake;
 use crate::openapi_submit::OpenApiSubmitter;
@@ -37,7 +38,7 @@ use crate::submit::Submitter;
 /// Every role is a task that ends only on shutdown or failure.
 type Roles = JoinSet<anyhow::Result<()>>;
 
-pub async fn run(settings: Settings, roles: &[Role]) -> anyhow::Result<ExitCode> {
+pub async fn run(settings: Settings, roles: &[Role], migrate: bool) -> anyhow::Result<ExitCode> {
     // Batches ask Alipay to notify there; OpenAPI calls need no URL.
     if roles.contains(&Role::Submit)
         && !settings.alipay.partners.is_empty()
@@ -49,11 +50,8 @@ pub async fn run(settings: Settings, roles: &[Role]) -> anyhow::Result<ExitCode>
         return Ok(ExitCode::from(super::EXIT_USAGE));
     }
     let topology = Topology::new(&settings.amqp.name_prefix, settings.amqp.results_queue);
-    let Some(pool) = startup::start(&settings, &topology, stop_signal()).await? else {
-        tracing::info!("stopped before the services answered");
-        return Ok(ExitCode::SUCCESS);
-    };
-
+    let shutdown = CancellationToken::new();
+    let mut tasks = Roles::new();
     // Before any role starts: a count recorded before the recorder exists is
     // lost (the intake can store its first window while the HTTP role binds).
     let recorder = if roles.contains(&Role::Http) {
@@ -61,14 +59,29 @@ pub async fn run(settings: Settings, roles: &[Role]) -> anyhow::Result<ExitCode>
     } else {
         None
     };
+    // The listener first, so `/healthz` answers while start waits.
+    let gate = Gate::new("starting");
+    if roles.contains(&Role::Http) {
+        listen_early(&settings, &gate, &shutdown, &mut tasks).await?;
+    }
+    let how = Start {
+        settings: &settings,
+        topology: &topology,
+        migrate,
+        gate: gate.clone(),
+    };
+    let Some(pool) = startup::start(how, stop_signal()).await? else {
+        tracing::info!("stopped before the services answered");
+        return Ok(ExitCode::SUCCESS);
+    };
     let launch = Launch {
         pool,
         settings: &settings,
         topology,
         recorder,
-        shutdown: CancellationToken::new(),
+        gate,
+        shutdown,
     };
-    let mut tasks = Roles::new();
     for role in dedup(roles) {
         launch.spawn(role, &mut tasks).await?;
     }
@@ -86,6 +99,8 @@ struct Launch<'a> {
     topology: Topology,
     /// Installed whenever the HTTP role runs (it serves `/metrics`).
     recorder: Option<PrometheusHandle>,
+    /// The HTTP listener's gate, opened once the HTTP role is built.
+    gate: Gate,
     /// Cancelled once, when the process stops; every role watches it.
     shutdown: CancellationToken,
 }
@@ -122,7 +137,7 @@ impl Launch<'_> {
                 }
             }
             Role::Http => {
-                self.spawn_http(tasks).await?;
+                self.spawn_http().await?;
                 self.spawn_admin(tasks).await?;
             }
             Role::Relay => {
@@ -186,8 +201,9 @@ impl Launch<'_> {
         AlipayClient::new(&alipay.gateway, alipay.timeout).context("while building the HTTP client")
     }
 
-    /// Alipay's notifications, the health checks and `/metrics` on HTTP_LISTEN.
-    async fn spawn_http(&self, tasks: &mut Roles) -> anyhow::Result<()> {
+    /// Alipay's notifications, the health checks and `/metrics` on HTTP_LISTEN
+    /// (the listener itself is bound before start: [`listen_early`]).
+    async fn spawn_http(&self) -> anyhow::Result<()> {
         let settings = self.settings;
         let state = CallbackState {
             pool: self.pool.clone(),
@@ -202,20 +218,11 @@ impl Launch<'_> {
             .clone()
             .context("the metrics recorder is installed whenever the HTTP role runs")?;
         let health = HealthState::new(self.pool.clone(), settings.amqp.url.clone(), recorder);
-        let listener = tokio::net::TcpListener::bind(settings.http_listen)
-            .await
-            .with_context(|| format!("cannot listen on HTTP_LISTEN {}", settings.http_listen))?;
-        let stop = self.shutdown.clone();
-        let max_bytes = settings.notify_max_bytes;
-        tasks.spawn(async move {
-            axum::serve(
-                listener,
-                callback::router_with_limit(state, max_bytes).merge(health::router(health)),
-            )
-            .with_graceful_shutdown(stop.cancelled_owned())
-            .await
-            .context("the HTTP server failed")
-        });
+        self.gate.open(
+            callback::router_with_limit(state, settings.notify_max_bytes)
+                .merge(health::router(health)),
+        );
+        tracing::info!(listen = %settings.http_listen, "HTTP role ready");
         Ok(())
     }
 
@@ -242,6 +249,28 @@ impl Launch<'_> {
         });
         Ok(())
     }
+}
+
+/// Binds HTTP_LISTEN and serves the gate: `/healthz` at once, the rest once
+/// the HTTP role opens it.
+async fn listen_early(
+    settings: &Settings,
+    gate: &Gate,
+    shutdown: &CancellationToken,
+    tasks: &mut Roles,
+) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(settings.http_listen)
+        .await
+        .with_context(|| format!("cannot listen on HTTP_LISTEN {}", settings.http_listen))?;
+    let router = gate.router();
+    let stop = shutdown.clone();
+    tasks.spawn(async move {
+        axum::serve(listener, router)
+            .with_graceful_shutdown(stop.cancelled_owned())
+            .await
+            .context("the HTTP server failed")
+    });
+    Ok(())
 }
 
 /// Waits for the stop signal or the first role to end, then tells every

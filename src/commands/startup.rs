@@ -1,5 +1,6 @@
-//! `run`'s start: PostgreSQL migrated and the topology declared before any
-//! role starts. A service that is not answering yet (restarting, or started
+//! `run`'s start: PostgreSQL migrated (or, with `--no-migrate`, found
+//! migrated by the migration Job) and the topology declared before any role
+//! starts. A service that is not answering yet (restarting, or started
 //! at the same moment by compose) is waited for with backoff, until it
 //! answers or the process is told to stop; any other error (a bad URL,
 //! refused credentials, a failed migration) ends the start at once.
@@ -10,37 +11,45 @@ use sqlx::PgPool;
 use crate::amqp::{self, Topology};
 use crate::config::Settings;
 use crate::delays::Delays;
+use crate::health::gate::Gate;
 use crate::storage;
+use crate::storage::schema::SchemaBehind;
 
 /// PostgreSQL's "the database system is starting up" and "terminating
 /// connection due to administrator command" (a restart).
 const STARTING_OR_STOPPING: &[&str] = &["57P03", "57P01"];
+/// PostgreSQL's invalid_catalog_name: the database does not exist yet (with
+/// `--no-migrate`, the migration Job creates it).
+const NO_DATABASE_YET: &str = "3D000";
 /// AMQP's CONNECTION_FORCED: the broker is stopping.
 const CONNECTION_FORCED: u16 = 320;
 
+/// How `run` starts.
+pub struct Start<'a> {
+    pub settings: &'a Settings,
+    pub topology: &'a Topology,
+    /// Apply the migrations (the default), or only check that they are.
+    pub migrate: bool,
+    /// The early HTTP listener, told what start is waiting for.
+    pub gate: Gate,
+}
+
 /// The migrated pool, or `None` when a stop signal came first.
 pub async fn start(
-    settings: &Settings,
-    topology: &Topology,
+    how: Start<'_>,
     stop: impl Future<Output = ()>,
 ) -> anyhow::Result<Option<PgPool>> {
     let mut delays = Delays::reconnect();
     tokio::pin!(stop);
     loop {
-        let attempt = async {
-            let pool =
-                storage::connect_and_migrate(&settings.database_url, settings.database_pool_size)
-                    .await?;
-            declare(settings, topology).await?;
-            anyhow::Ok(pool)
-        }
-        .await;
+        let attempt = attempt(&how).await;
         let error = match attempt {
             Ok(pool) => return Ok(Some(pool)),
             Err(e) if is_unreachable(&e) => e,
             Err(e) => return Err(e),
         };
         let delay = delays.next_delay();
+        how.gate.set_phase(&format!("waiting: {error}"));
         tracing::warn!(
             error = %format!("{error:#}"),
             retry_in_ms = delay.as_millis() as u64,
@@ -51,6 +60,24 @@ pub async fn start(
             _ = tokio::time::sleep(delay) => {}
         }
     }
+}
+
+async fn attempt(how: &Start<'_>) -> anyhow::Result<PgPool> {
+    let s = how.settings;
+    let pool = if how.migrate {
+        how.gate
+            .set_phase("connecting to PostgreSQL and applying migrations");
+        storage::connect_and_migrate(&s.database_url, s.database_pool_size).await?
+    } else {
+        how.gate
+            .set_phase("connecting to PostgreSQL and checking the schema (--no-migrate)");
+        storage::connect_migrated(&s.database_url, s.database_pool_size).await?
+    };
+    how.gate
+        .set_phase("connecting to RabbitMQ and declaring the topology");
+    declare(s, how.topology).await?;
+    how.gate.set_phase("starting the roles");
+    Ok(pool)
 }
 
 /// Declares the topology once, so every role starts against a complete one.
@@ -71,14 +98,17 @@ async fn declare(settings: &Settings, topology: &Topology) -> anyhow::Result<()>
 /// that something is wrong that waiting will not mend.
 pub fn is_unreachable(error: &anyhow::Error) -> bool {
     error.chain().any(|cause| {
+        if cause.is::<SchemaBehind>() {
+            return true;
+        }
         if let Some(e) = cause.downcast_ref::<sqlx::Error>() {
             return match e {
                 // A connection closed while it was being set up reads as a
                 // protocol error (sqlx: "unexpected response from SSLRequest").
                 sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::Protocol(_) => true,
-                sqlx::Error::Database(db) => db
-                    .code()
-                    .is_some_and(|c| STARTING_OR_STOPPING.contains(&c.as_ref())),
+                sqlx::Error::Database(db) => db.code().is_some_and(|c| {
+                    STARTING_OR_STOPPING.contains(&c.as_ref()) || c == NO_DATABASE_YET
+                }),
                 _ => false,
             };
         }

@@ -6,6 +6,8 @@
 //! database at each scrape, so every replica reports the same values; the
 //! counters are this process's own and sum across replicas.
 
+pub mod gate;
+
 use std::sync::Arc;
 use std::time::Duration;
 

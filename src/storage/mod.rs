@@ -28,6 +28,7 @@ pub(crate) mod rejected;
 pub(crate) mod renumber;
 pub(crate) mod result_event;
 pub mod retries;
+pub mod schema;
 pub mod settlements;
 pub mod submissions;
 pub mod transitions;
@@ -61,6 +62,22 @@ pub async fn connect_and_migrate(url: &str, pool_size: u32) -> anyhow::Result<Pg
         .await
         .context("while applying the migrations")?;
     conn.close().await.ok();
+    let opts = options(url)?.options([("statement_timeout", STATEMENT_TIMEOUT)]);
+    pool_with(opts, pool_size).await
+}
+
+/// Connects the roles' pool without migrating, once the schema is the one
+/// this binary needs ([`schema::judge`]); a schema still behind is a
+/// [`schema::SchemaBehind`] error, which `run` waits out.
+pub async fn connect_migrated(url: &str, pool_size: u32) -> anyhow::Result<PgPool> {
+    let mut conn = PgConnection::connect_with(&options(url)?)
+        .await
+        .context("while connecting to PostgreSQL (DATABASE_URL)")?;
+    let applied = schema::applied(&mut conn)
+        .await
+        .context("while reading the applied migrations")?;
+    conn.close().await.ok();
+    schema::judge(&MIGRATOR, &applied)?;
     let opts = options(url)?.options([("statement_timeout", STATEMENT_TIMEOUT)]);
     pool_with(opts, pool_size).await
 }

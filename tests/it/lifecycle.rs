@@ -297,3 +297,82 @@ async fn a_worker_started_before_its_services_waits_for_them() {
     std::fs::remove_file(&log).ok();
     app.cleanup().await;
 }
+
+/// As the Kubernetes Deployment runs it (`run --no-migrate`, a migration Job
+/// beside it): `/healthz` answers from the first moment, so liveness never
+/// kills a worker that is only starting; `/readyz` says what it waits for
+/// (the database, then the migrations); once `migrate` has run, it starts.
+#[tokio::test]
+async fn without_migrating_it_is_alive_at_once_and_ready_once_the_migration_job_ran() {
+    let app = TestApp::without_intake(&[]).await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let database = format!("{}_by_job", app.db_name());
+    let database_url = format!("{}/{database}", pg_base());
+    let mut children = KillOnDrop(vec![
+        worker(&app)
+            .args(["run", "--no-migrate", "--roles", "http"])
+            .env("DATABASE_URL", &database_url)
+            .env("HTTP_LISTEN", format!("127.0.0.1:{port}"))
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    ]);
+    let healthz = || async move {
+        reqwest::get(format!("http://127.0.0.1:{port}/healthz"))
+            .await
+            .is_ok_and(|r| r.status() == 200)
+    };
+    wait_until("/healthz answering", Duration::from_secs(30), healthz).await;
+    // No database yet, then a database without the migrations: not ready.
+    wait_until(
+        "/readyz naming the missing database",
+        Duration::from_secs(30),
+        || async {
+            let (status, body) = readyz(port).await;
+            status == 503 && body.starts_with("starting: waiting")
+        },
+    )
+    .await;
+    let admin = admin_pool().await;
+    let sql = format!("CREATE DATABASE \"{database}\"");
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .execute(&admin)
+        .await
+        .unwrap();
+    wait_until(
+        "/readyz naming the migration Job",
+        Duration::from_secs(30),
+        || async {
+            let (status, body) = readyz(port).await;
+            status == 503 && body.contains("refund-worker migrate")
+        },
+    )
+    .await;
+    assert!(healthz().await, "alive while waiting for the migrations");
+
+    let migrate = worker(&app)
+        .arg("migrate")
+        .env("DATABASE_URL", &database_url)
+        .output()
+        .unwrap();
+    assert!(migrate.status.success(), "{migrate:?}");
+    wait_until("ready once migrated", Duration::from_secs(60), || async {
+        readyz(port).await.0 == 200
+    })
+    .await;
+    assert!(children.0[0].try_wait().unwrap().is_none());
+    drop(children);
+    let sql = format!("DROP DATABASE IF EXISTS \"{database}\" WITH (FORCE)");
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .execute(&admin)
+        .await
+        .ok();
+    admin.close().await;
+    app.cleanup().await;
+}
