@@ -1,8 +1,9 @@
-//! The deploy files and the README checked against the code, so they cannot
-//! drift: every setting the README documents exists and the other way round;
-//! the Kubernetes manifests and the compose file use only real settings, the
-//! probes and routes the service serves, and a grace period longer than the
-//! worker's; the RabbitMQ definitions are the topology the worker declares.
+//! The deploy files and the settings table checked against the code, so they
+//! cannot drift: every setting docs/configuration.md documents exists and the
+//! other way round; the Kubernetes manifests and the compose file use only
+//! real settings, the probes and routes the service serves, and a grace
+//! period longer than the worker's; the RabbitMQ definitions are the topology
+//! the worker declares.
 
 use std::collections::BTreeSet;
 use std::process::Command;
@@ -40,13 +41,15 @@ fn yaml(files: &[&str]) -> Vec<(String, Value)> {
 }
 
 #[test]
-fn every_setting_in_the_readme_exists_in_the_code_and_the_other_way_round() {
-    let readme = std::fs::read_to_string(format!("{ROOT}/README.md")).unwrap();
-    let section = readme
-        .split("## Configuration")
+fn every_setting_in_docs_configuration_md_exists_in_the_code_and_the_other_way_round() {
+    let doc = std::fs::read_to_string(format!("{ROOT}/docs/configuration.md")).unwrap();
+    // The settings table: the "## Settings" section, up to the next heading
+    // of its level. Its rows name settings in backticks in the first column.
+    let section = doc
+        .split("\n## Settings\n")
         .nth(1)
         .and_then(|s| s.split("\n## ").next())
-        .unwrap();
+        .expect("docs/configuration.md has a \"## Settings\" section");
     let documented: BTreeSet<String> = section
         .lines()
         .filter(|l| l.starts_with("| `"))
@@ -64,12 +67,12 @@ fn every_setting_in_the_readme_exists_in_the_code_and_the_other_way_round() {
     assert_eq!(
         documented.difference(&code).collect::<Vec<_>>(),
         Vec::<&String>::new(),
-        "in the README, not in the code"
+        "in docs/configuration.md, not in the code"
     );
     assert_eq!(
         code.difference(&documented).collect::<Vec<_>>(),
         Vec::<&String>::new(),
-        "in the code, not in the README"
+        "in the code, not in docs/configuration.md"
     );
 }
 
