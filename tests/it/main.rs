@@ -15,6 +15,7 @@ mod client;
 mod contract;
 mod deploy;
 mod dlq;
+mod docs_links;
 mod end_to_end;
 mod gateway;
 mod helpers;
