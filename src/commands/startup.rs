@@ -21,6 +21,9 @@ const STARTING_OR_STOPPING: &[&str] = &["57P03", "57P01"];
 /// PostgreSQL's invalid_catalog_name: the database does not exist yet (with
 /// `--no-migrate`, the migration Job creates it).
 const NO_DATABASE_YET: &str = "3D000";
+/// PostgreSQL's lock_not_available: a migration gave up waiting for a lock
+/// the live fleet held (`MIGRATION_LOCK_TIMEOUT`); it is tried again.
+const LOCK_NOT_AVAILABLE: &str = "55P03";
 /// AMQP's CONNECTION_FORCED: the broker is stopping.
 const CONNECTION_FORCED: u16 = 320;
 
@@ -107,7 +110,9 @@ pub fn is_unreachable(error: &anyhow::Error) -> bool {
                 // protocol error (sqlx: "unexpected response from SSLRequest").
                 sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::Protocol(_) => true,
                 sqlx::Error::Database(db) => db.code().is_some_and(|c| {
-                    STARTING_OR_STOPPING.contains(&c.as_ref()) || c == NO_DATABASE_YET
+                    STARTING_OR_STOPPING.contains(&c.as_ref())
+                        || c == NO_DATABASE_YET
+                        || c == LOCK_NOT_AVAILABLE
                 }),
                 _ => false,
             };

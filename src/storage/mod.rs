@@ -48,13 +48,20 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
 /// claim has passed to another process.
 pub const STATEMENT_TIMEOUT: &str = "30s";
 
+/// How long a migration waits for a lock before it gives up (and is retried).
+pub const MIGRATION_LOCK_TIMEOUT: &str = "10s";
+
 /// Creates the database if missing, applies the migrations on a connection
 /// of their own (an index build may take longer than a role's statement may),
 /// then connects the roles' pool, whose statements time out after
 /// [`STATEMENT_TIMEOUT`].
 pub async fn connect_and_migrate(url: &str, pool_size: u32) -> anyhow::Result<PgPool> {
     create_database_if_missing(url).await?;
-    let mut conn = PgConnection::connect_with(&options(url)?)
+    // A migration waiting for a table lock queues every query of the live
+    // fleet behind it: give up after MIGRATION_LOCK_TIMEOUT and try again
+    // later (`run` waits and retries; the migration Job is restarted).
+    let opts = options(url)?.options([("lock_timeout", MIGRATION_LOCK_TIMEOUT)]);
+    let mut conn = PgConnection::connect_with(&opts)
         .await
         .context("while connecting to PostgreSQL (DATABASE_URL)")?;
     MIGRATOR

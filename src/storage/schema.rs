@@ -143,3 +143,83 @@ mod tests {
         ));
     }
 }
+
+/// The last migration written before the rules of [`beside_a_live_fleet`]:
+/// applied migrations are never edited (their checksums are in every
+/// database that ran them), so the older ones keep their plain index builds.
+pub const RULES_SINCE: i64 = 20_261_206_000_013;
+
+/// What a migration after [`RULES_SINCE`] must respect to run while the
+/// fleet serves: an index is built `CONCURRENTLY` (no write lock on a large
+/// table), alone in a `-- no-transaction` migration (PostgreSQL refuses it
+/// in a transaction, and a multi-statement string is one), without
+/// `IF NOT EXISTS` (a failed build leaves an invalid index that must stop the
+/// next run rather than pass for a good one); a check constraint is added
+/// `NOT VALID` (validated later without blocking writes). The problems
+/// found, empty when it complies.
+pub fn beside_a_live_fleet(sql: &str, no_tx: bool) -> Vec<&'static str> {
+    let text = sql
+        .lines()
+        .map(|l| l.split("--").next().unwrap_or(""))
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_uppercase();
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let statements = text.split(';').filter(|s| !s.trim().is_empty()).count();
+    let mut problems = Vec::new();
+    let creates_index = words
+        .windows(3)
+        .any(|w| w[0] == "CREATE" && (w[1] == "INDEX" || (w[1] == "UNIQUE" && w[2] == "INDEX")));
+    if creates_index {
+        if !text.contains("INDEX CONCURRENTLY") {
+            problems.push("an index is built without CONCURRENTLY");
+        }
+        if !no_tx || statements != 1 {
+            problems.push("an index build must be alone in a `-- no-transaction` migration");
+        }
+        if text.contains("IF NOT EXISTS") {
+            problems.push("an index build must not say IF NOT EXISTS");
+        }
+    }
+    let adds_check = words.windows(2).any(|w| w == ["ADD", "CONSTRAINT"]) && text.contains("CHECK");
+    if adds_check && !text.contains("NOT VALID") {
+        problems.push("a check constraint is added without NOT VALID");
+    }
+    problems
+}
+
+#[cfg(test)]
+mod fleet_rules {
+    use super::*;
+    use crate::storage::MIGRATOR;
+
+    #[test]
+    fn every_migration_since_the_rules_can_run_beside_a_live_fleet() {
+        for m in MIGRATOR.iter().filter(|m| m.version > RULES_SINCE) {
+            let problems = beside_a_live_fleet(m.sql.as_str(), m.no_tx);
+            assert!(problems.is_empty(), "migration {}: {problems:?}", m.version);
+        }
+    }
+
+    #[test]
+    fn the_rules_catch_what_would_lock_a_large_table() {
+        let plain = "CREATE INDEX refunds_x ON refunds (partner);";
+        assert!(
+            beside_a_live_fleet(plain, false).contains(&"an index is built without CONCURRENTLY")
+        );
+        let in_tx = "CREATE INDEX CONCURRENTLY refunds_x ON refunds (partner);";
+        assert_eq!(beside_a_live_fleet(in_tx, true), Vec::<&str>::new());
+        assert!(!beside_a_live_fleet(in_tx, false).is_empty());
+        let two =
+            "CREATE UNIQUE INDEX CONCURRENTLY a ON t (x); CREATE INDEX CONCURRENTLY b ON t (y);";
+        assert!(!beside_a_live_fleet(two, true).is_empty());
+        let lenient = "CREATE INDEX CONCURRENTLY IF NOT EXISTS a ON t (x)";
+        assert!(!beside_a_live_fleet(lenient, true).is_empty());
+        let check = "ALTER TABLE t ADD CONSTRAINT c CHECK (x > 0);";
+        assert!(!beside_a_live_fleet(check, false).is_empty());
+        let later = "ALTER TABLE t ADD CONSTRAINT c CHECK (x > 0) NOT VALID;";
+        assert!(beside_a_live_fleet(later, false).is_empty());
+        let comment = "-- CREATE INDEX would lock\nALTER TABLE t ADD COLUMN y TEXT;";
+        assert!(beside_a_live_fleet(comment, false).is_empty());
+    }
+}
