@@ -47,6 +47,7 @@ pub const VARIABLES: &[&str] = &[
     "AMQP_URL",
     "AMQP_NAME_PREFIX",
     "AMQP_RESULTS_QUEUE",
+    "AMQP_RESULTS_QUEUE_MAX_LENGTH",
     "ALIPAY_GATEWAY",
     "ALIPAY_PARTNER",
     "ALIPAY_KEY",
@@ -107,6 +108,11 @@ impl Settings {
                 url: src.string_or("AMQP_URL", DEFAULT_AMQP_URL)?,
                 name_prefix: src.string_or("AMQP_NAME_PREFIX", "")?,
                 results_queue: src.bool_or("AMQP_RESULTS_QUEUE", true)?,
+                results_max_length: src.number_in(
+                    "AMQP_RESULTS_QUEUE_MAX_LENGTH",
+                    u64::from(crate::amqp::RESULTS_MAX_LENGTH),
+                    1..=100_000_000,
+                )? as u32,
             },
             alipay: alipay(src)?,
             batch: BatchSettings {

@@ -9,7 +9,7 @@ use lapin::options::QueueDeclareOptions;
 use lapin::types::FieldTable;
 use lapin::{Channel, Connection, ConnectionProperties};
 
-pub use topology::Topology;
+pub use topology::{RESULTS_MAX_LENGTH, Topology};
 
 /// Opens a connection named after the process, so the broker's tools show who it is.
 pub async fn connect(url: &str, name: &str) -> lapin::Result<Connection> {

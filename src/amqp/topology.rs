@@ -10,11 +10,16 @@ use lapin::options::{
 use lapin::types::{AMQPValue, FieldTable, LongString};
 use lapin::{Channel, ExchangeKind};
 
+use crate::config::AmqpSettings;
+
 /// The routing key of a refund-approved event.
 pub const APPROVED_KEY: &str = "refund.approved";
 /// Deliveries of one message before the broker dead-letters it (a poison message
 /// that keeps killing its consumer).
 pub const DELIVERY_LIMIT: i32 = 5;
+/// The default results queue's length limit when the settings give none:
+/// about 100 MiB of result events, far from a broker's disk.
+pub const RESULTS_MAX_LENGTH: u32 = 100_000;
 
 /// The names of every exchange and queue.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,6 +31,10 @@ pub struct Topology {
     pub results_exchange: String,
     /// `None` when the default results queue is disabled.
     pub results_queue: Option<String>,
+    /// Its length limit. Past it the broker refuses new events
+    /// (`reject-publish`): the relay keeps them in the outbox and tries
+    /// again, so nothing is lost and the broker's disk cannot fill.
+    pub results_max_length: u32,
 }
 
 impl Topology {
@@ -37,6 +46,15 @@ impl Topology {
             dead_queue: format!("{prefix}refunds.dead"),
             results_exchange: format!("{prefix}refunds.results"),
             results_queue: results_queue.then(|| format!("{prefix}refunds.results")),
+            results_max_length: RESULTS_MAX_LENGTH,
+        }
+    }
+
+    /// The topology the settings describe: what `run` and every tool declare.
+    pub fn of(amqp: &AmqpSettings) -> Self {
+        Self {
+            results_max_length: amqp.results_max_length,
+            ..Self::new(&amqp.name_prefix, amqp.results_queue)
         }
     }
 
@@ -87,14 +105,14 @@ impl Topology {
         )
         .await?;
         if let Some(results) = &self.results_queue {
-            self.queue(
-                ch,
-                results,
-                quorum_args(),
-                &self.results_exchange,
-                "refund.#",
-            )
-            .await?;
+            let mut bounded = quorum_args();
+            bounded.insert(
+                "x-max-length".into(),
+                AMQPValue::LongLongInt(i64::from(self.results_max_length)),
+            );
+            bounded.insert("x-overflow".into(), text("reject-publish"));
+            self.queue(ch, results, bounded, &self.results_exchange, "refund.#")
+                .await?;
         }
         Ok(())
     }

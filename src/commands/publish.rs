@@ -27,7 +27,7 @@ pub async fn publish(settings: &Settings, file: Option<&str>) -> anyhow::Result<
         .await
         .context("while connecting to RabbitMQ (AMQP_URL)")?;
     let channel = conn.create_channel().await?;
-    let topology = Topology::new(&settings.amqp.name_prefix, settings.amqp.results_queue);
+    let topology = Topology::of(&settings.amqp);
     topology
         .declare(&channel)
         .await

@@ -49,7 +49,7 @@ pub async fn run(settings: Settings, roles: &[Role], migrate: bool) -> anyhow::R
         );
         return Ok(ExitCode::from(super::EXIT_USAGE));
     }
-    let topology = Topology::new(&settings.amqp.name_prefix, settings.amqp.results_queue);
+    let topology = Topology::of(&settings.amqp);
     let shutdown = CancellationToken::new();
     let mut tasks = Roles::new();
     // Before any role starts: a count recorded before the recorder exists is

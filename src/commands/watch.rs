@@ -49,7 +49,7 @@ pub fn line(body: &serde_json::Value) -> String {
 }
 
 pub async fn watch(settings: &Settings, w: Watch) -> anyhow::Result<ExitCode> {
-    let topology = Topology::new(&settings.amqp.name_prefix, settings.amqp.results_queue);
+    let topology = Topology::of(&settings.amqp);
     let conn = amqp::connect(&settings.amqp.url, "refund-worker watch-results").await?;
     let channel = conn.create_channel().await?;
     topology.declare(&channel).await?;

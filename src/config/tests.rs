@@ -252,3 +252,27 @@ fn batch_no_prefix_is_letters_and_digits_within_alipays_length() {
         std::time::Duration::from_secs(3600)
     );
 }
+
+#[test]
+fn an_example_placeholder_is_not_a_key() {
+    let e = load(
+        &[
+            ("ALIPAY_PARTNER", "2088101122136241"),
+            ("ALIPAY_KEY", "CHANGE-ME"),
+        ],
+        None,
+    )
+    .unwrap_err();
+    assert_eq!(e.var, "ALIPAY_KEY");
+    assert!(e.reason.contains("placeholder"), "{}", e.reason);
+}
+
+#[test]
+fn the_default_results_queue_is_bounded() {
+    let s = load(&[], None).unwrap();
+    assert_eq!(s.amqp.results_max_length, 100_000);
+    let s = load(&[("AMQP_RESULTS_QUEUE_MAX_LENGTH", "5000")], None).unwrap();
+    assert_eq!(s.amqp.results_max_length, 5000);
+    let e = load(&[("AMQP_RESULTS_QUEUE_MAX_LENGTH", "0")], None).unwrap_err();
+    assert_eq!(e.var, "AMQP_RESULTS_QUEUE_MAX_LENGTH");
+}

@@ -39,6 +39,8 @@ pub struct AmqpSettings {
     pub name_prefix: String,
     /// Whether the default `refunds.results` queue is declared.
     pub results_queue: bool,
+    /// Its length limit (`x-max-length`, overflow `reject-publish`).
+    pub results_max_length: u32,
 }
 
 #[derive(Clone)]

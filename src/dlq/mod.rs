@@ -51,7 +51,7 @@ impl Target {
     }
 
     pub fn from_settings(settings: &Settings) -> Self {
-        let topology = Topology::new(&settings.amqp.name_prefix, settings.amqp.results_queue);
+        let topology = Topology::of(&settings.amqp);
         Self::new(&settings.amqp.url, &topology)
     }
 }

@@ -88,7 +88,7 @@ impl TestApp {
         let pool = storage::connect_and_migrate(&settings.database_url, 5)
             .await
             .unwrap();
-        let topology = Topology::new(&settings.amqp.name_prefix, settings.amqp.results_queue);
+        let topology = Topology::of(&settings.amqp);
         let conn = amqp::connect(&settings.amqp.url, "test").await.unwrap();
         let channel = conn.create_channel().await.unwrap();
         topology.declare(&channel).await.unwrap();

@@ -13,6 +13,7 @@ mod callback;
 mod cli;
 mod client;
 mod contract;
+mod definitions;
 mod deploy;
 mod dlq;
 mod docs_links;
