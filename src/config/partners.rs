@@ -217,5 +217,16 @@ pub fn key_of(
             "the key is empty or contains whitespace",
         ));
     }
+    if is_placeholder(&key) {
+        return Err(ConfigError::new(
+            var,
+            "the key is the example's placeholder (CHANGE-ME): put the real key from your secret store",
+        ));
+    }
     Ok(Some(SecretString::from(key)))
+}
+
+/// A value copied from an example file without being filled in.
+pub fn is_placeholder(value: &str) -> bool {
+    value.to_ascii_uppercase().contains("CHANGE-ME")
 }
