@@ -83,7 +83,7 @@ pub enum Command {
         #[command(subcommand)]
         command: BatchCommand,
     },
-    /// Measure throughput against the broker's own ceiling (see the README).
+    /// Measure throughput against the broker's own ceiling (see docs/performance.md).
     Bench {
         /// Events to push through.
         #[arg(long, default_value_t = 100_000)]

@@ -1,4 +1,4 @@
-//! Never paid twice when Alipay is slow or a worker stalls (issue 15):
+//! Never paid twice when Alipay is slow or a worker stalls:
 //! absence proven only by two late `REFUND_NOT_EXIST` answers, a stale
 //! submitter fenced out after a takeover, and the rejected-batch alarm.
 //! A scripted gateway stands in for Alipay, so each test sees exactly the

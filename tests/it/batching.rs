@@ -231,7 +231,7 @@ async fn three_refunds_of_one_trade_go_in_three_batches_each_after_the_previous_
             Step::Idle,
             "the trade is busy until {id} has its result"
         );
-        // Its result arrives (the notification path of issue 5, written here directly).
+        // Its result arrives (the notification path, written here directly).
         sqlx::query(
             "UPDATE refunds SET status = 'succeeded', finished_at = now() WHERE refund_id = $1",
         )

@@ -1,4 +1,4 @@
-//! Hostile notifications (issue 9's security checks): a valid-looking but
+//! Hostile notifications (the security checks of the hostile-input work, docs/testing.md): a valid-looking but
 //! wrong signature, a `sign_type` other than MD5, a `notify_id` replayed
 //! from another batch, a huge body, SQL and HTML in every field. Each is
 //! answered as the contract says, stored for audit where it could be read,

@@ -2,7 +2,7 @@
 //! a third of the trades on the OpenAPI partner and the rest on the mapi
 //! one, faults injected on a seeded schedule and by the sandbox on both
 //! channels; every invariant must hold. (The long profile is a
-//! release check: see the README.)
+//! release check: see docs/testing.md.)
 
 use std::process::Command;
 
