@@ -12,8 +12,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash deploy/services.sh
-cargo build --release --quiet
+cargo build --release --quiet --bin refund-worker --examples
 bin=target/release/refund-worker
+examples=target/release/examples
+amqp=${AMQP_URL:-amqp://guest:guest@127.0.0.1:5672/%2f}
 
 export DATABASE_URL=${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/refund_worker_demo}
 export AMQP_NAME_PREFIX=${AMQP_NAME_PREFIX:-demo.}
@@ -32,7 +34,7 @@ export RUST_LOG=${RUST_LOG:-info}
 echo "== a clean start: dropping the demo database and queues of an earlier run"
 psql -q -h 127.0.0.1 -U postgres -d postgres -c 'DROP DATABASE IF EXISTS refund_worker_demo WITH (FORCE)' 2>/dev/null || true
 if command -v rabbitmqctl >/dev/null; then
-  for q in refunds.approved refunds.dead refunds.results; do
+  for q in refunds.approved refunds.dead refunds.results ledger.refund-results; do
     rabbitmqctl -q delete_queue "${AMQP_NAME_PREFIX}$q" >/dev/null 2>&1 || true
   done
 fi
@@ -48,7 +50,7 @@ trap 'kill -TERM $worker $sandbox 2>/dev/null || true; wait $worker $sandbox 2>/
 # The watcher reads from its own queue, so it starts first: it sees what is
 # published after it says "watching".
 : > demo-watch.log
-"$bin" watch-results --terminal 25 --timeout-ms 60000 2>demo-watch.log >demo-results.txt &
+"$bin" watch-results --terminal 26 --timeout-ms 60000 2>demo-watch.log >demo-results.txt &
 watcher=$!
 for _ in $(seq 1 300); do
   grep -q '^watching' demo-watch.log && break
@@ -56,11 +58,23 @@ for _ in $(seq 1 300); do
   sleep 0.1
 done
 grep -q '^watching' demo-watch.log || { cat demo-watch.log; echo "watch-results did not start"; exit 1; }
+# A downstream team's consumer (examples/result_consumer.rs): its own durable
+# queue, manual acks, dedup on event_id.
+"$examples/result_consumer" "$amqp" "$AMQP_NAME_PREFIX" >demo-consumer.txt 2>demo-consumer.log &
+consumer=$!
+for _ in $(seq 1 300); do
+  grep -q '^consuming' demo-consumer.log && break
+  kill -0 $consumer 2>/dev/null || break
+  sleep 0.1
+done
+grep -q '^consuming' demo-consumer.log || { cat demo-consumer.log; echo "the example consumer did not start"; exit 1; }
 
 echo "== publishing deploy/sample-events.jsonl (20 valid, 1 duplicate, 1 conflicting, 3 invalid)"
 "$bin" publish deploy/sample-events.jsonl
 echo "== publishing deploy/sample-events-openapi.jsonl (5 refunds of the OpenAPI partner)"
 "$bin" --config deploy/demo.toml publish deploy/sample-events-openapi.jsonl
+echo "== an upstream service's publisher (examples/upstream_publisher.rs): one more refund"
+"$examples/upstream_publisher" "$amqp" "$AMQP_NAME_PREFIX" DEMO-EX-1
 
 echo "== result events as they arrive on ${AMQP_NAME_PREFIX}refunds.results"
 wait $watcher
@@ -83,6 +97,10 @@ echo "== the sandbox's ledger (what Alipay paid):"
 curl -fsS http://127.0.0.1:9000/ledger -o demo-ledger.json
 head -c 1500 demo-ledger.json; echo
 echo "   … the whole ledger (both channels) is in demo-ledger.json"
+echo
+kill -TERM $consumer 2>/dev/null || true
+wait $consumer 2>/dev/null || true
+echo "== the example consumer (examples/result_consumer.rs) applied $(wc -l < demo-consumer.txt) distinct events from its own queue ${AMQP_NAME_PREFIX}ledger.refund-results (demo-consumer.txt)"
 echo
 echo "== the 4 rejected events are in the dead-letter queue ${AMQP_NAME_PREFIX}refunds.dead,"
 echo "   each with x-refund-error-code and x-refund-error; logs: demo-worker.log, demo-sandbox.log"
