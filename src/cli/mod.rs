@@ -148,6 +148,21 @@ pub enum Command {
         #[arg(long, default_value_t = 0.33, value_parser = parse_share)]
         openapi_share: f64,
     },
+    /// Delete what retention allows: published outbox events, raw bodies of
+    /// ordinary notifications of finished batches, and the history and raw
+    /// OpenAPI answers of refunds terminal for longer than the age given.
+    /// Refunds and batches are kept.
+    Prune {
+        /// How old what goes must be, at least 1d (e.g. 30d, 2w).
+        #[arg(long, value_parser = parse_age)]
+        older_than: Age,
+        /// Count what would go, change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Rows per transaction (each commits at once; no lock held for long).
+        #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(i64).range(1..=100_000))]
+        chunk: i64,
+    },
     /// Inspect, replay or purge dead letters (the `refunds.dead` queue).
     Dlq {
         #[command(subcommand)]

@@ -4,7 +4,8 @@ pub(crate) mod batch;
 pub(crate) mod bench;
 pub(crate) mod dlq;
 pub(crate) mod harness;
-pub(crate) mod publish;
+pub(crate) mod prune;
+mod publish;
 pub(crate) mod refund;
 pub(crate) mod run;
 pub(crate) mod sandbox;
@@ -111,6 +112,11 @@ pub async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<Ex
             crate::soak::soak(&settings, args).await
         }
         Command::Dlq { command } => dlq::dlq(&settings, command).await,
+        Command::Prune {
+            older_than,
+            dry_run,
+            chunk,
+        } => prune::prune(&settings, older_than, dry_run, chunk).await,
     }
 }
 

@@ -267,7 +267,7 @@ async fn notifications(
     batch_no: &str,
 ) -> Result<Vec<NotificationEntry>, sqlx::Error> {
     sqlx::query(
-        "SELECT id, kind, notify_id, verdict, detail, received_at, raw_body
+        "SELECT id, kind, notify_id, verdict, detail, received_at, raw_body, raw_pruned_at
          FROM notifications WHERE batch_no = $1 ORDER BY id",
     )
     .bind(batch_no)
@@ -276,6 +276,11 @@ async fn notifications(
     .into_iter()
     .map(|r| {
         let body: Vec<u8> = r.try_get("raw_body")?;
+        let pruned: Option<DateTime<Utc>> = r.try_get("raw_pruned_at")?;
+        let body = match pruned {
+            Some(at) => format!("(raw body pruned at {at} by retention)"),
+            None => String::from_utf8_lossy(&body).into_owned(),
+        };
         Ok(NotificationEntry {
             id: r.try_get("id")?,
             kind: r.try_get("kind")?,
@@ -283,7 +288,7 @@ async fn notifications(
             verdict: r.try_get("verdict")?,
             detail: r.try_get("detail")?,
             received_at: r.try_get("received_at")?,
-            body: String::from_utf8_lossy(&body).into_owned(),
+            body,
         })
     })
     .collect()

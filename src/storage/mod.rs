@@ -22,6 +22,7 @@ pub mod intake;
 pub(crate) mod notifications;
 pub mod openapi;
 pub(crate) mod outbox;
+pub mod prune;
 pub(crate) mod reconcile;
 pub mod refunds;
 pub(crate) mod rejected;

@@ -28,6 +28,7 @@ mod openapi;
 mod operator;
 mod process;
 mod proxy;
+mod prune;
 mod relay;
 mod sandbox;
 mod security;
