@@ -75,6 +75,12 @@ async fn list(target: &Target, filter: &Filter, json: bool) -> anyhow::Result<Ex
         target.dead_queue
     );
     warn_short_read(listing.read, listing.ready);
+    if let Some(why) = &listing.incomplete {
+        eprintln!(
+            "only the first {} of {} were read ({why}); the rest are in the queue, unlisted",
+            listing.read, listing.ready
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -169,6 +175,11 @@ fn report_unknown(tally: &Tally) {
 fn finish(summary: &str, tally: &Tally) -> ExitCode {
     report_unknown(tally);
     eprintln!("{summary}");
+    if let Some(why) = &tally.incomplete {
+        eprintln!(
+            "only part of the dead-letter queue was read ({why}): what is above is done; run it again for the rest"
+        );
+    }
     if tally.all_handled() {
         ExitCode::SUCCESS
     } else {

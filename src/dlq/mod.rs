@@ -32,6 +32,7 @@ pub use render::{Action, Outcome};
 pub use replay::replay;
 pub use select::{Age, Filter, Selection, parse_age};
 use snapshot::Snapshot;
+pub use snapshot::Window;
 
 /// The broker and the names the tooling works on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,6 +40,8 @@ pub struct Target {
     pub url: String,
     pub dead_queue: String,
     pub dead_letter_exchange: String,
+    /// How much of the queue a command reads at most.
+    pub window: Window,
 }
 
 impl Target {
@@ -47,6 +50,7 @@ impl Target {
             url: url.to_owned(),
             dead_queue: topology.dead_queue.clone(),
             dead_letter_exchange: topology.dead_letter_exchange.clone(),
+            window: Window::DEFAULT,
         }
     }
 
@@ -65,6 +69,9 @@ pub struct Tally {
     pub failed: usize,
     /// `--id` values that named no dead letter.
     pub unknown_ids: Vec<String>,
+    /// Why the command saw only part of the queue (its window), if it did:
+    /// what it did is done, the rest is for another run (exit 1).
+    pub incomplete: Option<String>,
 }
 
 impl Tally {
@@ -79,7 +86,7 @@ impl Tally {
 
     /// Whether everything asked for was handled (exit code 0).
     pub fn all_handled(&self) -> bool {
-        self.failed == 0 && self.unknown_ids.is_empty()
+        self.failed == 0 && self.unknown_ids.is_empty() && self.incomplete.is_none()
     }
 }
 
@@ -90,6 +97,8 @@ pub struct Listing {
     pub letters: Vec<Letter>,
     pub read: usize,
     pub ready: u32,
+    /// Why `read` is not the whole queue, if it is not.
+    pub incomplete: Option<String>,
 }
 
 /// Every dead letter that passes `filter`, in queue order; the queue is left
@@ -97,6 +106,7 @@ pub struct Listing {
 pub async fn list(target: &Target, filter: &Filter) -> anyhow::Result<Listing> {
     let snap = Snapshot::take(target, "list").await?;
     let ready = snap.expected;
+    let incomplete = snap.incomplete.clone();
     let all = snap.release().await;
     let now = Utc::now();
     let letters = filter.apply(&all, now).into_iter().cloned().collect();
@@ -104,11 +114,13 @@ pub async fn list(target: &Target, filter: &Filter) -> anyhow::Result<Listing> {
         letters,
         read: all.len(),
         ready,
+        incomplete,
     })
 }
 
 /// The dead letters an id names (a `message_id`, else a 1-based position),
-/// and how many were read in all; the queue is left as it was.
+/// and how many were read in all; the queue is left as it was. Only the
+/// window is searched (`list` says when the queue is longer).
 pub async fn show(target: &Target, id: &str) -> anyhow::Result<(Vec<Letter>, usize)> {
     let snap = Snapshot::take(target, "show").await?;
     let all = snap.release().await;

@@ -29,6 +29,10 @@ pub async fn purge(
 ) -> anyhow::Result<Tally> {
     let snap = Snapshot::take(target, "purge").await?;
     let result = purge_held(target, &snap, selection, mode, report).await;
+    let result = result.map(|mut tally| {
+        tally.incomplete = snap.incomplete.clone();
+        tally
+    });
     snap.release().await;
     result
 }

@@ -37,6 +37,10 @@ pub async fn replay(
 ) -> anyhow::Result<Tally> {
     let snap = Snapshot::take(target, "replay").await?;
     let result = replay_held(target, &snap, selection, dry_run, report).await;
+    let result = result.map(|mut tally| {
+        tally.incomplete = snap.incomplete.clone();
+        tally
+    });
     snap.release().await;
     result
 }

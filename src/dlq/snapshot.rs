@@ -1,15 +1,23 @@
-//! Reading the whole dead-letter queue without taking anything out of it.
+//! Reading a bounded window of the dead-letter queue without taking anything
+//! out of it.
 //!
-//! The management plugin may be off, so there is no API to peek: a passive
-//! declare says how many messages are ready, a consumer with manual acks
-//! receives them all (prefetch = that count), and they stay unacked while a
-//! command looks at them. Acking one removes it for good; everything not
-//! acked goes back to the queue, in order, when the channel closes. If the
-//! process dies instead, the broker does the same when the connection drops.
+//! The management plugin may be off, so there is no API to peek: letters are
+//! fetched one at a time (`basic.get`, manual ack) and stay unacked while a
+//! command looks at them, until the window is full — [`Window`]: so many
+//! letters or so many bytes, so a queue of large letters never fills the
+//! memory of the pod that also answers Alipay. Acking one removes it for
+//! good; everything not acked goes back to the queue, in order, when the
+//! channel closes. If the process dies instead, the broker does the same when
+//! the connection drops.
 //!
-//! The channel is closed before the consumer is dropped (lapin can race the
-//! other way round), and never with `basic.reject`, which some broker
-//! versions count towards a delivery limit.
+//! One reader at a time: each reader first declares an exclusive queue
+//! `<dead queue>.reader`, which the broker gives to one connection only and
+//! drops with it. A second reader (the operator page, another `dlq`
+//! command) is refused at once rather than see fewer letters than there are
+//! and act on part of the queue believing it saw it all.
+//!
+//! The channel is closed with the letters unacked, never with
+//! `basic.reject`, which some broker versions count towards a delivery limit.
 //!
 //! A quorum queue takes the letters back a moment *after* the close has
 //! been answered, so [`Snapshot::release`] waits (bounded) until the queue
@@ -23,19 +31,36 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
-use futures_util::StreamExt;
 use lapin::Acker;
-use lapin::message::Delivery;
-use lapin::options::{BasicConsumeOptions, BasicQosOptions};
+use lapin::message::BasicGetMessage;
+use lapin::options::{BasicGetOptions, QueueDeclareOptions};
 use lapin::types::FieldTable;
-use lapin::{Channel, Connection, Consumer};
+use lapin::{Channel, Connection};
 
 use super::Target;
 use super::letter::Letter;
 use crate::amqp;
 
-/// How long reading waits for the next message before settling for what it has.
-const IDLE: Duration = Duration::from_secs(3);
+/// AMQP's RESOURCE_LOCKED: another connection holds the exclusive queue.
+const RESOURCE_LOCKED: u16 = 405;
+
+/// How much of the queue one reader holds at most.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    pub letters: usize,
+    /// Bodies and headers, roughly: the reading stops at the first letter
+    /// that reaches it.
+    pub bytes: usize,
+}
+
+impl Window {
+    /// What `dlq` commands and the operator page read: 10 000 letters or
+    /// 32 MiB, whichever comes first.
+    pub const DEFAULT: Window = Window {
+        letters: 10_000,
+        bytes: 32 << 20,
+    };
+}
 /// The longest any single broker call (ack, publish, confirm, close) may take.
 pub const BROKER_TIMEOUT: Duration = Duration::from_secs(15);
 /// How long [`Snapshot::release`] waits for the letters to be ready again.
@@ -55,11 +80,11 @@ pub async fn bounded<T>(
     }
 }
 
-/// Every ready dead letter, held unacked, in queue order.
+/// The first ready dead letters, up to a [`Window`], held unacked, in queue
+/// order.
 pub struct Snapshot {
     conn: Connection,
     channel: Channel,
-    consumer: Option<Consumer>,
     queue: String,
     pub letters: Vec<Letter>,
     ackers: Vec<Acker>,
@@ -67,10 +92,13 @@ pub struct Snapshot {
     removed: AtomicUsize,
     /// What the broker said was ready before reading.
     pub expected: u32,
+    /// Why the letters read are not the whole queue, if they are not.
+    pub incomplete: Option<String>,
 }
 
 impl Snapshot {
-    /// Connects and reads every ready message of the dead-letter queue.
+    /// Connects, takes the reader's lock, and reads the first ready messages
+    /// of the dead-letter queue, up to the target's window.
     pub async fn take(target: &Target, purpose: &str) -> anyhow::Result<Self> {
         let name = format!("refund-worker dlq {purpose}");
         let conn = bounded(
@@ -90,14 +118,18 @@ impl Snapshot {
         let mut snap = Self {
             conn,
             channel,
-            consumer: None,
             queue: target.dead_queue.clone(),
             letters: Vec::new(),
             ackers: Vec::new(),
             removed: AtomicUsize::new(0),
             expected: 0,
+            incomplete: None,
         };
-        match snap.read(target).await {
+        let read = async {
+            snap.lock().await?;
+            snap.read(target).await
+        };
+        match read.await {
             Ok(()) => Ok(snap),
             Err(e) => {
                 snap.release().await;
@@ -106,7 +138,31 @@ impl Snapshot {
         }
     }
 
+    /// The one-reader lock: an exclusive queue this connection holds until
+    /// it closes. Refused at once when another reader holds it.
+    async fn lock(&self) -> anyhow::Result<()> {
+        let channel = bounded("opening a channel", self.conn.create_channel()).await?;
+        let lock = format!("{}.reader", self.queue);
+        let options = QueueDeclareOptions {
+            exclusive: true,
+            auto_delete: true,
+            ..Default::default()
+        };
+        let declared = channel
+            .queue_declare(lock.as_str().into(), options, FieldTable::default())
+            .await;
+        match declared {
+            Ok(_) => Ok(()),
+            Err(e) if locked(&e) => anyhow::bail!(
+                "another reader holds the dead-letter queue {} right now (the operator page or another dlq command); nothing was done: try again in a moment",
+                self.queue
+            ),
+            Err(e) => Err(e).context("while taking the dead-letter reader's lock"),
+        }
+    }
+
     async fn read(&mut self, target: &Target) -> anyhow::Result<()> {
+        let window = target.window;
         let queue = target.dead_queue.as_str();
         let declare = crate::amqp::inspect(&self.channel, queue);
         let declared = bounded("looking up the dead-letter queue", declare)
@@ -115,45 +171,29 @@ impl Snapshot {
                 format!("cannot find the dead-letter queue {queue} (is AMQP_NAME_PREFIX right?)")
             })?;
         self.expected = declared.message_count();
-        if self.expected == 0 {
-            return Ok(());
-        }
-        let prefetch = u16::try_from(self.expected).unwrap_or(u16::MAX);
-        if u32::from(prefetch) < self.expected {
-            tracing::warn!(
-                ready = self.expected,
-                "only the first {prefetch} dead letters can be held at once"
-            );
-        }
-        bounded(
-            "setting the prefetch",
-            self.channel.basic_qos(prefetch, BasicQosOptions::default()),
-        )
-        .await?;
-        let consume = self.channel.basic_consume(
-            queue.into(),
-            "".into(),
-            BasicConsumeOptions::default(),
-            FieldTable::default(),
-        );
-        let consumer = bounded("starting to read the dead-letter queue", consume).await?;
-        let consumer = self.consumer.insert(consumer);
-        while self.letters.len() < usize::from(prefetch) {
-            match tokio::time::timeout(IDLE, consumer.next()).await {
-                Err(_) => break,
-                Ok(None) => anyhow::bail!("the broker cancelled the reading of {queue}"),
-                Ok(Some(delivery)) => {
-                    let Delivery {
-                        properties,
-                        data,
-                        acker,
-                        ..
-                    } = delivery.context("while reading the dead-letter queue")?;
-                    let position = self.letters.len() + 1;
-                    self.letters.push(Letter::new(position, properties, data));
-                    self.ackers.push(acker);
-                }
+        let mut bytes = 0usize;
+        while self.letters.len() < usize::try_from(self.expected).unwrap_or(usize::MAX) {
+            if self.letters.len() >= window.letters {
+                self.incomplete = Some(format!("the window holds {} letters", window.letters));
+                break;
             }
+            if bytes >= window.bytes {
+                self.incomplete = Some(format!("the window holds {} MiB", window.bytes >> 20));
+                break;
+            }
+            let get = self
+                .channel
+                .basic_get(queue.into(), BasicGetOptions::default());
+            let Some(message) = bounded("reading the dead-letter queue", get).await? else {
+                // Fewer than counted: gone since (a purge by hand?).
+                break;
+            };
+            let BasicGetMessage { delivery, .. } = message;
+            bytes += delivery.data.len() + approximate_header_bytes(&delivery.properties);
+            let position = self.letters.len() + 1;
+            self.letters
+                .push(Letter::new(position, delivery.properties, delivery.data));
+            self.ackers.push(delivery.acker);
         }
         Ok(())
     }
@@ -185,14 +225,13 @@ impl Snapshot {
     /// The close waits for the broker's answer, so removals sent before it
     /// have been processed when it returns; the letters handed back are
     /// waited for until the queue shows them ready.
-    pub async fn release(mut self) -> Vec<Letter> {
+    pub async fn release(self) -> Vec<Letter> {
         let closed = bounded(
             "closing the channel",
             self.channel.close(200, "dlq done".into()),
         )
         .await
         .is_ok();
-        drop(self.consumer.take());
         let held = self.letters.len() - self.removed.load(Ordering::Relaxed);
         if closed && held > 0 {
             self.wait_returned(held).await;
@@ -240,4 +279,17 @@ impl Snapshot {
             .await
             .ok();
     }
+}
+
+/// Whether a declare failed because another connection holds the queue.
+fn locked(e: &lapin::Error) -> bool {
+    matches!(e.kind(), lapin::ErrorKind::ProtocolError(amqp) if amqp.get_id() == RESOURCE_LOCKED)
+}
+
+/// A letter's headers count towards the window too (`x-death` can be long).
+fn approximate_header_bytes(properties: &lapin::BasicProperties) -> usize {
+    properties
+        .headers()
+        .as_ref()
+        .map_or(0, |h| format!("{h:?}").len())
 }

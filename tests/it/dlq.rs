@@ -620,3 +620,109 @@ fn replay_without_a_selection_is_a_bad_argument() {
         assert_eq!(out.status.code(), Some(2), "{args:?}");
     }
 }
+
+/// A queue longer than the window: `list` reads only the window and says
+/// so; a replay does what it saw, says the rest is for another run, and
+/// exits 1 (the library reports it in the tally); the next run goes on.
+#[tokio::test]
+async fn a_window_shorter_than_the_queue_is_said_and_a_replay_of_part_exits_1() {
+    let app = TestApp::without_intake(&[]).await;
+    for i in 0..5 {
+        let body = event(&format!("WIN-{i}"), &trade(i), r#""1.00""#);
+        put_dead(
+            &app,
+            &format!("WIN-{i}"),
+            &body,
+            worker_headers(&app, "invalid_field"),
+        )
+        .await;
+    }
+    wait_dead(&app, 5).await;
+    let mut small = target(&app);
+    small.window = dlq::Window {
+        letters: 2,
+        bytes: 1 << 20,
+    };
+    let listing = dlq::list(&small, &Filter::default()).await.unwrap();
+    assert_eq!((listing.read, listing.ready), (2, 5));
+    assert!(listing.incomplete.as_deref().unwrap().contains("2 letters"));
+    wait_dead(&app, 5).await;
+
+    let tally = dlq::replay(&small, &Selection::All, false, &mut |_| {})
+        .await
+        .unwrap();
+    assert_eq!(tally.done, 2);
+    assert!(tally.incomplete.is_some());
+    assert!(!tally.all_handled(), "a partial replay must not exit 0");
+    wait_dead(&app, 3).await;
+
+    // A byte budget smaller than one letter still reads one, then stops.
+    let mut tiny = target(&app);
+    tiny.window.bytes = 1;
+    let listing = dlq::list(&tiny, &Filter::default()).await.unwrap();
+    assert_eq!(listing.read, 1);
+    assert!(listing.incomplete.as_deref().unwrap().contains("MiB"));
+
+    let tally = dlq::replay(&target(&app), &Selection::All, false, &mut |_| {})
+        .await
+        .unwrap();
+    assert_eq!(tally.done, 3);
+    assert!(tally.all_handled());
+    wait_dead(&app, 0).await;
+    app.cleanup().await;
+}
+
+/// One reader at a time: while another holds the dead letters (here the
+/// test holds the readers' lock, as the operator page would while reading),
+/// a replay is refused at once, exits 1 and moves nothing — rather than see
+/// fewer letters than there are and report success on part of the queue.
+#[tokio::test]
+async fn a_replay_while_another_reader_holds_the_queue_is_refused_and_moves_nothing() {
+    let app = TestApp::without_intake(&[]).await;
+    for i in 0..3 {
+        let body = event(&format!("LOCK-{i}"), &trade(i), r#""1.00""#);
+        put_dead(
+            &app,
+            &format!("LOCK-{i}"),
+            &body,
+            worker_headers(&app, "invalid_field"),
+        )
+        .await;
+    }
+    wait_dead(&app, 3).await;
+    let holder = lapin::Connection::connect(
+        &app.settings.amqp.url,
+        lapin::ConnectionProperties::default(),
+    )
+    .await
+    .unwrap();
+    let channel = holder.create_channel().await.unwrap();
+    channel
+        .queue_declare(
+            format!("{}.reader", app.topology.dead_queue)
+                .as_str()
+                .into(),
+            lapin::options::QueueDeclareOptions {
+                exclusive: true,
+                auto_delete: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+
+    let out = dlq_cli(&app, &["replay", "--all"]).await;
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("another reader holds"), "{err}");
+    wait_dead(&app, 3).await;
+    assert_eq!(app.ready(&app.topology.approved_queue).await, 0);
+
+    // Once it lets go, the same command works.
+    holder.close(200, "done".into()).await.unwrap();
+    let out = dlq_cli(&app, &["replay", "--all"]).await;
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    wait_dead(&app, 0).await;
+    app.cleanup().await;
+}
