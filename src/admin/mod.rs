@@ -104,7 +104,12 @@ async fn overview(State(s): State<AdminState>, Query(q): Query<Flash>) -> Respon
     };
     let dead = dead_letters::list(&s.settings).await;
     let csrf = auth::csrf(s.token.expose_secret());
+    let viewer = pages::Viewer {
+        name: "admin",
+        csrf: &csrf,
+    };
     Html(pages::overview(
+        &viewer,
         q.flash.as_deref(),
         &pages::Attention {
             open: &open,
@@ -113,7 +118,6 @@ async fn overview(State(s): State<AdminState>, Query(q): Query<Flash>) -> Respon
         },
         &awaiting,
         dead.as_deref().map_err(String::as_str),
-        &csrf,
     ))
     .into_response()
 }
