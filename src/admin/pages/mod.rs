@@ -63,7 +63,7 @@ pub fn login(error: Option<&str>) -> String {
                 p class="flash" id="error" { (e) }
             }
             form method="post" action="/login" {
-                label { "Admin token " input type="password" name="token" id="token" autocomplete="off"; }
+                label { "Operator token " input type="password" name="token" id="token" autocomplete="off"; }
                 " "
                 button type="submit" id="sign-in" { "Sign in" }
             }
@@ -77,18 +77,22 @@ pub fn refused() -> String {
         "Not signed in",
         html! {
             p {
-                "This page needs the admin token: " a href="/login" { "sign in" }
+                "This page needs an operator token: " a href="/login" { "sign in" }
                 ", or send " code { "Authorization: Bearer …" } "."
             }
         },
     )
 }
 
-/// Who is signed in.
+/// Who is signed in, and the sign-out button.
 fn who(viewer: &Viewer<'_>) -> Markup {
     html! {
         p class="who" {
-            "Signed in as " strong id="operator" { (viewer.name) }
+            "Signed in as " strong id="operator" { (viewer.name) } " "
+            form method="post" action="/logout" {
+                (csrf_field(viewer.csrf))
+                button type="submit" id="sign-out" { "Sign out" }
+            }
         }
     }
 }
@@ -107,12 +111,14 @@ mod tests {
     }
 
     #[test]
-    fn the_viewer_is_named() {
+    fn the_viewer_is_named_and_the_sign_out_carries_the_csrf_field() {
         let html = who(&Viewer {
             name: "<alice>",
             csrf: "c\"1",
         })
         .into_string();
         assert!(html.contains("&lt;alice&gt;"), "{html}");
+        assert!(html.contains("action=\"/logout\""));
+        assert!(html.contains("name=\"csrf\" value=\"c&quot;1\""));
     }
 }
