@@ -5,11 +5,12 @@
 
 use axum::Extension;
 use axum::extract::{Form, Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use super::auth::Signed;
+use super::headers::password_form_csp;
 use super::{AdminState, dead_letters, unavailable};
 
 #[derive(Deserialize)]
@@ -42,7 +43,13 @@ pub async fn batch_form(
     match crate::operator::password_form(&s.pool, &s.settings, &batch_no).await {
         Ok(Ok(html)) => {
             tracing::info!(operator = %who.name, %batch_no, "operator page: password form opened");
-            Html(html).into_response()
+            let csp = password_form_csp(&s.settings.alipay.gateway);
+            match HeaderValue::from_str(&csp) {
+                Ok(csp) => ([(header::CONTENT_SECURITY_POLICY, csp)], Html(html)).into_response(),
+                Err(_) => {
+                    (StatusCode::INTERNAL_SERVER_ERROR, "unusable gateway URL").into_response()
+                }
+            }
         }
         Ok(Err(why)) => {
             tracing::info!(operator = %who.name, %batch_no, %why, "operator page: no password form");

@@ -8,6 +8,7 @@
 //! - `auth`: who is asking (bearer token, session cookie) and the CSRF check
 //! - `roster`: the operators and their tokens' digests
 //! - `session`: the signed session cookie and the CSRF field bound to it
+//! - `headers`: the Content-Security-Policy and the other security headers
 //! - `sign_in`: `/login` and `/logout`
 //! - `browse`: the pages that only read
 //! - `actions`: the changes (replay a dead letter, open a password form)
@@ -18,6 +19,7 @@ mod actions;
 mod auth;
 mod browse;
 mod dead_letters;
+mod headers;
 pub(crate) mod pages;
 mod roster;
 mod session;
@@ -74,6 +76,7 @@ pub fn router(state: AdminState) -> Router {
         .route("/login", get(sign_in::page).post(sign_in::login))
         .merge(guarded)
         .fallback(|| async { (StatusCode::NOT_FOUND, "not found") })
+        .layer(middleware::map_response(headers::harden))
         .with_state(state)
 }
 

@@ -1,31 +1,38 @@
 //! The operator page: refused without an operator's credential; a session
 //! per operator (signed cookie, CSRF field bound to it, sign-out); the log
-//! names who replayed; placeholder and short tokens stop the start. In
-//! headless Chromium: sign in, click replay (gone from the queue, the
-//! refund stored), find a refund, sign out.
+//! names who replayed; every answer carries the security headers;
+//! placeholder and short tokens stop the start. In headless Chromium: sign
+//! in, click replay (gone from the queue, the refund stored), find a refund,
+//! sign out; and open a password form, which posts itself to the gateway
+//! under its own Content-Security-Policy.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use chrono::Utc;
 use lapin::BasicProperties;
 use lapin::options::BasicPublishOptions;
 use lapin::types::{AMQPValue, FieldTable, LongString};
 use refund_worker::admin::{self, AdminState};
 use refund_worker::config::{AdminSettings, Operator, Settings};
+use refund_worker::submit::Step;
 use reqwest::StatusCode;
 use reqwest::redirect::Policy;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::browser::Browser;
+use crate::gateway::*;
 use crate::helpers::*;
+use crate::notifications::serve_callback;
 use crate::process::{KillOnDrop, sigterm};
 
 const ALICE: &str = "alice-token-0123456789";
 const BOB: &str = "bob-token-0123456789abc";
 const COOKIE: &str = "rw_admin";
+const CSP: &str = "default-src 'none'; style-src 'self' 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 fn operators() -> AdminSettings {
     AdminSettings {
@@ -385,21 +392,41 @@ async fn a_session_form_without_its_own_csrf_field_is_forbidden() {
 }
 
 #[tokio::test]
-async fn a_forged_cookie_gets_the_sign_in_page_and_is_cleared() {
+async fn every_answer_carries_the_security_headers_and_a_forged_cookie_gets_the_sign_in_page() {
     let app = TestApp::without_intake(&[]).await;
     let stop = CancellationToken::new();
     let base = serve_admin(&app, &stop).await;
     let alice = sign_in(&base, ALICE).await;
     let forged = alice.replacen("alice", "bob", 1);
-    let r = get(&base, "/", &forged).await;
-    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
-    assert!(set_cookie(&r).contains("Max-Age=0"));
-    let page = r.text().await.unwrap();
+    let answers = [
+        http().get(format!("{base}/login")).send().await.unwrap(),
+        http().get(format!("{base}/")).send().await.unwrap(),
+        get(&base, "/", &alice).await,
+        get(&base, "/refunds?id=nope", &alice).await,
+        get(&base, "/nowhere", &alice).await,
+        post(&base, "/dlq/replay", Some(&alice), &[("id", "x")]).await,
+        get(&base, "/", &forged).await,
+    ];
+    for r in &answers {
+        let h = r.headers();
+        assert_eq!(h["content-security-policy"], CSP, "{}", r.url());
+        assert_eq!(h["x-content-type-options"], "nosniff");
+        assert_eq!(h["referrer-policy"], "no-referrer");
+        assert_eq!(h["cache-control"], "no-store");
+    }
+    let [.., forged_answer] = answers;
+    assert_eq!(forged_answer.status(), StatusCode::UNAUTHORIZED);
+    assert!(set_cookie(&forged_answer).contains("Max-Age=0"));
+    let page = forged_answer.text().await.unwrap();
     assert!(
         page.contains("Your session has ended") && page.contains("id=\"token\""),
         "{page}"
     );
-    assert_eq!(get(&base, "/", &alice).await.status(), StatusCode::OK);
+    assert_eq!(
+        get(&base, "/", &alice).await.status(),
+        StatusCode::OK,
+        "the real one goes on"
+    );
     stop.cancel();
     app.cleanup().await;
 }
@@ -512,4 +539,92 @@ async fn an_operator_signs_in_clicks_replay_and_the_refund_is_stored() {
     browser.close().await;
     stop.cancel();
     app.cleanup().await;
+}
+
+#[tokio::test]
+async fn the_password_form_posts_itself_to_the_gateway_under_its_own_policy() {
+    let app = TestApp::without_intake(&[]).await;
+    let gw = start_sandbox(|c| {
+        c.no_nopwd_partners.push(PARTNER.into());
+        c.auto_approve_pwd = true;
+    })
+    .await;
+    let stop = CancellationToken::new();
+    let callback = serve_callback(&app, &gw.url, true, &stop).await;
+    let notify_url = format!("{callback}/alipay/notify");
+    app.store_events(&[event("PWD-1", &trade(1), r#""3.00""#)])
+        .await;
+    let batch_no = form_batch(&app).await;
+    let mut s = submitter_notifying(&app, &gw.url, &notify_url, Duration::from_secs(10));
+    s.pwd_fallback = true;
+    let step = s.step(Utc::now()).await.unwrap();
+    assert!(matches!(step, Step::Sent { .. }), "{step:?}");
+    assert_eq!(batch_status(&app, &batch_no).await, "awaiting_operator");
+
+    let mut settings = app.settings.clone();
+    settings.alipay.gateway = gw.url.clone();
+    settings.alipay.notify_url = Some(notify_url);
+    let base = serve_admin_with(&app, settings, &stop).await;
+
+    // The answer itself: its own policy, allowing the gateway and its script.
+    let bob = sign_in(&base, BOB).await;
+    let csrf = csrf_of(&base, &bob).await;
+    let r = post(
+        &base,
+        &format!("/batches/{batch_no}/form"),
+        Some(&bob),
+        &[("csrf", &csrf)],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let csp = r.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let origin = gw.url.trim_end_matches("/gateway.do");
+    assert!(csp.contains(&format!("form-action {origin};")), "{csp}");
+    assert!(csp.contains("script-src 'sha256-"), "{csp}");
+    assert_eq!(r.headers()["cache-control"], "no-store");
+
+    // In the browser: the button opens the form in a new tab, its script
+    // runs under that policy and the gateway takes the batch.
+    let browser = Browser::start().await;
+    browser.go(&format!("{base}/login")).await;
+    browser.type_into("#token", ALICE).await;
+    browser.click("#sign-in").await;
+    browser.page_with("id=\"awaiting\"").await;
+    let before = browser.windows().await;
+    browser.click("#awaiting .open-form").await;
+    let tab = wait_for_new_window(&browser, &before).await;
+    browser.switch_to(&tab).await;
+    let page = browser.page_with("Alipay sandbox: Approved").await;
+    assert!(
+        page.contains("Alipay sandbox: Approved") && page.contains(&batch_no),
+        "the gateway's page: {page}"
+    );
+    wait_until(
+        "the refund paid through the normal notification",
+        Duration::from_secs(30),
+        || async { app.status_of("PWD-1").await == "succeeded" },
+    )
+    .await;
+    browser.close().await;
+    stop.cancel();
+    app.cleanup().await;
+}
+
+async fn wait_for_new_window(browser: &Browser, before: &[String]) -> String {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        if let Some(new) = browser
+            .windows()
+            .await
+            .into_iter()
+            .find(|w| !before.contains(w))
+        {
+            return new;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no new tab opened");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
