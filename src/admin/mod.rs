@@ -8,6 +8,7 @@
 //! - `auth`: who is asking (bearer token, session cookie) and the CSRF check
 //! - `roster`: the operators and their tokens' digests
 //! - `session`: the signed session cookie and the CSRF field bound to it
+//! - `limit`: how fast tokens may be guessed
 //! - `headers`: the Content-Security-Policy and the other security headers
 //! - `sign_in`: `/login` and `/logout`
 //! - `browse`: the pages that only read
@@ -20,6 +21,7 @@ mod auth;
 mod browse;
 mod dead_letters;
 mod headers;
+mod limit;
 pub(crate) mod pages;
 mod roster;
 mod session;
@@ -32,7 +34,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use axum::Router;
 use axum::body::{Body, to_bytes};
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{Method, StatusCode};
+use axum::http::{Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
@@ -40,6 +42,7 @@ use sqlx::PgPool;
 
 use crate::config::{AdminSettings, Settings};
 use auth::{Access, Denied};
+use limit::SignInLimit;
 
 /// What the page needs; cheap to clone.
 #[derive(Clone)]
@@ -47,6 +50,7 @@ pub struct AdminState {
     pub pool: PgPool,
     pub settings: Arc<Settings>,
     access: Arc<Access>,
+    limit: Arc<SignInLimit>,
 }
 
 impl AdminState {
@@ -57,13 +61,14 @@ impl AdminState {
             pool,
             settings,
             access: Arc::new(Access::new(admin)),
+            limit: Arc::new(SignInLimit::default()),
         }
     }
 }
 
 /// The routes, separate from binding so tests serve them on port 0. Serve
-/// them with `into_make_service_with_connect_info::<SocketAddr>()`: the log
-/// names the client address.
+/// them with `into_make_service_with_connect_info::<SocketAddr>()`: the
+/// sign-in limit counts by client address.
 pub fn router(state: AdminState) -> Router {
     let guarded = Router::new()
         .route("/", get(browse::overview))
@@ -83,12 +88,17 @@ pub fn router(state: AdminState) -> Router {
 /// The operator of a request, or its refusal; for a session's POST also its
 /// CSRF field, before the handler sees the request.
 async fn require(State(s): State<AdminState>, req: Request, next: Next) -> Response {
+    let bearer = req.headers().contains_key(header::AUTHORIZATION);
     let client = client(&req);
+    if bearer && let Err(wait) = s.limit.check(client) {
+        return sign_in::too_many(wait);
+    }
     let who = match s.access.identify(req.headers(), unix_now()) {
         Ok(who) => who,
         Err(Denied::Nothing) => return refused(),
         Err(Denied::WrongToken) => {
             tracing::warn!(%client, "operator page: a request with a wrong bearer token");
+            s.limit.failed(client);
             return refused();
         }
         Err(Denied::Cookie(why)) => {
@@ -146,7 +156,7 @@ fn client(req: &Request) -> IpAddr {
 }
 
 /// The TCP peer's address; when the router is served without connect info,
-/// one address stands for every client.
+/// one address stands for every client (so the limit still holds).
 fn peer_ip(peer: Option<&ConnectInfo<SocketAddr>>) -> IpAddr {
     peer.map_or(IpAddr::V6(Ipv6Addr::UNSPECIFIED), |c| c.0.ip())
 }

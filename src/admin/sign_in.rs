@@ -1,7 +1,8 @@
-//! `/login` and `/logout`: a token typed in becomes a session cookie, and
-//! signing out ends it.
+//! `/login` and `/logout`: a token typed in becomes a session cookie (within
+//! the sign-in limit), and signing out clears it.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use axum::Extension;
 use axum::extract::{ConnectInfo, Form, State};
@@ -27,8 +28,13 @@ pub async fn login(
     Form(f): Form<Login>,
 ) -> Response {
     let client = peer_ip(peer.as_ref().map(|p| &p.0));
+    if let Err(wait) = s.limit.check(client) {
+        tracing::warn!(%client, "operator page: sign-in refused, too many wrong tokens");
+        return too_many(wait);
+    }
     let Some(name) = s.access.sign_in(&f.token) else {
         tracing::warn!(%client, "operator page: a sign-in with a wrong token");
+        s.limit.failed(client);
         return (
             StatusCode::UNAUTHORIZED,
             Html(pages::login(Some("That is not an operator token."))),
@@ -62,6 +68,19 @@ pub fn session_ended(access: &Access) -> Response {
         StatusCode::UNAUTHORIZED,
         [(header::SET_COOKIE, access.cleared_cookie())],
         Html(pages::login(Some("Your session has ended; sign in again."))),
+    )
+        .into_response()
+}
+
+/// Over the sign-in limit: 429 and when to try again.
+pub fn too_many(wait: Duration) -> Response {
+    (
+        StatusCode::TOO_MANY_REQUESTS,
+        [(header::RETRY_AFTER, wait.as_secs().to_string())],
+        Html(pages::login(Some(&format!(
+            "Too many wrong tokens; try again in {} s.",
+            wait.as_secs()
+        )))),
     )
         .into_response()
 }

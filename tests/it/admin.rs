@@ -1,10 +1,10 @@
 //! The operator page: refused without an operator's credential; a session
 //! per operator (signed cookie, CSRF field bound to it, sign-out); the log
-//! names who replayed; every answer carries the security headers;
-//! placeholder and short tokens stop the start. In headless Chromium: sign
-//! in, click replay (gone from the queue, the refund stored), find a refund,
-//! sign out; and open a password form, which posts itself to the gateway
-//! under its own Content-Security-Policy.
+//! names who replayed; wrong tokens are rate limited; every answer carries
+//! the security headers; placeholder and short tokens stop the start. In
+//! headless Chromium: sign in, click replay (gone from the queue, the
+//! refund stored), find a refund, sign out; and open a password form, which
+//! posts itself to the gateway under its own Content-Security-Policy.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -387,6 +387,45 @@ async fn a_session_form_without_its_own_csrf_field_is_forbidden() {
         assert_eq!(r.status(), StatusCode::FORBIDDEN, "{path} {csrf:?}");
     }
     assert_eq!(get(&base, "/", &alice).await.status(), StatusCode::OK);
+    stop.cancel();
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn after_five_wrong_tokens_a_client_waits_even_with_the_right_one() {
+    let app = TestApp::without_intake(&[]).await;
+    let stop = CancellationToken::new();
+    let base = serve_admin(&app, &stop).await;
+    for n in 1..=5 {
+        let r = post(
+            &base,
+            "/login",
+            None,
+            &[("token", &format!("guess-{n}-0123456789"))],
+        )
+        .await;
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "guess {n}");
+    }
+    let r = post(&base, "/login", None, &[("token", ALICE)]).await;
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    let wait: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=13).contains(&wait), "{wait}");
+    assert!(set_cookie(&r).is_empty(), "no session while held");
+    let bearer = http()
+        .get(format!("{base}/"))
+        .bearer_auth(ALICE)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        bearer.status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "nor a bearer token"
+    );
     stop.cancel();
     app.cleanup().await;
 }
