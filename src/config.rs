@@ -10,12 +10,12 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
-use secrecy::SecretString;
-
+use operators::operators;
 use partners::{check_partner_id, partners};
 
 use crate::domain::item_outcome::ItemRetry;
 
+mod operators;
 mod partners;
 mod source;
 mod types;
@@ -76,6 +76,8 @@ pub const VARIABLES: &[&str] = &[
     "NOTIFY_MAX_BYTES",
     "ADMIN_LISTEN",
     "ADMIN_TOKEN",
+    "ADMIN_SESSION_TTL",
+    "ADMIN_SECURE_COOKIE",
     "SHUTDOWN_GRACE_MS",
     "LOG_FORMAT",
     "INTAKE_WINDOW",
@@ -253,6 +255,8 @@ fn check_amqp_url(url: &str) -> Result<(), ConfigError> {
     }
 }
 
+/// The operator page: its listener, who may use it, and its sessions. Off
+/// (and nothing else read) unless `ADMIN_LISTEN` is set.
 fn admin(src: &Source) -> Result<Option<AdminSettings>, ConfigError> {
     let Some(listen) = src.get("ADMIN_LISTEN")? else {
         return Ok(None);
@@ -263,19 +267,28 @@ fn admin(src: &Source) -> Result<Option<AdminSettings>, ConfigError> {
             format!("{listen:?} is not an address like 127.0.0.1:8081"),
         )
     })?;
-    let token = src
-        .get("ADMIN_TOKEN")?
-        .filter(|t| t.len() >= 16)
-        .ok_or_else(|| {
-            ConfigError::new(
-                "ADMIN_TOKEN",
-                "required, at least 16 characters, when ADMIN_LISTEN is set",
-            )
-        })?;
     Ok(Some(AdminSettings {
         listen,
-        token: SecretString::from(token),
+        legacy_token: src.get("ADMIN_TOKEN")?.is_some(),
+        operators: operators(src)?,
+        session_ttl: session_ttl(src)?,
+        secure_cookie: src.bool_or("ADMIN_SECURE_COOKIE", false)?,
     }))
+}
+
+/// `ADMIN_SESSION_TTL`: an age like `8h` or `30m`, from a minute to a week.
+fn session_ttl(src: &Source) -> Result<Duration, ConfigError> {
+    let Some(text) = src.get("ADMIN_SESSION_TTL")? else {
+        return Ok(DEFAULT_SESSION_TTL);
+    };
+    let bounds = Duration::from_secs(60)..=Duration::from_secs(604_800);
+    match crate::dlq::parse_age(&text) {
+        Ok(age) if bounds.contains(&age.0) => Ok(age.0),
+        _ => Err(ConfigError::new(
+            "ADMIN_SESSION_TTL",
+            format!("{text:?} is not an age from 1m to 7d, like 8h or 30m"),
+        )),
+    }
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 //! it, [`wait`] waits for the stop signal or the first role to end, and
 //! [`drain`] gives the others their grace period.
 
+use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -231,18 +232,21 @@ impl Launch<'_> {
         let Some(a) = &self.settings.admin else {
             return Ok(());
         };
-        let state = AdminState {
-            pool: self.pool.clone(),
-            settings: Arc::new(self.settings.clone()),
-            token: a.token.clone(),
-        };
+        let state = AdminState::new(self.pool.clone(), Arc::new(self.settings.clone()), a);
         let listener = tokio::net::TcpListener::bind(a.listen)
             .await
             .with_context(|| format!("cannot listen on ADMIN_LISTEN {}", a.listen))?;
-        tracing::info!(listen = %a.listen, "operator page on ADMIN_LISTEN");
+        let operators: Vec<&str> = a.operators.iter().map(|o| o.name.as_str()).collect();
+        tracing::info!(listen = %a.listen, ?operators, "operator page on ADMIN_LISTEN");
+        if a.legacy_token {
+            tracing::warn!(
+                "ADMIN_TOKEN is deprecated: give each person an [[operators]] table (name, token_file) so the log names who did what"
+            );
+        }
         let stop = self.shutdown.clone();
         tasks.spawn(async move {
-            axum::serve(listener, admin::router(state))
+            let app = admin::router(state).into_make_service_with_connect_info::<SocketAddr>();
+            axum::serve(listener, app)
                 .with_graceful_shutdown(stop.cancelled_owned())
                 .await
                 .context("the operator page's server failed")

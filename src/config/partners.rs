@@ -66,7 +66,7 @@ pub fn partners(src: &Source) -> Result<Partners, ConfigError> {
             "required when ALIPAY_KEY or ALIPAY_KEY_FILE is set",
         ));
     }
-    for (i, table) in src.partner_tables().iter().enumerate() {
+    for (i, table) in src.tables("partners").iter().enumerate() {
         let t = Table {
             var: format!("partners[{i}]"),
             table,

@@ -6,6 +6,9 @@ use std::ops::RangeInclusive;
 
 use super::{ConfigError, VARIABLES};
 
+/// The arrays of tables the file may hold beside the variables.
+const TABLES: [&str; 2] = ["partners", "operators"];
+
 /// The environment's variables and the file's keys, as text.
 pub struct Source {
     env: HashMap<String, String>,
@@ -23,7 +26,8 @@ impl Source {
             None => toml::Table::new(),
         };
         for key in file.keys() {
-            let known = key == "partners" || VARIABLES.iter().any(|v| v.to_lowercase() == *key);
+            let known = TABLES.contains(&key.as_str())
+                || VARIABLES.iter().any(|v| v.to_lowercase() == *key);
             if !known {
                 return Err(ConfigError::new(
                     key.clone(),
@@ -51,9 +55,10 @@ impl Source {
         }
     }
 
-    /// The `[[partners]]` tables of the file.
-    pub fn partner_tables(&self) -> Vec<toml::Table> {
-        match self.file.get("partners") {
+    /// The tables of an array of tables in the file (`[[partners]]`,
+    /// `[[operators]]`), empty when it has none.
+    pub fn tables(&self, name: &str) -> Vec<toml::Table> {
+        match self.file.get(name) {
             Some(toml::Value::Array(items)) => items
                 .iter()
                 .map(|v| v.as_table().cloned().unwrap_or_default())

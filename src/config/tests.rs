@@ -77,7 +77,167 @@ fn a_bad_setting_names_its_variable() {
         load(&[("ADMIN_LISTEN", "127.0.0.1:9")], None)
             .unwrap_err()
             .var,
-        "ADMIN_TOKEN"
+        "operators"
+    );
+}
+
+const LISTEN: (&str, &str) = ("ADMIN_LISTEN", "127.0.0.1:9");
+
+/// A token file in a directory that lives as long as the test.
+fn token_file(dir: &tempfile::TempDir, name: &str, text: &str) -> String {
+    let path = dir.path().join(name);
+    std::fs::write(&path, text).unwrap();
+    path.display().to_string()
+}
+
+#[test]
+fn operators_come_from_their_token_files_and_the_deprecated_admin_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = format!(
+        "[[operators]]\nname = \"alice\"\ntoken_file = \"{}\"\n\n[[operators]]\nname = \"bob\"\ntoken_file = \"{}\"\n",
+        token_file(&dir, "a", "  alice-token-0123456789\n"),
+        token_file(&dir, "b", "bob-token-0123456789ab"),
+    );
+    let s = load(
+        &[LISTEN, ("ADMIN_TOKEN", "legacy-token-0123456789")],
+        Some(&file),
+    )
+    .unwrap();
+    let a = s.admin.unwrap();
+    let ops: Vec<(&str, &str)> = a
+        .operators
+        .iter()
+        .map(|o| (o.name.as_str(), o.token.expose_secret()))
+        .collect();
+    assert_eq!(
+        ops,
+        [
+            ("admin", "legacy-token-0123456789"),
+            ("alice", "alice-token-0123456789"),
+            ("bob", "bob-token-0123456789ab"),
+        ]
+    );
+    assert!(a.legacy_token);
+    assert_eq!(a.session_ttl, Duration::from_secs(8 * 3600));
+    assert!(!a.secure_cookie);
+    let only_file = load(&[LISTEN], Some(&file)).unwrap().admin.unwrap();
+    assert_eq!(only_file.operators.len(), 2);
+    assert!(!only_file.legacy_token);
+    // Without ADMIN_LISTEN nothing of the page is read.
+    assert!(load(&[], Some(&file)).unwrap().admin.is_none());
+}
+
+#[test]
+fn a_placeholder_token_is_refused_wherever_it_is() {
+    let dir = tempfile::tempdir().unwrap();
+    for token in [
+        "CHANGE-ME",
+        "change-me-0123456789abcdef",
+        "xxxxChange-Mexxxxxxxxxxx",
+    ] {
+        let e = load(&[LISTEN, ("ADMIN_TOKEN", token)], None).unwrap_err();
+        assert_eq!(e.var, "ADMIN_TOKEN", "{token}");
+        assert!(e.reason.contains("CHANGE-ME"), "{e}");
+        let file = format!(
+            "[[operators]]\nname = \"alice\"\ntoken_file = \"{}\"\n",
+            token_file(&dir, "t", &format!("{token}\n"))
+        );
+        let e = load(&[LISTEN], Some(&file)).unwrap_err();
+        assert_eq!(e.var, "operators[0].token_file", "{token}");
+        if token != "CHANGE-ME" {
+            assert!(!e.to_string().contains(token), "{e}");
+        }
+    }
+}
+
+#[test]
+fn a_bad_operator_names_the_field_at_fault_and_never_the_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = token_file(&dir, "good", "good-token-0123456789");
+    let table = |name: &str, path: &str| {
+        format!("[[operators]]\nname = \"{name}\"\ntoken_file = \"{path}\"\n")
+    };
+    let err = |file: String| load(&[LISTEN], Some(&file)).unwrap_err();
+
+    let short = token_file(&dir, "short", "  short-token-15c  \n");
+    let e = err(table("alice", &short));
+    assert_eq!(e.var, "operators[0].token_file");
+    assert!(e.reason.contains("at least 16"), "{e}");
+    assert!(!e.to_string().contains("short-token"), "{e}");
+
+    let missing = dir.path().join("nope").display().to_string();
+    let e = err(table("alice", &missing));
+    assert_eq!(e.var, "operators[0].token_file");
+    assert!(e.reason.contains("cannot read"), "{e}");
+
+    let spaced = token_file(&dir, "spaced", "good token 0123456789");
+    assert_eq!(err(table("alice", &spaced)).var, "operators[0].token_file");
+    assert_eq!(err(table("a|b", &good)).var, "operators[0].name");
+    assert_eq!(err(table("", &good)).var, "operators[0].name");
+    assert_eq!(
+        err("[[operators]]\nname = \"alice\"\n".to_string()).var,
+        "operators[0].token_file"
+    );
+    assert_eq!(
+        err(format!("{}token = \"x\"\n", table("alice", &good))).var,
+        "operators[0].token"
+    );
+    let other = token_file(&dir, "other", "other-token-0123456789");
+    let twice = format!("{}{}", table("alice", &good), table("alice", &other));
+    assert_eq!(err(twice).var, "operators");
+    let copy = token_file(&dir, "copy", "good-token-0123456789\n");
+    let e = err(format!("{}{}", table("alice", &good), table("bob", &copy)));
+    assert_eq!(e.var, "operators");
+    assert!(
+        e.reason.contains("same token") && !e.reason.contains("good-token"),
+        "{e}"
+    );
+    let e = load(&[LISTEN, ("ADMIN_TOKEN", "short")], None).unwrap_err();
+    assert_eq!(e.var, "ADMIN_TOKEN");
+    let e = load(
+        &[LISTEN, ("ADMIN_TOKEN", "legacy-token-0123456789")],
+        Some(&table("admin", &good)),
+    )
+    .unwrap_err();
+    assert_eq!(e.var, "operators", "a table named admin beside ADMIN_TOKEN");
+}
+
+#[test]
+fn the_session_lasts_admin_session_ttl_and_the_cookie_is_secure_on_request() {
+    let token = ("ADMIN_TOKEN", "legacy-token-0123456789");
+    let a = load(
+        &[
+            LISTEN,
+            token,
+            ("ADMIN_SESSION_TTL", "30m"),
+            ("ADMIN_SECURE_COOKIE", "true"),
+        ],
+        None,
+    )
+    .unwrap()
+    .admin
+    .unwrap();
+    assert_eq!(a.session_ttl, Duration::from_secs(1800));
+    assert!(a.secure_cookie);
+    let from_file = load(&[LISTEN, token], Some("admin_session_ttl = \"1d\"\n"))
+        .unwrap()
+        .admin
+        .unwrap();
+    assert_eq!(from_file.session_ttl, Duration::from_secs(86_400));
+    for bad in ["0h", "30s", "8", "8 hours", "8w", "-1h"] {
+        assert_eq!(
+            load(&[LISTEN, token, ("ADMIN_SESSION_TTL", bad)], None)
+                .unwrap_err()
+                .var,
+            "ADMIN_SESSION_TTL",
+            "{bad}"
+        );
+    }
+    assert_eq!(
+        load(&[LISTEN, token, ("ADMIN_SECURE_COOKIE", "sure")], None)
+            .unwrap_err()
+            .var,
+        "ADMIN_SECURE_COOKIE"
     );
 }
 

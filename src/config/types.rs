@@ -10,6 +10,8 @@ pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/refun
 pub const DEFAULT_AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 pub const DEFAULT_GATEWAY: &str = "https://mapi.alipay.com/gateway.do";
 pub const DEFAULT_OPENAPI_GATEWAY: &str = "https://openapi.alipay.com/gateway.do";
+/// `ADMIN_SESSION_TTL`'s default: a working day.
+pub const DEFAULT_SESSION_TTL: Duration = Duration::from_secs(8 * 3600);
 
 /// Everything the service reads at start.
 #[derive(Clone)]
@@ -124,9 +126,25 @@ pub struct SubmitSettings {
     pub batch_no_prefix: String,
 }
 
+/// The operator page (`ADMIN_LISTEN`).
 #[derive(Clone)]
 pub struct AdminSettings {
     pub listen: SocketAddr,
+    /// Who may sign in, each with their own token; at least one.
+    pub operators: Vec<Operator>,
+    /// `ADMIN_SESSION_TTL`: how long a session cookie is good for.
+    pub session_ttl: Duration,
+    /// `ADMIN_SECURE_COOKIE`: the cookie is `Secure` (the page is behind TLS).
+    pub secure_cookie: bool,
+    /// Whether the deprecated `ADMIN_TOKEN` gave an operator (`admin`).
+    pub legacy_token: bool,
+}
+
+/// A person who may use the operator page, named in its logs.
+#[derive(Clone)]
+pub struct Operator {
+    pub name: String,
+    /// Their token (redacted in debug output).
     pub token: SecretString,
 }
 

@@ -1,5 +1,6 @@
 //! A minimal W3C WebDriver client for Debian's headless Chromium through
-//! chromedriver: enough to load a page, type, click and read the page.
+//! chromedriver: enough to load a page, type, click, switch tabs and read
+//! the page.
 
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -122,6 +123,23 @@ impl Browser {
     pub async fn click(&self, css: &str) {
         let id = self.find(css).await;
         self.call("POST", &format!("/element/{id}/click"), None)
+            .await;
+    }
+
+    /// The handles of the session's windows and tabs.
+    pub async fn windows(&self) -> Vec<String> {
+        self.call("GET", "/window/handles", None)
+            .await
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h.as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    /// Reads and clicks in this window or tab from now on.
+    pub async fn switch_to(&self, handle: &str) {
+        self.call("POST", "/window", Some(json!({"handle": handle})))
             .await;
     }
 
