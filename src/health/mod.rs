@@ -6,6 +6,7 @@
 //! database at each scrape, so every replica reports the same values; the
 //! counters are this process's own and sum across replicas.
 
+pub mod describe;
 pub mod gate;
 
 use std::sync::Arc;
@@ -32,9 +33,10 @@ const GATEWAY_BUCKETS: &[f64] = &[
 /// Batch size buckets, items.
 const BATCH_BUCKETS: &[f64] = &[1.0, 10.0, 50.0, 100.0, 250.0, 500.0, 750.0, 1000.0];
 
-/// Installs the process's Prometheus recorder with explicit buckets.
+/// Installs the process's Prometheus recorder with explicit buckets, and
+/// describes every metric to it (`# HELP` lines; see [`describe`]).
 pub fn install_recorder() -> anyhow::Result<PrometheusHandle> {
-    Ok(PrometheusBuilder::new()
+    let handle = PrometheusBuilder::new()
         .set_buckets_for_metric(
             Matcher::Full("refund_worker_gateway_seconds".into()),
             GATEWAY_BUCKETS,
@@ -43,7 +45,9 @@ pub fn install_recorder() -> anyhow::Result<PrometheusHandle> {
             Matcher::Full("refund_worker_batch_size".into()),
             BATCH_BUCKETS,
         )?
-        .install_recorder()?)
+        .install_recorder()?;
+    describe::register();
+    Ok(handle)
 }
 
 #[derive(Clone)]
@@ -144,5 +148,9 @@ async fn refresh_gauges(pool: &PgPool) -> Result<(), sqlx::Error> {
     }
     metrics::gauge!("refund_worker_batches_held").set(g.batches_held as f64);
     metrics::gauge!("refund_worker_openapi_requests_held").set(g.openapi_held as f64);
+    metrics::gauge!("refund_worker_double_payment_suspects").set(g.double_payment_suspects as f64);
+    metrics::gauge!("refund_worker_batches_outcome_unknown").set(g.batches_outcome_unknown as f64);
+    metrics::gauge!("refund_worker_oldest_outcome_unknown_seconds")
+        .set(g.oldest_outcome_unknown_seconds as f64);
     Ok(())
 }

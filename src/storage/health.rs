@@ -21,6 +21,13 @@ pub struct Gauges {
     /// OpenAPI requests held for a person (our bug, a code the table lacks,
     /// a query that disagrees).
     pub openapi_held: i64,
+    /// Refunds recorded as possibly paid twice (`double_payment_suspects`,
+    /// the operator page's list): only grows.
+    pub double_payment_suspects: i64,
+    /// Batches not yet accepted whose last send had an unknown outcome.
+    pub batches_outcome_unknown: i64,
+    /// The oldest of those, since it was created.
+    pub oldest_outcome_unknown_seconds: i64,
 }
 
 /// One round trip: whether the database answers.
@@ -75,6 +82,8 @@ pub async fn gauges(pool: &PgPool) -> Result<Gauges, sqlx::Error> {
     )
     .fetch_one(pool)
     .await?;
+    let double_payment_suspects = double_payment_suspects(pool).await?;
+    let (batches_outcome_unknown, oldest_outcome_unknown_seconds) = outcome_unknown(pool).await?;
     Ok(Gauges {
         refunds_by_status,
         outbox_backlog,
@@ -86,5 +95,26 @@ pub async fn gauges(pool: &PgPool) -> Result<Gauges, sqlx::Error> {
         open_items_by_class,
         batches_held,
         openapi_held,
+        double_payment_suspects,
+        batches_outcome_unknown,
+        oldest_outcome_unknown_seconds,
     })
+}
+
+/// How many refunds were recorded as possibly paid twice.
+pub async fn double_payment_suspects(pool: &PgPool) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT count(*) FROM double_payment_suspects")
+        .fetch_one(pool)
+        .await
+}
+
+/// Batches not yet accepted (`created`, `submitting`) whose outcome is
+/// unknown, and the age of the oldest since it was created (whole seconds).
+pub async fn outcome_unknown(pool: &PgPool) -> Result<(i64, i64), sqlx::Error> {
+    sqlx::query_as(
+        "SELECT count(*), COALESCE(EXTRACT(EPOCH FROM now() - min(created_at)), 0)::int8
+         FROM batches WHERE status IN ('created', 'submitting') AND outcome_unknown",
+    )
+    .fetch_one(pool)
+    .await
 }

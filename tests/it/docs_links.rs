@@ -256,7 +256,7 @@ fn slug(heading: &str) -> String {
 
 /// The anchors of a document's ATX headings, duplicates numbered as GitHub
 /// does (`name`, `name-1`, `name-2`).
-fn anchors(text: &str) -> Vec<String> {
+pub(crate) fn anchors(text: &str) -> Vec<String> {
     let mut seen: HashMap<String, usize> = HashMap::new();
     let mut out = Vec::new();
     for (_, line) in prose_lines(text) {

@@ -24,6 +24,7 @@ mod intake;
 mod item_codes;
 mod lifecycle;
 mod notifications;
+mod observability;
 mod openapi;
 mod operator;
 mod process;
