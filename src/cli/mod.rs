@@ -104,6 +104,10 @@ pub enum Command {
         /// that it is not what limits the run.
         #[arg(long, default_value_t = 10_000)]
         openapi_calls_per_second: u32,
+        /// Whole runs of an end-to-end profile; more than one ends with each
+        /// figure's median and spread.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=20))]
+        repeat: u32,
         /// Print one JSON record instead of a table.
         #[arg(long)]
         json: bool,

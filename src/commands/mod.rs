@@ -73,6 +73,7 @@ pub async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<Ex
             seconds,
             openapi_concurrency,
             openapi_calls_per_second,
+            repeat,
             json,
         } => {
             let knobs = bench::Knobs {
@@ -81,6 +82,7 @@ pub async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<Ex
                     concurrency: openapi_concurrency,
                     calls_per_second: openapi_calls_per_second,
                 },
+                repeat: repeat as usize,
             };
             bench::bench(&settings, refunds, profile, knobs, json).await
         }

@@ -40,6 +40,51 @@ fn the_pipeline_profile_runs_every_refund_end_to_end_and_reports_each_stage() {
     );
     assert!(r["run"]["requests_per_1000"].as_u64().unwrap() >= 1);
     assert!(r["run"]["worker_peak_rss_bytes"].as_u64().unwrap() > 0);
+    // The two-hop ceiling, and where the cost went.
+    assert!(r["ceiling_two_hops"]["events_per_second"].as_u64().unwrap() > 0);
+    assert!(r["ratio_two_hops_permille"].as_u64().is_some());
+    let cost = &r["run"]["cost"];
+    // Every refund is stored once at least: a row per refund, an outbox row…
+    assert!(
+        cost["rows_inserted_per_1000"].as_u64().unwrap() >= 2000,
+        "{cost}"
+    );
+    assert!(
+        cost["rows_updated_per_1000"].as_u64().unwrap() >= 1000,
+        "{cost}"
+    );
+    assert!(cost["wal_bytes_per_refund"].as_u64().unwrap() > 0, "{cost}");
+    assert!(cost["postgres_cpu_ms_per_1000"].as_u64().is_some());
+}
+
+/// `--repeat`: every run's record, then each figure's median and spread.
+#[test]
+fn repeated_runs_end_with_medians() {
+    let out = Command::new(env!("CARGO_BIN_EXE_refund-worker"))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("DATABASE_URL", format!("{}/postgres", pg_base()))
+        .env("AMQP_URL", amqp_url())
+        .args(["bench", "--profile", "pipeline", "--refunds", "200"])
+        .args(["--repeat", "2", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3, "two runs and the summary");
+    assert_eq!(lines[2]["runs"], 2);
+    let names: Vec<&str> = lines[2]["figures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    assert!(names.contains(&"ratio to two hops"), "{names:?}");
+    assert!(names.contains(&"WAL bytes / refund"), "{names:?}");
 }
 
 #[test]

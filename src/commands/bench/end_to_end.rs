@@ -24,6 +24,11 @@ pub struct EndToEndReport {
     pub ceiling: Option<Phase>,
     /// Refunds/s divided by the ceiling's events/s, in thousandths.
     pub ratio_permille: Option<u64>,
+    /// The two-hop ceiling (publish, relay with confirms, consume): what
+    /// every refund costs the broker at least (pipeline and openapi).
+    pub ceiling_two_hops: Option<Phase>,
+    /// Refunds/s divided by the two-hop ceiling's, in thousandths.
+    pub ratio_two_hops_permille: Option<u64>,
     /// The steady profile's rate.
     pub rate_per_second: Option<u32>,
     pub run: PipelineRun,
@@ -38,6 +43,8 @@ pub struct Run<'a> {
     pub n: usize,
     pub profile: BenchProfile,
     pub knobs: Knobs,
+    /// Runs of the whole measurement; more than one adds medians.
+    pub repeat: usize,
 }
 
 pub async fn bench(
@@ -46,11 +53,44 @@ pub async fn bench(
     r: Run<'_>,
     json: bool,
 ) -> anyhow::Result<ExitCode> {
-    let (id, steady) = (r.id, r.knobs.steady);
-    let mut ceiling = None;
+    let mut reports = Vec::with_capacity(r.repeat);
+    for round in 0..r.repeat.max(1) {
+        let id = format!("{}{round}", r.id);
+        let report = once(settings, conn, &r, &id).await?;
+        if json {
+            println!("{}", serde_json::to_string(&report)?);
+        } else {
+            print_end_to_end(&report);
+            println!();
+        }
+        reports.push(report);
+    }
+    if reports.len() > 1 {
+        let summary = super::repeat::Summary::of(&reports);
+        if json {
+            println!("{}", serde_json::to_string(&summary)?);
+        } else {
+            summary.print();
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One run: the ceilings, then the profile's refunds.
+async fn once(
+    settings: &Settings,
+    conn: &lapin::Connection,
+    r: &Run<'_>,
+    id: &str,
+) -> anyhow::Result<EndToEndReport> {
+    let steady = r.knobs.steady;
+    let (mut ceiling, mut ceiling_two_hops) = (None, None);
     if r.profile != BenchProfile::Steady {
         eprintln!("bench {id}: ceiling, {} messages …", r.n);
         ceiling = Some(ceiling::measure(conn, &format!("bench-{id}."), r.n).await?);
+        eprintln!("bench {id}: two-hop ceiling, {} messages …", r.n);
+        ceiling_two_hops =
+            Some(ceiling::measure_two_hops(conn, &format!("bench-{id}."), r.n).await?);
     }
     let (name, run, figures) = match r.profile {
         BenchProfile::Steady => {
@@ -79,24 +119,22 @@ pub async fn bench(
             ("pipeline", run, None)
         }
     };
-    let report = EndToEndReport {
+    let ratio = |c: &Option<Phase>| {
+        c.as_ref()
+            .map(|c| run.refunds_per_second * 1000 / c.events_per_second.max(1))
+    };
+    Ok(EndToEndReport {
         profile: name,
         date: chrono::Utc::now().format("%Y-%m-%d").to_string(),
         machine: machine(run.postgresql.clone()),
-        ratio_permille: ceiling
-            .as_ref()
-            .map(|c| run.refunds_per_second * 1000 / c.events_per_second.max(1)),
+        ratio_permille: ratio(&ceiling),
+        ratio_two_hops_permille: ratio(&ceiling_two_hops),
         ceiling,
+        ceiling_two_hops,
         rate_per_second: (r.profile == BenchProfile::Steady).then_some(steady.rate),
         run,
         openapi: figures,
-    };
-    if json {
-        println!("{}", serde_json::to_string(&report)?);
-    } else {
-        print_end_to_end(&report);
-    }
-    Ok(ExitCode::SUCCESS)
+    })
 }
 
 fn print_end_to_end(r: &EndToEndReport) {
@@ -104,7 +142,13 @@ fn print_end_to_end(r: &EndToEndReport) {
     print_heading(r.profile, &r.date, &r.machine);
     if let Some(c) = &r.ceiling {
         println!(
-            "ceiling    {} messages in {} ms: {} events/s",
+            "ceiling    {} messages in {} ms: {} events/s (one hop)",
+            c.events, c.took_ms, c.events_per_second
+        );
+    }
+    if let Some(c) = &r.ceiling_two_hops {
+        println!(
+            "ceiling2   {} messages in {} ms: {} events/s (two hops, relayed with confirms)",
             c.events, c.took_ms, c.events_per_second
         );
     }
@@ -118,6 +162,14 @@ fn print_end_to_end(r: &EndToEndReport) {
     if let Some(ratio) = r.ratio_permille {
         println!(
             "{} / ceiling: {}.{:03}",
+            r.profile,
+            ratio / 1000,
+            ratio % 1000
+        );
+    }
+    if let Some(ratio) = r.ratio_two_hops_permille {
+        println!(
+            "{} / two-hop ceiling: {}.{:03}",
             r.profile,
             ratio / 1000,
             ratio % 1000
@@ -140,6 +192,27 @@ fn print_end_to_end(r: &EndToEndReport) {
         run.worker_peak_rss_bytes,
         run.worker_cpu_ms_per_1000,
         "refunds",
+    );
+    print_cost(&run.cost);
+}
+
+/// Where each refund's cost went.
+fn print_cost(c: &super::cost::Cost) {
+    println!(
+        "CPU per 1000 refunds: PostgreSQL {} ms, RabbitMQ {} ms, worker {} ms, bench {} ms",
+        c.postgres_cpu_ms_per_1000,
+        c.rabbitmq_cpu_ms_per_1000,
+        c.worker_cpu_ms_per_1000,
+        c.bench_cpu_ms_per_1000
+    );
+    let per = |v: u64| format!("{}.{:03}", v / 1000, v % 1000);
+    println!(
+        "PostgreSQL per refund: {} rows inserted, {} updated ({} HOT), {} deleted; {} WAL bytes",
+        per(c.rows_inserted_per_1000),
+        per(c.rows_updated_per_1000),
+        per(c.rows_hot_updated_per_1000),
+        per(c.rows_deleted_per_1000),
+        c.wal_bytes_per_refund
     );
 }
 

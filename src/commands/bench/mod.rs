@@ -7,11 +7,13 @@
 //! peak memory and CPU time are its own.
 
 mod ceiling;
+mod cost;
 mod end_to_end;
 mod intake;
 mod load;
 mod openapi;
 mod pipeline;
+mod repeat;
 mod rig;
 mod stages;
 mod submit;
@@ -90,6 +92,8 @@ pub struct Steady {
 pub struct Knobs {
     pub steady: Steady,
     pub openapi: OpenApiKnobs,
+    /// Whole runs of an end-to-end profile (`--repeat`).
+    pub repeat: usize,
 }
 
 pub async fn bench(
@@ -121,6 +125,7 @@ pub async fn bench(
             n,
             profile,
             knobs,
+            repeat: knobs.repeat,
         };
         let result = end_to_end::bench(settings, &conn, run, json).await;
         conn.close(200, "bench done".into()).await.ok();

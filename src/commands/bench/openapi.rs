@@ -82,7 +82,7 @@ async fn in_dir(
 ) -> anyhow::Result<(PipelineRun, OpenApiFigures)> {
     let lane = lane(write_config(dir)?, knobs)?;
     let mut rig = Rig::start(settings, conn, id, lane).await?;
-    let result = match pipeline::drive(&mut rig, conn, n, Load::Saturation).await {
+    let result = match pipeline::drive_costed(&mut rig, conn, n, Load::Saturation).await {
         Ok(run) => check(&rig, n, knobs).await.map(|figures| (run, figures)),
         Err(e) => Err(e),
     };

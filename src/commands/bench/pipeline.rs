@@ -25,6 +25,7 @@ use lapin::types::FieldTable;
 use serde::Serialize;
 use sqlx::PgPool;
 
+use super::cost::{self, Cost};
 use super::load::{Percentiles, percentiles, rate};
 use super::rig::{Lane, Rig, Usage};
 use super::stages::{StageRow, Stages, Timings};
@@ -66,6 +67,9 @@ pub struct PipelineRun {
     pub succeeded: usize,
     pub worker_peak_rss_bytes: u64,
     pub worker_cpu_ms_per_1000: u64,
+    /// Where the cost went (`cost.rs`), from just before the first publish
+    /// to the worker's stop after the last result.
+    pub cost: Cost,
     #[serde(skip)]
     pub postgresql: String,
 }
@@ -81,7 +85,7 @@ pub async fn measure(
     load: Load,
 ) -> anyhow::Result<PipelineRun> {
     let mut rig = Rig::start(settings, conn, id, Lane::mapi()).await?;
-    let result = drive(&mut rig, conn, n, load).await;
+    let result = drive_costed(&mut rig, conn, n, load).await;
     let paid = rig.sandbox.ledger().paid_total_fen;
     let usage = rig.finish(settings).await;
     let run = result?.with_usage(usage);
@@ -100,6 +104,22 @@ impl PipelineRun {
         self.worker_cpu_ms_per_1000 = usage.cpu_ms * 1000 / self.refunds.max(1) as u64;
         self
     }
+}
+
+/// [`drive`], with the cost snapshots around it: the worker is stopped
+/// before the second, so its backends have flushed their statistics.
+pub async fn drive_costed(
+    rig: &mut Rig,
+    conn: &Connection,
+    n: usize,
+    load: Load,
+) -> anyhow::Result<PipelineRun> {
+    let before = cost::Snapshot::take(&rig.pool).await?;
+    let mut run = drive(rig, conn, n, load).await?;
+    let usage = rig.stop_worker();
+    let after = cost::Snapshot::take(&rig.pool).await?;
+    run.cost = cost::between(&before, &after, usage.cpu_ms, n);
+    Ok(run)
 }
 
 /// Publishes `n` refunds for the rig's partner as `load` says and consumes
@@ -154,6 +174,7 @@ pub async fn drive(
         succeeded,
         worker_peak_rss_bytes: 0,
         worker_cpu_ms_per_1000: 0,
+        cost: Cost::default(),
         postgresql: rig.postgresql.clone(),
     })
 }

@@ -83,6 +83,8 @@ pub struct Rig {
     stop: CancellationToken,
     prefix: String,
     db_name: String,
+    /// Read when the worker was stopped, if it was before `finish`.
+    usage: Option<Usage>,
 }
 
 impl Rig {
@@ -131,22 +133,36 @@ impl Rig {
             stop: gw.stop,
             prefix,
             db_name,
+            usage: None,
         })
     }
 
-    /// Stops the worker and the sandbox and removes the database and names;
-    /// the worker's usage, read just before it stops.
-    pub async fn finish(mut self, settings: &Settings) -> Usage {
+    /// Stops the worker (its backends then flush their statistics); its
+    /// usage, read just before it stops. Once only: later calls return the
+    /// same usage.
+    pub fn stop_worker(&mut self) -> Usage {
+        if let Some(usage) = self.usage {
+            return usage;
+        }
         let (peak_rss_bytes, cpu_ms) = process_usage(self.child.id()).unwrap_or((0, 0));
         worker::stop(&mut self.child);
+        let usage = Usage {
+            peak_rss_bytes,
+            cpu_ms,
+        };
+        self.usage = Some(usage);
+        usage
+    }
+
+    /// Stops the worker and the sandbox and removes the database and names;
+    /// the worker's usage, read just before it stopped.
+    pub async fn finish(mut self, settings: &Settings) -> Usage {
+        let usage = self.stop_worker();
         self.stop.cancel();
         self.pool.close().await;
         drop_database(&settings.database_url, &self.db_name).await;
         delete_topology(settings, &self.prefix).await;
-        Usage {
-            peak_rss_bytes,
-            cpu_ms,
-        }
+        usage
     }
 }
 
