@@ -9,17 +9,22 @@
 //! during the run is counted too (the WAL position is the cluster's). Run
 //! benchmarks on an otherwise quiet machine and compare within a run.
 
+use std::collections::HashMap;
+
 use serde::Serialize;
 use sqlx::PgPool;
 
 /// USER_HZ is 100 on every Linux this runs on: a tick is 10 ms.
 const MS_PER_TICK: u64 = 10;
 
+/// CPU ticks by process id.
+type Ticks = HashMap<u32, u64>;
+
 /// The counters at one moment.
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
-    postgres_ticks: u64,
-    rabbitmq_ticks: u64,
+    postgres_ticks: Ticks,
+    rabbitmq_ticks: Ticks,
     bench_ticks: u64,
     wal_bytes: i64,
     rows: Rows,
@@ -67,12 +72,12 @@ impl Snapshot {
         .fetch_one(pool)
         .await?;
         let procs = processes();
-        let ticks_of = |names: &[&str]| {
+        let ticks_of = |names: &[&str]| -> Ticks {
             procs
                 .iter()
                 .filter(|p| names.contains(&p.comm.as_str()))
-                .map(|p| p.ticks)
-                .sum()
+                .map(|p| (p.pid, p.ticks))
+                .collect()
         };
         Ok(Self {
             postgres_ticks: ticks_of(&["postgres"]),
@@ -89,10 +94,11 @@ impl Snapshot {
 pub fn between(before: &Snapshot, after: &Snapshot, worker_cpu_ms: u64, n: usize) -> Cost {
     let n = n.max(1) as u64;
     let per_1000_ms = |b: u64, a: u64| a.saturating_sub(b) * MS_PER_TICK * 1000 / n;
+    let group = |b: &Ticks, a: &Ticks| per_1000_ms(0, grown(b, a));
     let per_1000 = |b: i64, a: i64| (a - b).max(0) as u64 * 1000 / n;
     Cost {
-        postgres_cpu_ms_per_1000: per_1000_ms(before.postgres_ticks, after.postgres_ticks),
-        rabbitmq_cpu_ms_per_1000: per_1000_ms(before.rabbitmq_ticks, after.rabbitmq_ticks),
+        postgres_cpu_ms_per_1000: group(&before.postgres_ticks, &after.postgres_ticks),
+        rabbitmq_cpu_ms_per_1000: group(&before.rabbitmq_ticks, &after.rabbitmq_ticks),
         worker_cpu_ms_per_1000: worker_cpu_ms * 1000 / n,
         bench_cpu_ms_per_1000: per_1000_ms(before.bench_ticks, after.bench_ticks),
         rows_inserted_per_1000: per_1000(before.rows.inserted, after.rows.inserted),
@@ -103,9 +109,22 @@ pub fn between(before: &Snapshot, after: &Snapshot, worker_cpu_ms: u64, n: usize
     }
 }
 
-/// One process's name and CPU ticks, its reaped children's included.
+/// Ticks a group of processes spent between two readings, process by
+/// process: one alive at both counts its growth, one started since counts
+/// all of it, one that ended counts through its parent's reaped-children
+/// time (a PostgreSQL backend in the postmaster's). A process of the same
+/// name that stopped meanwhile (another broker node) cannot make it negative.
+fn grown(before: &Ticks, after: &Ticks) -> u64 {
+    after
+        .iter()
+        .map(|(pid, a)| a.saturating_sub(before.get(pid).copied().unwrap_or(0)))
+        .sum()
+}
+
+/// One process's id, name and CPU ticks, its reaped children's included.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Proc {
+    pid: u32,
     comm: String,
     ticks: u64,
 }
@@ -136,6 +155,7 @@ fn own_ticks() -> u64 {
 /// `/proc/PID/stat`: the name in parentheses (it may hold spaces), then
 /// utime, stime, cutime and cstime as fields 14–17.
 fn parse_stat(stat: &str) -> Option<Proc> {
+    let pid = stat.split_whitespace().next()?.parse().ok()?;
     let open = stat.find('(')?;
     let close = stat.rfind(')')?;
     let comm = stat.get(open + 1..close)?.to_owned();
@@ -144,6 +164,7 @@ fn parse_stat(stat: &str) -> Option<Proc> {
     // After the name: state is index 0, utime index 11 … cstime index 14.
     let ticks = (11..=14).map(field).sum::<Option<i64>>()?;
     Some(Proc {
+        pid,
         comm,
         ticks: ticks.max(0) as u64,
     })
@@ -159,6 +180,7 @@ mod tests {
         assert_eq!(
             parse_stat(line),
             Some(Proc {
+                pid: 4242,
                 comm: "postgres: bench x".into(),
                 ticks: 300
             })
@@ -169,8 +191,8 @@ mod tests {
     #[test]
     fn the_cost_is_per_refund_from_the_deltas() {
         let before = Snapshot {
-            postgres_ticks: 100,
-            rabbitmq_ticks: 50,
+            postgres_ticks: Ticks::from([(1, 100), (7, 30)]),
+            rabbitmq_ticks: Ticks::from([(2, 50), (9, 1_000)]),
             bench_ticks: 10,
             wal_bytes: 1_000,
             rows: Rows {
@@ -178,9 +200,11 @@ mod tests {
                 ..Rows::default()
             },
         };
+        // Backend 7 ended (its time is in the postmaster's), 8 started;
+        // another node 9 stopped and must not count against the broker.
         let after = Snapshot {
-            postgres_ticks: 300,
-            rabbitmq_ticks: 150,
+            postgres_ticks: Ticks::from([(1, 270), (8, 30)]),
+            rabbitmq_ticks: Ticks::from([(2, 150)]),
             bench_ticks: 20,
             wal_bytes: 2_001_000,
             rows: Rows {
