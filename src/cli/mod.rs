@@ -108,6 +108,10 @@ pub enum Command {
         /// figure's median and spread.
         #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=20))]
         repeat: u32,
+        /// The pipeline profile also runs with this many worker processes on
+        /// the one database and reports its throughput against one.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=8))]
+        workers: u32,
         /// Print one JSON record instead of a table.
         #[arg(long)]
         json: bool,

@@ -74,6 +74,7 @@ pub async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<Ex
             openapi_concurrency,
             openapi_calls_per_second,
             repeat,
+            workers,
             json,
         } => {
             let knobs = bench::Knobs {
@@ -83,6 +84,7 @@ pub async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<Ex
                     calls_per_second: openapi_calls_per_second,
                 },
                 repeat: repeat as usize,
+                workers: workers as usize,
             };
             bench::bench(&settings, refunds, profile, knobs, json).await
         }

@@ -124,3 +124,13 @@ fn the_intake_profile_reports_its_ratio_to_the_ceiling() {
     assert_eq!(r["phases"][1]["events"], 500);
     assert!(r["intake_ratio_permille"].as_u64().is_some());
 }
+
+/// `--workers 2`: the pipeline again with two worker processes on the one
+/// database, every refund paid once, and its throughput against one.
+#[test]
+fn two_workers_on_one_database_are_measured_against_one() {
+    let r = bench(&["--profile", "pipeline", "--refunds", "300", "--workers", "2"]);
+    assert_eq!(r["workers"], 2);
+    assert_eq!(r["run_with_workers"]["succeeded"], 300);
+    assert!(r["workers_ratio_permille"].as_u64().unwrap() > 0);
+}

@@ -32,6 +32,14 @@ pub struct EndToEndReport {
     /// The steady profile's rate.
     pub rate_per_second: Option<u32>,
     pub run: PipelineRun,
+    /// Worker processes of `run_with_workers` (`--workers`).
+    pub workers: usize,
+    /// The pipeline again with `workers` processes on the one database.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub run_with_workers: Option<PipelineRun>,
+    /// Its refunds/s divided by the one-process run's, in thousandths.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub workers_ratio_permille: Option<u64>,
     /// The OpenAPI channel's limits, calls and payments (openapi only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub openapi: Option<OpenApiFigures>,
@@ -45,6 +53,8 @@ pub struct Run<'a> {
     pub knobs: Knobs,
     /// Runs of the whole measurement; more than one adds medians.
     pub repeat: usize,
+    /// Worker processes for a second pipeline run (`--workers`, 1: none).
+    pub workers: usize,
 }
 
 pub async fn bench(
@@ -100,7 +110,7 @@ async fn once(
                 steady.rate, steady.seconds
             );
             let load = pipeline::Load::Rate(steady.rate);
-            let run = pipeline::measure(settings, conn, id, n, load).await?;
+            let run = pipeline::measure(settings, conn, id, n, load, 1).await?;
             ("steady", run, None)
         }
         BenchProfile::Openapi => {
@@ -115,10 +125,26 @@ async fn once(
         _ => {
             eprintln!("bench {id}: pipeline, {} refunds at once …", r.n);
             let load = pipeline::Load::Saturation;
-            let run = pipeline::measure(settings, conn, id, r.n, load).await?;
+            let run = pipeline::measure(settings, conn, id, r.n, load, 1).await?;
             ("pipeline", run, None)
         }
     };
+    // `--workers N`: the same pipeline again with N processes on the one
+    // database, against the one-process run just measured.
+    let mut with_workers = None;
+    if r.profile == BenchProfile::Pipeline && r.workers > 1 {
+        eprintln!(
+            "bench {id}: pipeline, {} refunds at once, {} workers …",
+            r.n, r.workers
+        );
+        let load = pipeline::Load::Saturation;
+        let many =
+            pipeline::measure(settings, conn, &format!("{id}w"), r.n, load, r.workers).await?;
+        with_workers = Some(many);
+    }
+    let workers_ratio_permille = with_workers
+        .as_ref()
+        .map(|m| m.refunds_per_second * 1000 / run.refunds_per_second.max(1));
     let ratio = |c: &Option<Phase>| {
         c.as_ref()
             .map(|c| run.refunds_per_second * 1000 / c.events_per_second.max(1))
@@ -133,6 +159,9 @@ async fn once(
         ceiling_two_hops,
         rate_per_second: (r.profile == BenchProfile::Steady).then_some(steady.rate),
         run,
+        workers: r.workers.max(1),
+        run_with_workers: with_workers,
+        workers_ratio_permille,
         openapi: figures,
     })
 }
@@ -171,6 +200,15 @@ fn print_end_to_end(r: &EndToEndReport) {
         println!(
             "{} / two-hop ceiling: {}.{:03}",
             r.profile,
+            ratio / 1000,
+            ratio % 1000
+        );
+    }
+    if let (Some(many), Some(ratio)) = (&r.run_with_workers, r.workers_ratio_permille) {
+        println!(
+            "workers    {} processes: {} refunds/s, {}.{:03} × one process",
+            r.workers,
+            many.refunds_per_second,
             ratio / 1000,
             ratio % 1000
         );

@@ -94,6 +94,8 @@ pub struct Knobs {
     pub openapi: OpenApiKnobs,
     /// Whole runs of an end-to-end profile (`--repeat`).
     pub repeat: usize,
+    /// Worker processes of the pipeline's second run (`--workers`).
+    pub workers: usize,
 }
 
 pub async fn bench(
@@ -126,6 +128,7 @@ pub async fn bench(
             profile,
             knobs,
             repeat: knobs.repeat,
+            workers: knobs.workers,
         };
         let result = end_to_end::bench(settings, &conn, run, json).await;
         conn.close(200, "bench done".into()).await.ok();

@@ -130,6 +130,7 @@ fn lane(config: PathBuf, knobs: Knobs) -> anyhow::Result<Lane> {
             app_public: app_key.public_key(),
         }],
         alipay_key: Some(Arc::new(alipay_key)),
+        workers: 1,
     })
 }
 

@@ -32,7 +32,7 @@ use super::stages::{StageRow, Stages, Timings};
 use crate::amqp::Topology;
 use crate::amqp::topology::APPROVED_KEY;
 use crate::commands::harness::publish::publish_all;
-use crate::commands::harness::worker::wait_for_consumer;
+use crate::commands::harness::worker::wait_for_consumers;
 use crate::config::Settings;
 
 /// The longest a run may take before it fails.
@@ -83,8 +83,10 @@ pub async fn measure(
     id: &str,
     n: usize,
     load: Load,
+    workers: usize,
 ) -> anyhow::Result<PipelineRun> {
-    let mut rig = Rig::start(settings, conn, id, Lane::mapi()).await?;
+    let lane = Lane::mapi().with_workers(workers);
+    let mut rig = Rig::start(settings, conn, id, lane).await?;
     let result = drive_costed(&mut rig, conn, n, load).await;
     let paid = rig.sandbox.ledger().paid_total_fen;
     let usage = rig.finish(settings).await;
@@ -137,7 +139,7 @@ pub async fn drive(
         .clone()
         .ok_or_else(|| anyhow::anyhow!("no results queue"))?;
     let consuming = tokio::spawn(consume(conn.create_channel().await?, results, n));
-    wait_for_consumer(&rig.channel, &topology.approved_queue, &mut rig.child).await?;
+    wait_for_consumers(&rig.channel, &topology.approved_queue, &mut rig.children).await?;
     let sent_at = publish_load(&rig.channel, topology, &rig.partner, n, load).await?;
     let consumed = tokio::time::timeout(LIMIT, consuming)
         .await

@@ -42,6 +42,8 @@ pub struct Lane {
     /// OpenAPI apps the sandbox serves, and the key it signs answers with.
     pub openapi_apps: Vec<OpenApiApp>,
     pub alipay_key: Option<Arc<AppKey>>,
+    /// Worker processes on the one database (`bench --workers`).
+    pub workers: usize,
 }
 
 impl Lane {
@@ -53,7 +55,14 @@ impl Lane {
             env: Vec::new(),
             openapi_apps: Vec::new(),
             alipay_key: None,
+            workers: 1,
         }
+    }
+
+    /// The same lane with `n` worker processes.
+    pub fn with_workers(mut self, n: usize) -> Self {
+        self.workers = n.max(1);
+        self
     }
 
     /// Whether the partner's refunds go through batches.
@@ -62,7 +71,8 @@ impl Lane {
     }
 }
 
-/// Peak resident memory (bytes) and CPU time (ms) of the worker.
+/// Peak resident memory (bytes, the largest worker's) and CPU time (ms, all
+/// workers together).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Usage {
     pub peak_rss_bytes: u64,
@@ -76,7 +86,8 @@ pub struct Rig {
     pub topology: Topology,
     /// A publishing channel in confirm mode.
     pub channel: lapin::Channel,
-    pub child: Child,
+    /// The worker processes, each with every role.
+    pub children: Vec<Child>,
     pub partner: String,
     pub batched: bool,
     pub postgresql: String,
@@ -120,13 +131,22 @@ impl Rig {
         config.openapi_apps = lane.openapi_apps;
         config.alipay_key = lane.alipay_key;
         let gw = sandbox::start_local(config).await?;
-        let child = spawn(&gw.url, &db_url, &prefix, lane.config, &lane.env)?;
+        let mut children = Vec::with_capacity(lane.workers);
+        for _ in 0..lane.workers.max(1) {
+            children.push(spawn(
+                &gw.url,
+                &db_url,
+                &prefix,
+                lane.config.clone(),
+                &lane.env,
+            )?);
+        }
         Ok(Self {
             pool,
             sandbox: gw.sandbox,
             topology,
             channel,
-            child,
+            children,
             partner: lane.partner,
             batched,
             postgresql,
@@ -144,12 +164,13 @@ impl Rig {
         if let Some(usage) = self.usage {
             return usage;
         }
-        let (peak_rss_bytes, cpu_ms) = process_usage(self.child.id()).unwrap_or((0, 0));
-        worker::stop(&mut self.child);
-        let usage = Usage {
-            peak_rss_bytes,
-            cpu_ms,
-        };
+        let mut usage = Usage::default();
+        for child in &mut self.children {
+            let (peak_rss_bytes, cpu_ms) = process_usage(child.id()).unwrap_or((0, 0));
+            worker::stop(child);
+            usage.peak_rss_bytes = usage.peak_rss_bytes.max(peak_rss_bytes);
+            usage.cpu_ms += cpu_ms;
+        }
         self.usage = Some(usage);
         usage
     }

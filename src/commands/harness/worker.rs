@@ -70,13 +70,24 @@ pub async fn wait_for_consumer(
     queue: &str,
     child: &mut Child,
 ) -> anyhow::Result<()> {
+    wait_for_consumers(channel, queue, std::slice::from_mut(child)).await
+}
+
+/// Waits until every one of `children` consumes `queue` (one consumer each).
+pub async fn wait_for_consumers(
+    channel: &lapin::Channel,
+    queue: &str,
+    children: &mut [Child],
+) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        if let Some(status) = child.try_wait()? {
-            anyhow::bail!("the worker exited before consuming: {status}");
+        for child in children.iter_mut() {
+            if let Some(status) = child.try_wait()? {
+                anyhow::bail!("the worker exited before consuming: {status}");
+            }
         }
         let q = crate::amqp::inspect(channel, queue).await?;
-        if q.consumer_count() > 0 {
+        if q.consumer_count() as usize >= children.len() {
             return Ok(());
         }
         anyhow::ensure!(
