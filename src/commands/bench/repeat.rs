@@ -77,6 +77,11 @@ impl Summary {
                 pick(&|r| r.ratio_two_hops_permille),
             ),
             (
+                "N workers / one",
+                true,
+                pick(&|r| r.workers_ratio_permille),
+            ),
+            (
                 "gateway requests per 1000",
                 false,
                 pick(&|r| r.run.requests_per_1000),
