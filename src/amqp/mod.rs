@@ -1,6 +1,7 @@
 //! RabbitMQ plumbing shared by every role: connecting, the topology of
 //! contract §2, publishing events with confirms, and header helpers.
 
+pub mod addresses;
 pub mod headers;
 pub mod publish;
 pub(crate) mod topology;
