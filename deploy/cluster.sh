@@ -23,6 +23,7 @@
 set -euo pipefail
 
 CLUSTER_DIR=${CLUSTER_DIR:-/tmp/refund-worker-cluster}
+case "$CLUSTER_DIR" in /*) ;; *) CLUSTER_DIR="$PWD/$CLUSTER_DIR" ;; esac
 RABBITMQ_BIN=${RABBITMQ_BIN:-/usr/lib/rabbitmq/bin}
 NODES=(rw1 rw2 rw3)
 FIRST_PORT=5681
@@ -48,6 +49,10 @@ node_env() { # index
   export RABBITMQ_MNESIA_BASE="$CLUSTER_DIR/$name/mnesia"
   export RABBITMQ_LOG_BASE="$CLUSTER_DIR/$name/log"
   export RABBITMQ_PID_FILE="$CLUSTER_DIR/$name/beam.pid"
+  # A VM that fails to boot leaves its crash dump there, not in the caller's
+  # directory.
+  export ERL_CRASH_DUMP="$CLUSTER_DIR/$name/log/erl_crash.dump"
+  cd "$CLUSTER_DIR"
 }
 ctl() { # index, rabbitmqctl args...
   local i=$1; shift
