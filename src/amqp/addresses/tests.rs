@@ -142,6 +142,9 @@ proptest! {
         port in 1u16..,
         rest in proptest::collection::vec(later(), 0..5),
     ) {
+        // A path segment of `%2E` or `%2E%2E` is a dot segment to URL
+        // parsers (lapin's included): such a vhost cannot be written.
+        prop_assume!(vhost != "." && vhost != "..");
         let mut text = format!(
             "amqp://{user}:{}@{first}:{port}/{}",
             encode(&password),
