@@ -5,6 +5,7 @@
 pub mod addresses;
 mod connect;
 pub mod headers;
+pub mod liveness;
 pub mod publish;
 pub(crate) mod topology;
 
