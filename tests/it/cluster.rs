@@ -190,6 +190,10 @@ async fn the_connected_broker_going_away_mid_run_moves_the_worker_to_the_next_lo
         app.refund_count().await >= 100
     })
     .await;
+    assert!(
+        first.carried() >= 2,
+        "the start and intake went through the first address"
+    );
     assert_eq!(
         second.carried(),
         0,
@@ -227,10 +231,6 @@ async fn the_connected_broker_going_away_mid_run_moves_the_worker_to_the_next_lo
     assert!(
         second.carried() > 0,
         "the worker reconnected through the second address"
-    );
-    assert!(
-        first.refused() > 0,
-        "each reconnection went over the whole list, the first address included"
     );
 
     assert_eq!(
