@@ -242,17 +242,14 @@ fn check_database_url(url: &str) -> Result<(), ConfigError> {
     }
 }
 
-/// `AMQP_URL` must read as an AMQP URL (`amqp://` or `amqps://`).
+/// `AMQP_URL` must read as one or more brokers
+/// ([`crate::amqp::addresses`]): the first a full `amqp://` or `amqps://`
+/// URL, the rest URLs or bare `host:port`. The reason names the address by
+/// position and never repeats the text, which may hold a password.
 fn check_amqp_url(url: &str) -> Result<(), ConfigError> {
-    let scheme_ok = url.starts_with("amqp://") || url.starts_with("amqps://");
-    if scheme_ok && url.parse::<lapin::uri::AMQPUri>().is_ok() {
-        Ok(())
-    } else {
-        Err(ConfigError::new(
-            "AMQP_URL",
-            "is not an AMQP URL like amqp://user:password@host:5672/%2f",
-        ))
-    }
+    crate::amqp::addresses::parse(url)
+        .map(|_| ())
+        .map_err(|e| ConfigError::new("AMQP_URL", e.to_string()))
 }
 
 /// The operator page: its listener, who may use it, and its sessions. Off

@@ -1,21 +1,20 @@
-//! RabbitMQ plumbing shared by every role: connecting, the topology of
-//! contract §2, publishing events with confirms, and header helpers.
+//! RabbitMQ plumbing shared by every role: `AMQP_URL`'s list of brokers and
+//! connecting to one of them, the topology of contract §2, publishing
+//! events with confirms, and header helpers.
 
+pub mod addresses;
+mod connect;
 pub mod headers;
+pub mod liveness;
 pub mod publish;
 pub(crate) mod topology;
 
+use lapin::Channel;
 use lapin::options::QueueDeclareOptions;
 use lapin::types::FieldTable;
-use lapin::{Channel, Connection, ConnectionProperties};
 
+pub use connect::{ATTEMPT_TIMEOUT, Attempt, ConnectError, Failure, connect};
 pub use topology::{RESULTS_MAX_LENGTH, Topology};
-
-/// Opens a connection named after the process, so the broker's tools show who it is.
-pub async fn connect(url: &str, name: &str) -> lapin::Result<Connection> {
-    let props = ConnectionProperties::default().with_connection_name(name.into());
-    Connection::connect(url, props).await
-}
 
 /// A queue as the broker reports it (messages ready, consumers), without
 /// creating it: a passive declare, which fails if the queue does not exist.

@@ -117,15 +117,31 @@ pub fn is_unreachable(error: &anyhow::Error) -> bool {
                 _ => false,
             };
         }
+        // Every broker of AMQP_URL away: waited for. One that refused the
+        // credentials (they are the cluster's, so the others would too) or
+        // an invalid setting: not.
+        if let Some(e) = cause.downcast_ref::<amqp::ConnectError>() {
+            let mut failures = e.failures().peekable();
+            return failures.peek().is_some()
+                && failures.all(|f| match f {
+                    amqp::Failure::TimedOut => true,
+                    amqp::Failure::Broker(e) => broker_unreachable(e),
+                });
+        }
         if let Some(e) = cause.downcast_ref::<lapin::Error>() {
-            return match e.kind() {
-                lapin::ErrorKind::IOError(_) | lapin::ErrorKind::InvalidConnectionState(_) => true,
-                lapin::ErrorKind::ProtocolError(amqp) => amqp.get_id() == CONNECTION_FORCED,
-                _ => false,
-            };
+            return broker_unreachable(e);
         }
         cause.downcast_ref::<std::io::Error>().is_some()
     })
+}
+
+/// Whether a broker's error says it is not answering (yet).
+fn broker_unreachable(e: &lapin::Error) -> bool {
+    match e.kind() {
+        lapin::ErrorKind::IOError(_) | lapin::ErrorKind::InvalidConnectionState(_) => true,
+        lapin::ErrorKind::ProtocolError(amqp) => amqp.get_id() == CONNECTION_FORCED,
+        _ => false,
+    }
 }
 
 #[cfg(test)]
@@ -163,5 +179,37 @@ mod tests {
         assert!(!is_unreachable(&password.unwrap_err()));
         let refused = lapin::Error::from(lapin::ErrorKind::AuthProviderError("no".into()));
         assert!(!is_unreachable(&anyhow::Error::from(refused)));
+    }
+
+    #[test]
+    fn a_cluster_is_waited_for_only_while_every_broker_is_away() {
+        use crate::amqp::{Attempt, ConnectError, Failure};
+        let away = |address: &str| Attempt {
+            address: address.into(),
+            failure: Failure::Broker(lapin::Error::from(io(
+                std::io::ErrorKind::ConnectionRefused,
+            ))),
+        };
+        let all_away: anyhow::Result<()> = Err(ConnectError::Unanswered(vec![
+            away("amqp://a:5672/%2f"),
+            Attempt {
+                address: "amqp://b:5672/%2f".into(),
+                failure: Failure::TimedOut,
+            },
+        ]))
+        .context("while connecting to RabbitMQ (AMQP_URL)");
+        assert!(is_unreachable(&all_away.unwrap_err()));
+
+        let one_refuses: anyhow::Result<()> = Err(ConnectError::Unanswered(vec![
+            away("amqp://a:5672/%2f"),
+            Attempt {
+                address: "amqp://b:5672/%2f".into(),
+                failure: Failure::Broker(lapin::Error::from(lapin::ErrorKind::AuthProviderError(
+                    "no".into(),
+                ))),
+            },
+        ]))
+        .context("while connecting to RabbitMQ (AMQP_URL)");
+        assert!(!is_unreachable(&one_refuses.unwrap_err()));
     }
 }

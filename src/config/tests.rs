@@ -378,6 +378,34 @@ fn a_database_or_amqp_url_that_does_not_parse_is_named_without_its_text() {
 }
 
 #[test]
+fn amqp_url_takes_a_list_of_brokers_and_names_a_bad_one_by_position() {
+    let list = "amqp://guest:hunter2@127.0.0.1:5681/%2f,127.0.0.1:5682, 127.0.0.1:5683";
+    let s = load(&[("AMQP_URL", list)], None).unwrap();
+    assert_eq!(s.amqp.url, list, "kept as written; amqp::connect reads it");
+    let debug = format!("{s:?}");
+    assert!(
+        debug.contains(
+            "amqp://127.0.0.1:5681/%2f,amqp://127.0.0.1:5682/%2f,amqp://127.0.0.1:5683/%2f"
+        ),
+        "{debug}"
+    );
+    assert!(!debug.contains("hunter2"), "{debug}");
+
+    for bad in [
+        "amqp://guest:hunter2@h:5672/%2f,h2:99999",
+        "amqp://guest:hunter2@h:5672/%2f,",
+        "h1:5672,amqp://guest:hunter2@h:5672/%2f",
+    ] {
+        let e = load(&[("AMQP_URL", bad)], None).unwrap_err();
+        assert_eq!(e.var, "AMQP_URL");
+        let text = e.to_string();
+        assert!(text.starts_with("AMQP_URL: "), "{text}");
+        assert!(text.contains("address"), "{text}");
+        assert!(!text.contains("hunter2"), "{text}");
+    }
+}
+
+#[test]
 fn item_retry_settings_default_to_the_contract_and_are_bounded() {
     let s = load(&[], None).unwrap();
     assert_eq!(s.item_retry.base, std::time::Duration::from_secs(60));

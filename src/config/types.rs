@@ -190,7 +190,7 @@ impl fmt::Debug for Settings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Settings")
             .field("database_url", &redact_url(&self.database_url))
-            .field("amqp_url", &redact_url(&self.amqp.url))
+            .field("amqp_url", &crate::amqp::addresses::shown(&self.amqp.url))
             .field("amqp_name_prefix", &self.amqp.name_prefix)
             .field("gateway", &self.alipay.gateway)
             .field(

@@ -67,10 +67,13 @@ pub const BROKER_TIMEOUT: Duration = Duration::from_secs(15);
 const RETURN_WAIT: Duration = Duration::from_secs(5);
 
 /// Runs a broker call, failing it if it takes longer than [`BROKER_TIMEOUT`].
-pub async fn bounded<T>(
+pub async fn bounded<T, E>(
     what: &str,
-    call: impl Future<Output = lapin::Result<T>>,
-) -> anyhow::Result<T> {
+    call: impl Future<Output = Result<T, E>>,
+) -> anyhow::Result<T>
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
     match tokio::time::timeout(BROKER_TIMEOUT, call).await {
         Ok(result) => result.with_context(|| format!("while {what}")),
         Err(_) => anyhow::bail!(

@@ -61,7 +61,7 @@ impl Intake {
         let conn = amqp::connect(&self.settings.amqp.url, "refund-worker intake")
             .await
             .context("while connecting to RabbitMQ (AMQP_URL)")?;
-        let result = self.consume(&conn, shutdown).await;
+        let result = amqp::liveness::unless_lost(&conn, self.consume(&conn, shutdown)).await;
         conn.close(200, "intake stopping".into()).await.ok();
         result
     }

@@ -179,7 +179,8 @@ impl Role for Relaying {
         let Some(session) = &self.session else {
             return Ok(Pace::Busy);
         };
-        match self.relay.step(&session.channel).await {
+        let step = self.relay.step(&session.channel);
+        match amqp::liveness::unless_lost(&session.conn, step).await {
             Ok(step) if step.published > 0 => Ok(Pace::Busy),
             Ok(_) => Ok(Pace::Idle(POLL)),
             Err(e) => {

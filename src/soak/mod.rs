@@ -43,6 +43,7 @@ use std::collections::HashSet;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+use anyhow::Context;
 use serde::Serialize;
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
@@ -136,11 +137,14 @@ pub async fn soak(settings: &Settings, args: SoakArgs) -> anyhow::Result<ExitCod
 
     let gw = sandbox::start_local(gateway::config(&args)?).await?;
     let pg = Proxy::start(&target(&settings.database_url, 5432)?).await?;
-    let mq = Proxy::start(&target(&settings.amqp.url, 5672)?).await?;
+    // The workers reach the broker through a cuttable proxy, in front of
+    // AMQP_URL's first address (a cluster's other nodes are not cut).
+    let broker = first_address(&settings.amqp.url)?;
+    let mq = Proxy::start(&target(broker.url(), 5672)?).await?;
     let workers = Workers::start(
         args.workers,
         via(&db_url, pg.addr)?,
-        via(&settings.amqp.url, mq.addr)?,
+        via(broker.url(), mq.addr)?,
         prefix.clone(),
         gw.url,
         openapi::WorkerConfig::write(&id)?,
@@ -160,6 +164,14 @@ pub async fn soak(settings: &Settings, args: SoakArgs) -> anyhow::Result<ExitCod
     let report = result?;
     rig.pool.close().await;
     conclude(settings, &db_name, &prefix, &report).await
+}
+
+/// The first broker of `AMQP_URL`.
+fn first_address(url: &str) -> anyhow::Result<crate::amqp::addresses::Address> {
+    crate::amqp::addresses::parse(url)?
+        .into_iter()
+        .next()
+        .context("AMQP_URL names no broker")
 }
 
 /// The seed first, so a run that never ends can still be replayed.

@@ -15,6 +15,7 @@ pub struct Proxy {
     pub addr: SocketAddr,
     up: Arc<AtomicBool>,
     refused: Arc<AtomicUsize>,
+    carried: Arc<AtomicUsize>,
     cuts: watch::Sender<u64>,
 }
 
@@ -25,9 +26,11 @@ impl Proxy {
         let addr = listener.local_addr()?;
         let up = Arc::new(AtomicBool::new(true));
         let refused = Arc::new(AtomicUsize::new(0));
+        let carried = Arc::new(AtomicUsize::new(0));
         let (cuts, _) = watch::channel(0u64);
         let target = target.to_owned();
         let (up2, refused2, cuts2) = (up.clone(), refused.clone(), cuts.clone());
+        let carried2 = carried.clone();
         tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
                 if !up2.load(Ordering::SeqCst) {
@@ -37,10 +40,12 @@ impl Proxy {
                 }
                 let mut cut = cuts2.subscribe();
                 let target = target.clone();
+                let carried = carried2.clone();
                 tokio::spawn(async move {
                     let Ok(server) = TcpStream::connect(&target).await else {
                         return;
                     };
+                    carried.fetch_add(1, Ordering::SeqCst);
                     let (mut client, mut server) = (client, server);
                     tokio::select! {
                         _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
@@ -53,6 +58,7 @@ impl Proxy {
             addr,
             up,
             refused,
+            carried,
             cuts,
         })
     }
@@ -71,6 +77,11 @@ impl Proxy {
     /// Connections refused while cut.
     pub fn refused(&self) -> usize {
         self.refused.load(Ordering::SeqCst)
+    }
+
+    /// Connections passed through to the target so far.
+    pub fn carried(&self) -> usize {
+        self.carried.load(Ordering::SeqCst)
     }
 }
 

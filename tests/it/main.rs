@@ -12,6 +12,7 @@ mod browser;
 mod callback;
 mod cli;
 mod client;
+mod cluster;
 mod contract;
 mod definitions;
 mod deploy;
