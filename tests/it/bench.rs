@@ -129,7 +129,14 @@ fn the_intake_profile_reports_its_ratio_to_the_ceiling() {
 /// database, every refund paid once, and its throughput against one.
 #[test]
 fn two_workers_on_one_database_are_measured_against_one() {
-    let r = bench(&["--profile", "pipeline", "--refunds", "300", "--workers", "2"]);
+    let r = bench(&[
+        "--profile",
+        "pipeline",
+        "--refunds",
+        "300",
+        "--workers",
+        "2",
+    ]);
     assert_eq!(r["workers"], 2);
     assert_eq!(r["run_with_workers"]["succeeded"], 300);
     assert!(r["workers_ratio_permille"].as_u64().unwrap() > 0);

@@ -76,11 +76,7 @@ impl Summary {
                 true,
                 pick(&|r| r.ratio_two_hops_permille),
             ),
-            (
-                "N workers / one",
-                true,
-                pick(&|r| r.workers_ratio_permille),
-            ),
+            ("N workers / one", true, pick(&|r| r.workers_ratio_permille)),
             (
                 "gateway requests per 1000",
                 false,
