@@ -47,27 +47,27 @@ sandbox=$!
 worker=$!
 trap 'kill -TERM $worker $sandbox 2>/dev/null || true; wait $worker $sandbox 2>/dev/null || true' EXIT
 
+# Waits (30 s at most) until process $2 writes a line matching $4 to log $3.
+started() {
+  for _ in $(seq 1 300); do
+    grep -q "$4" "$3" && return 0
+    kill -0 "$2" 2>/dev/null || break
+    sleep 0.1
+  done
+  grep -q "$4" "$3" || { cat "$3"; echo "$1 did not start"; exit 1; }
+}
+
 # The watcher reads from its own queue, so it starts first: it sees what is
 # published after it says "watching".
 : > demo-watch.log
 "$bin" watch-results --terminal 26 --timeout-ms 60000 2>demo-watch.log >demo-results.txt &
 watcher=$!
-for _ in $(seq 1 300); do
-  grep -q '^watching' demo-watch.log && break
-  kill -0 $watcher 2>/dev/null || break
-  sleep 0.1
-done
-grep -q '^watching' demo-watch.log || { cat demo-watch.log; echo "watch-results did not start"; exit 1; }
+started watch-results $watcher demo-watch.log '^watching'
 # A downstream team's consumer (examples/result_consumer.rs): its own durable
 # queue, manual acks, dedup on event_id.
 "$examples/result_consumer" "$amqp" "$AMQP_NAME_PREFIX" >demo-consumer.txt 2>demo-consumer.log &
 consumer=$!
-for _ in $(seq 1 300); do
-  grep -q '^consuming' demo-consumer.log && break
-  kill -0 $consumer 2>/dev/null || break
-  sleep 0.1
-done
-grep -q '^consuming' demo-consumer.log || { cat demo-consumer.log; echo "the example consumer did not start"; exit 1; }
+started "the example consumer" $consumer demo-consumer.log '^consuming'
 
 echo "== publishing deploy/sample-events.jsonl (20 valid, 1 duplicate, 1 conflicting, 3 invalid)"
 "$bin" publish deploy/sample-events.jsonl

@@ -228,15 +228,6 @@ async fn the_admin_page_refuses_strangers() {
     app.cleanup().await;
 }
 
-/// A free port on the loopback address.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// A settings file naming alice and bob, their tokens in files beside it.
 fn operators_file(dir: &tempfile::TempDir) -> std::path::PathBuf {
     let mut toml = String::new();

@@ -23,11 +23,7 @@ const LONG: Duration = Duration::from_secs(120);
 
 /// A port nothing listens on: bound, noted and let go.
 fn closed_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    free_port()
 }
 
 async fn count(app: &TestApp, sql: &'static str) -> i64 {

@@ -41,11 +41,6 @@ pub fn sample(metrics: &str, series: &str) -> Option<f64> {
 }
 
 /// A free port on 127.0.0.1 for the worker's HTTP role.
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
-}
-
 /// Publishes `events` and runs one worker process with every role until
 /// each of `refund_ids` has a terminal event on the results queue.
 pub async fn run_loop(

@@ -314,3 +314,12 @@ pub fn event(refund_id: &str, trade_no: &str, amount: &str) -> Vec<u8> {
 pub fn trade(i: usize) -> String {
     format!("2026112500000000{i:012}")
 }
+
+/// A TCP port on 127.0.0.1 that was free a moment ago, for a child's listener.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}

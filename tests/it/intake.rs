@@ -293,11 +293,7 @@ async fn set_connections(admin: &sqlx::PgPool, db: &str, allow: bool) {
 #[tokio::test]
 async fn a_dead_letter_the_broker_refuses_is_published_again_while_the_window_is_held() {
     let app = TestApp::without_intake(&[]).await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let _worker = crate::process::KillOnDrop(vec![
         crate::cli::worker(&app)
             .args(["run", "--roles", "intake,http"])

@@ -33,11 +33,7 @@ async fn outages_and_a_sigterm_lose_nothing_and_double_nothing() {
     let gw = start_sandbox(|_| {}).await;
     let pg = Proxy::start("127.0.0.1:5432").await.unwrap();
     let mq = Proxy::start("127.0.0.1:5672").await.unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let log = std::env::temp_dir().join(format!("rw-lifecycle-{}.log", app.id));
     let spawn = || {
         worker(&app)
@@ -305,11 +301,7 @@ async fn a_worker_started_before_its_services_waits_for_them() {
 #[tokio::test]
 async fn without_migrating_it_is_alive_at_once_and_ready_once_the_migration_job_ran() {
     let app = TestApp::without_intake(&[]).await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let database = format!("{}_by_job", app.db_name());
     let database_url = format!("{}/{database}", pg_base());
     let mut children = KillOnDrop(vec![

@@ -360,11 +360,7 @@ async fn seed_alarms(app: &TestApp, age_s: i64) {
 async fn metrics_has_help_for_every_metric_and_the_alarm_gauges_read_the_database() {
     let app = TestApp::without_intake(&[]).await;
     seed_alarms(&app, 600).await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let _worker = crate::process::KillOnDrop(vec![
         crate::cli::worker(&app)
             .args(["run", "--roles", "http"])
