@@ -53,6 +53,10 @@ pub struct Cost {
     pub rows_hot_updated_per_1000: u64,
     pub rows_deleted_per_1000: u64,
     pub wal_bytes_per_refund: u64,
+    /// The WAL by table and index, largest first (`wal.rs`; empty without
+    /// `pg_walinspect`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub wal_by_relation: Vec<super::wal::RelationWal>,
 }
 
 impl Snapshot {
@@ -106,6 +110,7 @@ pub fn between(before: &Snapshot, after: &Snapshot, worker_cpu_ms: u64, n: usize
         rows_hot_updated_per_1000: per_1000(before.rows.hot_updated, after.rows.hot_updated),
         rows_deleted_per_1000: per_1000(before.rows.deleted, after.rows.deleted),
         wal_bytes_per_refund: (after.wal_bytes - before.wal_bytes).max(0) as u64 / n,
+        wal_by_relation: Vec::new(),
     }
 }
 

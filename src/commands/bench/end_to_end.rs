@@ -252,6 +252,15 @@ fn print_cost(c: &super::cost::Cost) {
         per(c.rows_deleted_per_1000),
         c.wal_bytes_per_refund
     );
+    if !c.wal_by_relation.is_empty() {
+        println!("WAL per refund by relation (bytes, of which full pages; records per 1000):");
+        for r in c.wal_by_relation.iter().take(16) {
+            println!(
+                "  {:<44} {:>6} {:>6} {:>6}",
+                r.relation, r.bytes_per_refund, r.fpi_bytes_per_refund, r.records_per_1000
+            );
+        }
+    }
 }
 
 fn print_openapi(oa: &OpenApiFigures) {

@@ -17,6 +17,7 @@ mod repeat;
 mod rig;
 mod stages;
 mod submit;
+mod wal;
 
 use std::process::ExitCode;
 use std::time::Duration;

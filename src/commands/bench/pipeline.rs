@@ -29,6 +29,7 @@ use super::cost::{self, Cost};
 use super::load::{Percentiles, percentiles, rate};
 use super::rig::{Lane, Rig, Usage};
 use super::stages::{StageRow, Stages, Timings};
+use super::wal;
 use crate::amqp::Topology;
 use crate::amqp::topology::APPROVED_KEY;
 use crate::commands::harness::publish::publish_all;
@@ -117,10 +118,13 @@ pub async fn drive_costed(
     load: Load,
 ) -> anyhow::Result<PipelineRun> {
     let before = cost::Snapshot::take(&rig.pool).await?;
+    let from = wal::position(&rig.pool).await?;
     let mut run = drive(rig, conn, n, load).await?;
     let usage = rig.stop_worker();
     let after = cost::Snapshot::take(&rig.pool).await?;
+    let to = wal::position(&rig.pool).await?;
     run.cost = cost::between(&before, &after, usage.cpu_ms, n);
+    run.cost.wal_by_relation = wal::by_relation(&rig.pool, &from, &to, n).await;
     Ok(run)
 }
 
