@@ -316,8 +316,12 @@ async fn history(pool: &PgPool, v: &BatchView) -> Result<Vec<BatchHistoryEntry>,
         })
     }));
     let moves = sqlx::query(
-        "SELECT min(at) AS at, from_status, to_status, code, actor, count(*) AS n
-         FROM refund_history WHERE batch_no = $1
+        "SELECT min(at) AS at, from_status, to_status, code, actor, sum(n)::int8 AS n
+         FROM (SELECT at, from_status, to_status, code, actor, 1 AS n
+               FROM refund_history WHERE batch_no = $1
+               UNION ALL
+               SELECT at, from_status, to_status, code, actor, cardinality(refund_ids)
+               FROM refund_history_sets WHERE batch_no = $1) m
          GROUP BY from_status, to_status, code, actor",
     )
     .bind(&v.batch_no)

@@ -10,7 +10,8 @@
 //!   Forged, malformed and every other unusual notification keeps its body:
 //!   it is the audit's evidence;
 //! - the history and the raw OpenAPI answers of refunds that have been
-//!   terminal (succeeded or failed) since before the cut-off.
+//!   terminal (succeeded or failed) since before the cut-off; a history set
+//!   once every refund it names has been.
 //!
 //! Refunds and batches themselves are never pruned.
 
@@ -23,14 +24,16 @@ pub enum Target {
     PublishedEvents,
     NotificationBodies,
     History,
+    HistorySets,
     OpenApiAnswers,
 }
 
 impl Target {
-    pub const ALL: [Target; 4] = [
+    pub const ALL: [Target; 5] = [
         Target::PublishedEvents,
         Target::NotificationBodies,
         Target::History,
+        Target::HistorySets,
         Target::OpenApiAnswers,
     ];
 
@@ -39,6 +42,7 @@ impl Target {
             Target::PublishedEvents => "published outbox events",
             Target::NotificationBodies => "raw notification bodies",
             Target::History => "history rows of terminal refunds",
+            Target::HistorySets => "history sets whose refunds are all terminal",
             Target::OpenApiAnswers => "raw OpenAPI answers of terminal refunds",
         }
     }
@@ -48,7 +52,7 @@ impl Target {
         match self {
             Target::PublishedEvents => {
                 "SELECT event_id AS key FROM outbox
-                 WHERE published_at IS NOT NULL AND published_at < $1"
+                 WHERE created_at < $1 AND published_at IS NOT NULL AND published_at < $1"
             }
             Target::NotificationBodies => {
                 "SELECT n.id AS key FROM notifications n
@@ -62,6 +66,12 @@ impl Target {
                 "SELECT h.id AS key FROM refund_history h
                  JOIN refunds r ON r.refund_id = h.refund_id
                  WHERE h.at < $1 AND r.status IN ('succeeded', 'failed') AND r.finished_at < $1"
+            }
+            Target::HistorySets => {
+                "SELECT s.id AS key, s.batch_no FROM refund_history_sets s
+                 WHERE s.at < $1 AND NOT EXISTS (
+                     SELECT 1 FROM refunds r WHERE r.refund_id = ANY(s.refund_ids)
+                       AND (r.status NOT IN ('succeeded', 'failed') OR r.finished_at >= $1))"
             }
             Target::OpenApiAnswers => {
                 "SELECT a.id AS key FROM openapi_answers a
@@ -84,6 +94,11 @@ impl Target {
             ),
             Target::History => format!(
                 "DELETE FROM refund_history WHERE id IN ({scope} LIMIT $2 FOR UPDATE OF h SKIP LOCKED)"
+            ),
+            Target::HistorySets => format!(
+                "DELETE FROM refund_history_sets d
+                 USING ({scope} LIMIT $2 FOR UPDATE OF s SKIP LOCKED) c
+                 WHERE d.batch_no = c.batch_no AND d.id = c.key"
             ),
             Target::OpenApiAnswers => format!(
                 "DELETE FROM openapi_answers WHERE id IN ({scope} LIMIT $2 FOR UPDATE OF a SKIP LOCKED)"

@@ -132,11 +132,19 @@ pub async fn find(pool: &PgPool, refund_id: &str) -> Result<Option<RefundView>, 
     }))
 }
 
-/// The refund's recorded state changes, oldest first.
+/// The refund's recorded state changes, oldest first: its own rows and the
+/// sets that name it, found through the batches it was in (a set is always
+/// written under the batch its refunds were in, which holds their items).
 async fn history(pool: &PgPool, refund_id: &str) -> Result<Vec<HistoryEntry>, sqlx::Error> {
     sqlx::query(
-        "SELECT at, from_status, to_status, batch_no, code, actor, note
-         FROM refund_history WHERE refund_id = $1 ORDER BY id",
+        "SELECT id, at, from_status, to_status, batch_no, code, actor, note
+         FROM refund_history WHERE refund_id = $1
+         UNION ALL
+         SELECT s.id, s.at, s.from_status, s.to_status, s.batch_no, s.code, s.actor, s.note
+         FROM refund_history_sets s
+         WHERE s.batch_no IN (SELECT batch_no FROM batch_items WHERE refund_id = $1)
+           AND $1 = ANY(s.refund_ids)
+         ORDER BY id",
     )
     .bind(refund_id)
     .fetch_all(pool)

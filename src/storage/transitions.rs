@@ -5,10 +5,22 @@
 //! is `result_event::bank_returned`), so a change commits with whatever
 //! caused it.
 //!
+//! History: a statement that moves refunds of a batch writes one
+//! `refund_history_sets` row per batch naming them all (the same facts as a
+//! row each, at a fraction of the writes); a move of one refund, or of
+//! refunds in no batch (the OpenAPI channel), writes `refund_history` rows.
+//! [`super::refunds`] reads both, in the order of their shared id sequence.
+//!
 //! Invariant (fencing, 5a): a refund moves only from the status it is in
 //! and, where a batch is named, only while that batch is its current one; a
 //! write that finds it elsewhere changes nothing, and the count returned says
-//! so. Sets, never loops: a batch of a thousand is one statement.
+//! so. Sets, never loops: a batch of a thousand is one statement. A
+//! batch's refunds are found through its items (`batch_items`' key), not
+//! an index of `refunds` on `batch_no`, which every status change would
+//! have to write; as `refund_id = ANY (ARRAY(…))`, an array computed once,
+//! so that even on unanalyzed statistics the planner probes the primary key
+//! (as `IN (SELECT …)` it scanned every unfinished refund: 94 ms against
+//! 2 ms at 400 000 in flight).
 //!
 //! | from | to | function |
 //! |---|---|---|
@@ -38,24 +50,26 @@ pub async fn into_batch(
     from_batch: Option<&str>,
     actor: &Actor,
 ) -> Result<u64, sqlx::Error> {
-    let moved = sqlx::query(
+    let moved: i64 = sqlx::query_scalar(
         "WITH moved AS (
              UPDATE refunds r SET status = 'batched', batch_no = $1, updated_at = now()
              WHERE r.refund_id = ANY($2::text[])
                AND r.status = $3 AND ($4::text IS NULL OR r.batch_no = $4)
              RETURNING r.refund_id
+         ), sets AS (
+             INSERT INTO refund_history_sets (batch_no, refund_ids, from_status, to_status, actor)
+             SELECT $1, array_agg(refund_id), $3, 'batched', $5 FROM moved HAVING count(*) > 0
          )
-         INSERT INTO refund_history (refund_id, from_status, to_status, batch_no, actor)
-         SELECT refund_id, $3, 'batched', $1, $5 FROM moved",
+         SELECT count(*) FROM moved",
     )
     .bind(batch_no)
     .bind(refund_ids)
     .bind(from.as_str())
     .bind(from_batch)
     .bind(actor.to_string())
-    .execute(conn)
+    .fetch_one(conn)
     .await?;
-    Ok(moved.rows_affected())
+    Ok(moved.max(0) as u64)
 }
 
 /// OpenAPI: pending refunds become `submitted` on the `openapi` channel, each
@@ -148,23 +162,26 @@ pub async fn batch_to_pending(
     actor: &Actor,
     note: &str,
 ) -> Result<u64, sqlx::Error> {
-    let moved = sqlx::query(
+    let moved: i64 = sqlx::query_scalar(
         "WITH moved AS (
              UPDATE refunds SET status = 'pending', updated_at = now()
-             WHERE batch_no = $1 AND status = 'batched' AND ($2::text IS NULL OR refund_id <> $2)
+             WHERE refund_id = ANY (ARRAY(SELECT refund_id FROM batch_items WHERE batch_no = $1))
+               AND batch_no = $1 AND status = 'batched' AND ($2::text IS NULL OR refund_id <> $2)
              RETURNING refund_id
+         ), sets AS (
+             INSERT INTO refund_history_sets (batch_no, refund_ids, from_status, to_status, code, actor, note)
+             SELECT $1, array_agg(refund_id), 'batched', 'pending', $3, $4, $5 FROM moved HAVING count(*) > 0
          )
-         INSERT INTO refund_history (refund_id, from_status, to_status, batch_no, code, actor, note)
-         SELECT refund_id, 'batched', 'pending', $1, $3, $4, $5 FROM moved",
+         SELECT count(*) FROM moved",
     )
     .bind(batch_no)
     .bind(except)
     .bind(code)
     .bind(actor.to_string())
     .bind(note)
-    .execute(conn)
+    .fetch_one(conn)
     .await?;
-    Ok(moved.rows_affected())
+    Ok(moved.max(0) as u64)
 }
 
 /// A refund refused for now with a code that can pass.
@@ -271,7 +288,12 @@ pub async fn succeed(
              RETURNING *
          ), history AS (
              INSERT INTO refund_history (refund_id, from_status, to_status, batch_no, code, actor, note)
-             SELECT refund_id, 'submitted', 'succeeded', batch_no, 'SUCCESS', $4, $5 FROM done
+             SELECT refund_id, 'submitted', 'succeeded', batch_no, 'SUCCESS', $4, $5
+             FROM done WHERE batch_no IS NULL
+         ), history_sets AS (
+             INSERT INTO refund_history_sets (batch_no, refund_ids, from_status, to_status, code, actor, note)
+             SELECT batch_no, array_agg(refund_id), 'submitted', 'succeeded', 'SUCCESS', $4, $5
+             FROM done WHERE batch_no IS NOT NULL GROUP BY batch_no
          ), ev AS (
              SELECT d.refund_id, d.trade_no, d.amount_fen, d.partner, d.batch_no, d.metadata,
                     d.operator_retries, d.channel, d.out_request_no, $6::text AS event, 'succeeded'::text AS status,
@@ -318,7 +340,11 @@ pub async fn fail(conn: &mut PgConnection, f: &Failure<'_>) -> Result<u64, sqlx:
              RETURNING *
          ), history AS (
              INSERT INTO refund_history (refund_id, from_status, to_status, batch_no, code, actor, note)
-             SELECT refund_id, $2, 'failed', batch_no, $3, $6, $4 FROM failed
+             SELECT refund_id, $2, 'failed', batch_no, $3, $6, $4 FROM failed WHERE batch_no IS NULL
+         ), history_sets AS (
+             INSERT INTO refund_history_sets (batch_no, refund_ids, from_status, to_status, code, actor, note)
+             SELECT batch_no, array_agg(refund_id), $2, 'failed', $3, $6, $4
+             FROM failed WHERE batch_no IS NOT NULL GROUP BY batch_no
          ), ev AS (
              SELECT f.refund_id, f.trade_no, f.amount_fen, f.partner, f.batch_no, f.metadata,
                     f.operator_retries, f.channel, f.out_request_no, $8::text AS event, 'failed'::text AS status,
@@ -350,14 +376,17 @@ async fn move_batch(
     actor: &Actor,
     note: Option<&str>,
 ) -> Result<u64, sqlx::Error> {
-    let moved = sqlx::query(
+    let moved: i64 = sqlx::query_scalar(
         "WITH moved AS (
              UPDATE refunds SET status = $3, updated_at = now()
-             WHERE batch_no = $1 AND status = $2
+             WHERE refund_id = ANY (ARRAY(SELECT refund_id FROM batch_items WHERE batch_no = $1))
+               AND batch_no = $1 AND status = $2
              RETURNING refund_id
+         ), sets AS (
+             INSERT INTO refund_history_sets (batch_no, refund_ids, from_status, to_status, code, actor, note)
+             SELECT $1, array_agg(refund_id), $2, $3, $4, $5, $6 FROM moved HAVING count(*) > 0
          )
-         INSERT INTO refund_history (refund_id, from_status, to_status, batch_no, code, actor, note)
-         SELECT refund_id, $2, $3, $1, $4, $5, $6 FROM moved",
+         SELECT count(*) FROM moved",
     )
     .bind(batch_no)
     .bind(from.as_str())
@@ -365,7 +394,7 @@ async fn move_batch(
     .bind(code)
     .bind(actor.to_string())
     .bind(note)
-    .execute(conn)
+    .fetch_one(conn)
     .await?;
-    Ok(moved.rows_affected())
+    Ok(moved.max(0) as u64)
 }

@@ -215,13 +215,15 @@ async fn each_item_class_does_what_the_table_says_and_open_items_wait_for_a_late
         (e7["code"].as_str(), e7["source"].as_str()),
         (Some("AMOUNT_MISMATCH"), Some("operator"))
     );
-    let actor: String = sqlx::query_scalar(
-        "SELECT actor FROM refund_history WHERE refund_id = 'C-6' ORDER BY id DESC LIMIT 1",
-    )
-    .fetch_one(&app.pool)
-    .await
-    .unwrap();
-    assert_eq!(actor, "operator:alice");
+    let c6 = refund_worker::storage::refunds::find(&app.pool, "C-6")
+        .await
+        .unwrap()
+        .unwrap();
+    let last = c6.history.last().unwrap();
+    assert_eq!(
+        (last.to_status.as_str(), last.actor.as_str()),
+        ("succeeded", "operator:alice")
+    );
     // Settling twice, or settling what is not open, is refused and changes nothing.
     let (code, _, err) = run(
         &app,

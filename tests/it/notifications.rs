@@ -286,6 +286,49 @@ async fn a_bank_return_becomes_one_event_and_its_resend_changes_nothing() {
         history.contains(&"refunds submitted -> succeeded (SUCCESS)"),
         "{history:?}"
     );
+    // Each move of the batch's refunds is one set row, read back per refund
+    // after its arrival.
+    assert_eq!(
+        count(&app, "SELECT count(*) FROM refund_history").await,
+        0,
+        "no row per refund for a batch's moves"
+    );
+    assert!(count(&app, "SELECT count(*) FROM refund_history_sets").await >= 3);
+    let ids: Vec<String> =
+        sqlx::query_scalar("SELECT refund_id FROM batch_items WHERE batch_no = $1")
+            .bind(&batch_no)
+            .fetch_all(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(ids.len(), 2);
+    for id in &ids {
+        let view = refund_worker::storage::refunds::find(&app.pool, id)
+            .await
+            .unwrap()
+            .unwrap();
+        let moves: Vec<(Option<&str>, &str, Option<&str>)> = view
+            .history
+            .iter()
+            .map(|h| {
+                (
+                    h.from_status.as_deref(),
+                    h.to_status.as_str(),
+                    h.batch_no.as_deref(),
+                )
+            })
+            .collect();
+        let b = Some(batch_no.as_str());
+        assert_eq!(
+            moves,
+            [
+                (None, "pending", None),
+                (Some("pending"), "batched", b),
+                (Some("batched"), "submitted", b),
+                (Some("submitted"), "succeeded", b)
+            ],
+            "{id}"
+        );
+    }
     let text = crate::cli::worker(&app)
         .args(["batch", "show", &batch_no])
         .output()

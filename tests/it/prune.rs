@@ -55,7 +55,10 @@ async fn fixtures(pool: &PgPool) {
            ('batch_refund', 'n1', '20261001DONE1', 'applied-body', 'applied', now() - interval '40 days'),
            ('batch_refund', 'n2', '20261001DONE1', 'forged-body', 'forged', now() - interval '40 days'),
            ('batch_refund', 'n3', '20261001OPEN1', 'open-body', 'applied', now() - interval '40 days'),
-           ('batch_refund', 'n4', '20261001DONE1', 'recent-body', 'repeat', now() - interval '1 day');"
+           ('batch_refund', 'n4', '20261001DONE1', 'recent-body', 'repeat', now() - interval '1 day');
+         INSERT INTO refund_history_sets (batch_no, refund_ids, from_status, to_status, actor, at) VALUES
+           ('20261001DONE1', '{{OLD-1,OLD-2}}', 'batched', 'submitted', 'submitter', now() - interval '40 days'),
+           ('20261001OPEN1', '{{OLD-1,OPEN-1}}', 'pending', 'batched', 'batcher', now() - interval '40 days');"
     );
     exec(pool, &sql).await;
 }
@@ -93,6 +96,7 @@ async fn prune_takes_only_what_retention_allows_and_a_dry_run_changes_nothing() 
         "{text}"
     );
     assert!(text.contains("would prune 4 history rows"), "{text}");
+    assert!(text.contains("would prune 1 history sets"), "{text}");
     assert_eq!(
         snapshot(app.pool.clone()).await,
         before,
@@ -127,6 +131,12 @@ async fn prune_takes_only_what_retention_allows_and_a_dry_run_changes_nothing() 
     .await
     .unwrap();
     assert_eq!(history, [("NEW-1".into(), 2), ("OPEN-1".into(), 2)]);
+    // A set goes only once every refund it names is terminal since before the cut-off.
+    let sets: Vec<String> = sqlx::query_scalar("SELECT batch_no FROM refund_history_sets")
+        .fetch_all(pool)
+        .await
+        .unwrap();
+    assert_eq!(sets, ["20261001OPEN1"]);
     // Bodies: only the ordinary old one of the finished batch; its row stays.
     let bodies: Vec<(String, Vec<u8>, bool)> = sqlx::query_as(
         "SELECT notify_id, raw_body, raw_pruned_at IS NOT NULL FROM notifications ORDER BY notify_id",
