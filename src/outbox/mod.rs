@@ -65,6 +65,7 @@ impl Relay {
             routing_key,
             body,
             metadata,
+            ..
         } in &rows
         {
             let props = BasicProperties::default()
@@ -95,6 +96,7 @@ impl Relay {
         for (
             DueEvent {
                 event_id,
+                due_at,
                 routing_key,
                 ..
             },
@@ -105,10 +107,10 @@ impl Relay {
                 .await
                 .context("while awaiting a result event's confirm")?
             {
-                Confirmation::Ack(None) => published.push(*event_id),
+                Confirmation::Ack(None) => published.push((*due_at, *event_id)),
                 other => {
                     tracing::warn!(%event_id, routing_key, ?other, "result event not taken (unroutable or refused); kept for a retry");
-                    kept.push(*event_id);
+                    kept.push((*due_at, *event_id));
                 }
             }
         }

@@ -91,10 +91,9 @@ async fn quiet(
     valid: usize,
 ) -> anyhow::Result<Option<String>> {
     let done = terminal_count(pool).await?;
-    let unpublished: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM outbox WHERE published_at IS NULL")
-            .fetch_one(pool)
-            .await?;
+    let unpublished: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox_due")
+        .fetch_one(pool)
+        .await?;
     let unread = amqp::inspect(&link.channel, &topology.approved_queue)
         .await?
         .message_count();

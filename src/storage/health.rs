@@ -44,7 +44,7 @@ pub async fn gauges(pool: &PgPool) -> Result<Gauges, sqlx::Error> {
     .await?;
     let (outbox_backlog, outbox_oldest_seconds): (i64, i64) = sqlx::query_as(
         "SELECT count(*), COALESCE(EXTRACT(EPOCH FROM now() - min(created_at)), 0)::int8
-         FROM outbox WHERE published_at IS NULL",
+         FROM outbox_due",
     )
     .fetch_one(pool)
     .await?;

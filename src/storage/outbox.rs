@@ -1,7 +1,10 @@
 //! SQL of the outbox relay: claiming a window of due result events, and
 //! marking them published or postponed, all in the relay's transaction (the
-//! claim's row locks keep relays in other processes on other rows).
+//! claim's row locks keep relays in other processes on other rows). What is
+//! due is `outbox_due` (migration 0020), filled by a trigger as events are
+//! written; the events themselves change only in `published_at`.
 
+use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -9,6 +12,8 @@ use uuid::Uuid;
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct DueEvent {
     pub event_id: Uuid,
+    /// Its `outbox_due` key's first half (the event's `created_at`).
+    pub due_at: DateTime<Utc>,
     pub refund_id: String,
     pub routing_key: String,
     /// The event without its `metadata`.
@@ -18,45 +23,66 @@ pub struct DueEvent {
     pub metadata: String,
 }
 
-/// Up to `limit` due, unpublished events, oldest first, locked (`SKIP LOCKED`).
+/// An `outbox_due` row's key.
+pub type DueKey = (DateTime<Utc>, Uuid);
+
+/// Up to `limit` due, unpublished events, oldest first, their `outbox_due`
+/// rows locked (`SKIP LOCKED`).
 pub async fn claim_due(conn: &mut PgConnection, limit: i64) -> Result<Vec<DueEvent>, sqlx::Error> {
-    // An ordered index scan that stops after a window, whatever the
-    // statistics say: a bitmap scan collects every unpublished row and
-    // every published one not yet vacuumed away (1 s a step at 700 000
-    // published events), and only a plain index scan marks those dead.
-    sqlx::query("SET LOCAL enable_bitmapscan = off")
-        .execute(&mut *conn)
-        .await?;
     sqlx::query_as(
-        "SELECT o.event_id, o.refund_id, o.routing_key, o.body - 'metadata' AS body,
+        "SELECT d.event_id, d.created_at AS due_at, o.refund_id, o.routing_key,
+                o.body - 'metadata' AS body,
                 COALESCE(r.metadata_text, (o.body -> 'metadata')::text, '{}') AS metadata
-         FROM outbox o JOIN refunds r ON r.refund_id = o.refund_id
-         WHERE o.published_at IS NULL AND o.next_attempt_at <= now()
-         ORDER BY o.created_at LIMIT $1 FOR UPDATE OF o SKIP LOCKED",
+         FROM outbox_due d
+         JOIN outbox o ON o.event_id = d.event_id
+         JOIN refunds r ON r.refund_id = o.refund_id
+         WHERE d.next_attempt_at <= now()
+         ORDER BY d.created_at LIMIT $1 FOR UPDATE OF d SKIP LOCKED",
     )
     .bind(limit)
     .fetch_all(conn)
     .await
 }
 
-/// The broker confirmed these: published, in one statement.
-pub async fn mark_published(conn: &mut PgConnection, ids: &[Uuid]) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE outbox SET published_at = now() WHERE event_id = ANY($1)")
-        .bind(ids)
-        .execute(conn)
-        .await?;
+/// The broker confirmed these: no longer due, and published (a HOT update
+/// of the event: only `published_at` changes), in one statement.
+pub async fn mark_published(conn: &mut PgConnection, keys: &[DueKey]) -> Result<(), sqlx::Error> {
+    if keys.is_empty() {
+        return Ok(());
+    }
+    let (at, ids): (Vec<DateTime<Utc>>, Vec<Uuid>) = keys.iter().copied().unzip();
+    sqlx::query(
+        "WITH gone AS (
+             DELETE FROM outbox_due d
+             USING unnest($1::timestamptz[], $2::uuid[]) AS k(created_at, event_id)
+             WHERE d.created_at = k.created_at AND d.event_id = k.event_id
+             RETURNING d.event_id
+         )
+         UPDATE outbox SET published_at = now()
+         WHERE event_id IN (SELECT event_id FROM gone) AND published_at IS NULL",
+    )
+    .bind(&at)
+    .bind(&ids)
+    .execute(conn)
+    .await?;
     Ok(())
 }
 
 /// Unroutable or refused: tried again after a delay that doubles with each
 /// attempt, at most five minutes.
-pub async fn postpone(conn: &mut PgConnection, ids: &[Uuid]) -> Result<(), sqlx::Error> {
+pub async fn postpone(conn: &mut PgConnection, keys: &[DueKey]) -> Result<(), sqlx::Error> {
+    if keys.is_empty() {
+        return Ok(());
+    }
+    let (at, ids): (Vec<DateTime<Utc>>, Vec<Uuid>) = keys.iter().copied().unzip();
     sqlx::query(
-        "UPDATE outbox SET attempts = attempts + 1,
-                next_attempt_at = now() + make_interval(secs => least(300, power(2, least(attempts, 12))))
-         WHERE event_id = ANY($1)",
+        "UPDATE outbox_due d SET attempts = d.attempts + 1,
+                next_attempt_at = now() + make_interval(secs => least(300, power(2, least(d.attempts, 12))))
+         FROM unnest($1::timestamptz[], $2::uuid[]) AS k(created_at, event_id)
+         WHERE d.created_at = k.created_at AND d.event_id = k.event_id",
     )
-    .bind(ids)
+    .bind(&at)
+    .bind(&ids)
     .execute(conn)
     .await?;
     Ok(())

@@ -150,7 +150,7 @@ mod tests {
 pub const RULES_SINCE: i64 = 20_261_206_000_013;
 
 /// What a migration after [`RULES_SINCE`] must respect to run while the
-/// fleet serves: an index is built `CONCURRENTLY` (no write lock on a large
+/// fleet serves: an index is built or dropped `CONCURRENTLY` (no write lock on a large
 /// table), alone in a `-- no-transaction` migration (PostgreSQL refuses it
 /// in a transaction, and a multi-statement string is one), without
 /// `IF NOT EXISTS` (a failed build leaves an invalid index that must stop the
@@ -179,6 +179,15 @@ pub fn beside_a_live_fleet(sql: &str, no_tx: bool) -> Vec<&'static str> {
         }
         if text.contains("IF NOT EXISTS") {
             problems.push("an index build must not say IF NOT EXISTS");
+        }
+    }
+    let drops_index = words.windows(2).any(|w| w == ["DROP", "INDEX"]);
+    if drops_index {
+        if !text.contains("DROP INDEX CONCURRENTLY") {
+            problems.push("an index is dropped without CONCURRENTLY");
+        }
+        if !no_tx || statements != 1 {
+            problems.push("an index drop must be alone in a `-- no-transaction` migration");
         }
     }
     let adds_check = words.windows(2).any(|w| w == ["ADD", "CONSTRAINT"]) && text.contains("CHECK");
@@ -215,6 +224,13 @@ mod fleet_rules {
         assert!(!beside_a_live_fleet(two, true).is_empty());
         let lenient = "CREATE INDEX CONCURRENTLY IF NOT EXISTS a ON t (x)";
         assert!(!beside_a_live_fleet(lenient, true).is_empty());
+        let drop = "DROP INDEX refunds_x;";
+        assert!(
+            beside_a_live_fleet(drop, true).contains(&"an index is dropped without CONCURRENTLY")
+        );
+        let drop = "DROP INDEX CONCURRENTLY refunds_x;";
+        assert_eq!(beside_a_live_fleet(drop, true), Vec::<&str>::new());
+        assert!(!beside_a_live_fleet(drop, false).is_empty());
         let check = "ALTER TABLE t ADD CONSTRAINT c CHECK (x > 0);";
         assert!(!beside_a_live_fleet(check, false).is_empty());
         let later = "ALTER TABLE t ADD CONSTRAINT c CHECK (x > 0) NOT VALID;";

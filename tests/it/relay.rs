@@ -126,12 +126,11 @@ async fn an_unroutable_event_is_kept_and_retried_later() {
             kept: 1
         }
     );
-    let (attempts, waiting): (i32, bool) = sqlx::query_as(
-        "SELECT attempts, next_attempt_at > now() FROM outbox WHERE published_at IS NULL",
-    )
-    .fetch_one(&app.pool)
-    .await
-    .unwrap();
+    let (attempts, waiting): (i32, bool) =
+        sqlx::query_as("SELECT attempts, next_attempt_at > now() FROM outbox_due")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
     assert_eq!((attempts, waiting), (1, true));
     assert_eq!(
         relay.step(&channel).await.unwrap(),
@@ -159,7 +158,7 @@ async fn an_unroutable_event_is_kept_and_retried_later() {
         )
         .await
         .unwrap();
-    sqlx::query("UPDATE outbox SET next_attempt_at = now()")
+    sqlx::query("UPDATE outbox_due SET next_attempt_at = now()")
         .execute(&app.pool)
         .await
         .unwrap();
