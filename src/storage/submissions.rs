@@ -223,7 +223,8 @@ pub async fn return_single(
     set_batch_status(conn, batch_no, BatchStatus::Rejected, Some(code)).await?;
     let rows: Vec<(String, i64, i32)> = sqlx::query_as(
         "SELECT refund_id, amount_fen, item_retries FROM refunds
-         WHERE batch_no = $1 AND status = 'batched' FOR UPDATE",
+         WHERE refund_id = ANY (ARRAY(SELECT refund_id FROM batch_items WHERE batch_no = $1))
+           AND batch_no = $1 AND status = 'batched' FOR UPDATE",
     )
     .bind(batch_no)
     .fetch_all(&mut *conn)
@@ -271,7 +272,9 @@ pub async fn fail_single(
 ) -> Result<(), sqlx::Error> {
     set_batch_status(conn, batch_no, BatchStatus::Rejected, Some(code)).await?;
     let ids: Vec<String> = sqlx::query_scalar(
-        "SELECT refund_id FROM refunds WHERE batch_no = $1 AND status = 'batched'",
+        "SELECT refund_id FROM refunds
+         WHERE refund_id = ANY (ARRAY(SELECT refund_id FROM batch_items WHERE batch_no = $1))
+           AND batch_no = $1 AND status = 'batched'",
     )
     .bind(batch_no)
     .fetch_all(&mut *conn)
