@@ -9,9 +9,11 @@
 #   bash deploy/cluster.sh status   # which run, and the cluster as node 1 sees it
 #   bash deploy/cluster.sh stop     # stop the three; their data stays for the next start
 #   bash deploy/cluster.sh wipe     # stop them and delete their data
+#   bash deploy/cluster.sh leader Q # the node leading queue Q (vhost /)
+#   bash deploy/cluster.sh kill N   # SIGKILL node N (1-3), as a crash would
 #
-# A node's death, for a test: kill -9 "$(cat $CLUSTER_DIR/rw2/beam.pid)"; then
-# `start` brings it back into the cluster.
+# After a kill, `start` brings the node back into the cluster
+# (`refund-worker soak --cluster` does both, under load).
 #
 # Every command may be run again. State (data, logs, the cookie, the
 # configuration) lives under $CLUSTER_DIR (default /tmp/refund-worker-cluster).
@@ -230,10 +232,38 @@ status() {
   fi
 }
 
+# The node leading a queue (of vhost /), as the first running node sees it.
+leader() { # queue
+  local i
+  for i in "${!NODES[@]}"; do
+    if running "$i"; then
+      ctl "$i" list_queues -p / name leader --no-table-headers 2>/dev/null \
+        | awk -v q="$1" '$1 == q { print $2 }'
+      return
+    fi
+  done
+  say "no node runs"
+  return 1
+}
+
+# SIGKILL node N (1-3): its whole process group, as a crash would end it.
+kill_node() { # 1..3
+  case "${1:-}" in 1|2|3) ;; *) say "kill takes a node number, 1 to 3"; return 2 ;; esac
+  local i=$(($1 - 1)) pid
+  pid=$(server_pid "$i")
+  if [ -z "$pid" ]; then say "$(node_name "${NODES[$i]}") does not run"; return 1; fi
+  say "killing $(node_name "${NODES[$i]}") (SIGKILL to process group $pid)"
+  kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid"
+  while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+  rm -f "$CLUSTER_DIR/${NODES[$i]}/server.pid"
+}
+
 case "${1:-}" in
   start) start ;;
   stop) stop ;;
   status) status ;;
   wipe) stop; rm -rf "${CLUSTER_DIR:?}"; say "removed $CLUSTER_DIR" ;;
-  *) echo "usage: $0 start|status|stop|wipe" >&2; exit 2 ;;
+  leader) leader "${2:?usage: $0 leader QUEUE}" ;;
+  kill) kill_node "${2:-}" ;;
+  *) echo "usage: $0 start|status|stop|wipe|leader QUEUE|kill N" >&2; exit 2 ;;
 esac

@@ -155,6 +155,17 @@ pub enum Command {
         /// refunds name it, and each is paid by one `alipay.trade.refund`.
         #[arg(long, default_value_t = 0.33, value_parser = parse_share)]
         openapi_share: f64,
+        /// Against the three-node cluster of `deploy/cluster.sh` (AMQP_URL
+        /// naming its nodes): also SIGKILL a broker node, the approved
+        /// queue's leader when it can be read, at about every
+        /// `--kill-node-every`, and start it again; the report counts the
+        /// kills, leader changes and the longest pauses. The script's path:
+        /// CLUSTER_SH, default `deploy/cluster.sh`.
+        #[arg(long)]
+        cluster: bool,
+        /// With `--cluster`: the mean interval between node kills.
+        #[arg(long, value_name = "INTERVAL", value_parser = parse_age, default_value = "30s", requires = "cluster")]
+        kill_node_every: Option<Age>,
     },
     /// Delete what retention allows: published outbox events, raw bodies of
     /// ordinary notifications of finished batches, and the history and raw

@@ -98,6 +98,8 @@ pub async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<Ex
             restart_every,
             realistic,
             openapi_share,
+            cluster,
+            kill_node_every,
         } => {
             if workers == 0 || refunds == 0 {
                 eprintln!("--workers and --refunds must be at least 1");
@@ -112,6 +114,7 @@ pub async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<Ex
                 restart_every: restart_every.map(|a| a.0),
                 realistic,
                 openapi_share,
+                kill_node_every: kill_node_every.filter(|_| cluster).map(|a| a.0),
             };
             crate::soak::soak(&settings, args).await
         }

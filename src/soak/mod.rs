@@ -26,6 +26,7 @@
 //! - `collect`: result events, dead letters and database counts for `check`
 
 pub(crate) mod check;
+mod cluster;
 mod collect;
 mod faults;
 mod gateway;
@@ -80,6 +81,9 @@ pub struct SoakArgs {
     pub realistic: bool,
     /// The share of trades sent on the OpenAPI partner (0..=1).
     pub openapi_share: f64,
+    /// `--cluster`: kill a node of `deploy/cluster.sh`'s cluster at about
+    /// this interval (AMQP_URL must name its nodes).
+    pub kill_node_every: Option<Duration>,
 }
 
 /// The report, as `--json` prints it.
@@ -111,6 +115,9 @@ pub struct Report {
     /// the terminal events and the dead letters to check them), MiB.
     pub soak_peak_rss_mib: Option<u64>,
     pub db: DbFacts,
+    /// `--cluster`: the broker nodes killed and what it cost.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<cluster::NodeFaults>,
     pub violations: Vec<String>,
 }
 
@@ -139,12 +146,25 @@ pub async fn soak(settings: &Settings, args: SoakArgs) -> anyhow::Result<ExitCod
     let pg = Proxy::start(&target(&settings.database_url, 5432)?).await?;
     // The workers reach the broker through a cuttable proxy, in front of
     // AMQP_URL's first address (a cluster's other nodes are not cut).
-    let broker = first_address(&settings.amqp.url)?;
+    let addresses = crate::amqp::addresses::parse(&settings.amqp.url)?;
+    let broker = addresses.first().context("AMQP_URL names no broker")?;
+    anyhow::ensure!(
+        args.kill_node_every.is_none() || addresses.len() >= 3,
+        "--cluster needs AMQP_URL to name the cluster's three nodes (deploy/cluster.sh start prints it)"
+    );
     let mq = Proxy::start(&target(broker.url(), 5672)?).await?;
+    // With --cluster the workers also know the other nodes, directly.
+    let mut worker_amqp = via(broker.url(), mq.addr)?;
+    if args.kill_node_every.is_some() {
+        for other in &addresses[1..] {
+            worker_amqp.push(',');
+            worker_amqp.push_str(other.url());
+        }
+    }
     let workers = Workers::start(
         args.workers,
         via(&db_url, pg.addr)?,
-        via(broker.url(), mq.addr)?,
+        worker_amqp,
         prefix.clone(),
         gw.url,
         openapi::WorkerConfig::write(&id)?,
@@ -164,14 +184,6 @@ pub async fn soak(settings: &Settings, args: SoakArgs) -> anyhow::Result<ExitCod
     let report = result?;
     rig.pool.close().await;
     conclude(settings, &db_name, &prefix, &report).await
-}
-
-/// The first broker of `AMQP_URL`.
-fn first_address(url: &str) -> anyhow::Result<crate::amqp::addresses::Address> {
-    crate::amqp::addresses::parse(url)?
-        .into_iter()
-        .next()
-        .context("AMQP_URL names no broker")
 }
 
 /// The seed first, so a run that never ends can still be replayed.
@@ -247,7 +259,7 @@ async fn run(
         .len();
 
     let started = Instant::now();
-    let (injected, published) = under_faults(rig, &mut link, &planned, valid, args).await?;
+    let (injected, published, nodes) = under_faults(rig, &mut link, &planned, valid, args).await?;
     let publish_seconds = started.elapsed().as_secs();
     anyhow::ensure!(
         published == planned.len(),
@@ -297,6 +309,7 @@ async fn run(
         quiescence_seconds,
         soak_peak_rss_mib: process_usage(std::process::id()).map(|(bytes, _)| bytes >> 20),
         db,
+        cluster: nodes,
         violations,
     })
 }
@@ -310,7 +323,7 @@ async fn under_faults(
     planned: &[Planned],
     valid: usize,
     args: &SoakArgs,
-) -> anyhow::Result<(Injected, usize)> {
+) -> anyhow::Result<(Injected, usize, Option<cluster::NodeFaults>)> {
     let started = Instant::now();
     let faults_stop = CancellationToken::new();
     let Rig {
@@ -330,6 +343,22 @@ async fn under_faults(
             None => Ok(Restarted::default()),
         }
     };
+    let cluster_run = async {
+        match args.kill_node_every {
+            Some(every) => {
+                let target = cluster::Target {
+                    script: std::env::var_os("CLUSTER_SH")
+                        .map(Into::into)
+                        .unwrap_or_else(|| "deploy/cluster.sh".into()),
+                    queue: topology.approved_queue.clone(),
+                };
+                cluster::run(&target, every, args.seed, pool, faults_stop.clone())
+                    .await
+                    .map(Some)
+            }
+            None => Ok(None),
+        }
+    };
     let publishing = async {
         let published = publishing::publish_stream(link, planned, topology, args, started).await;
         if published.is_ok() {
@@ -340,9 +369,10 @@ async fn under_faults(
         faults_stop.cancel();
         published
     };
-    let (injected, published, restarted) = tokio::join!(fault_run, publishing, restart_run);
+    let (injected, published, restarted, nodes) =
+        tokio::join!(fault_run, publishing, restart_run, cluster_run);
     let (mut injected, published, restarted) = (injected?, published?, restarted?);
     injected.broker_restarts = restarted.broker;
     injected.database_restarts = restarted.database;
-    Ok((injected, published))
+    Ok((injected, published, nodes?))
 }

@@ -87,16 +87,18 @@ impl Proxy {
 
 /// The same URL through a proxy: host and port replaced by `addr`.
 pub(crate) fn via(url: &str, addr: SocketAddr) -> anyhow::Result<String> {
-    let mut u = reqwest::Url::parse(url).with_context(|| format!("cannot read the URL {url:?}"))?;
+    let mut u = reqwest::Url::parse(url)
+        .context("cannot read a URL (not shown: it may hold a password)")?;
     u.set_host(Some(&addr.ip().to_string()))?;
     u.set_port(Some(addr.port()))
-        .map_err(|()| anyhow::anyhow!("cannot set the port of {url:?}"))?;
+        .map_err(|()| anyhow::anyhow!("cannot set the port of a URL (not shown)"))?;
     Ok(u.to_string())
 }
 
 /// host:port of a URL, for a proxy's target.
 pub(crate) fn target(url: &str, default_port: u16) -> anyhow::Result<String> {
-    let u = reqwest::Url::parse(url).with_context(|| format!("cannot read the URL {url:?}"))?;
+    let u = reqwest::Url::parse(url)
+        .context("cannot read a URL (not shown: it may hold a password)")?;
     let host = u.host_str().unwrap_or("127.0.0.1");
     Ok(format!("{host}:{}", u.port().unwrap_or(default_port)))
 }
