@@ -5,11 +5,11 @@
 # runs `refund-worker soak --cluster`, and stops the cluster again, keeping
 # its data only when the soak failed.
 #
-#   bash deploy/cluster-soak.sh [REFUNDS] [KILL_EVERY]   # default 4000, 8s
+#   bash deploy/cluster-soak.sh [REFUNDS] [KILL_EVERY]   # default 4000, 5s
 set -euo pipefail
 cd "$(dirname "$0")/.."
 refunds=${1:-4000}
-every=${2:-8s}
+every=${2:-5s}
 
 bash deploy/cluster.sh start
 status=0

@@ -5,6 +5,7 @@
 
 use std::io::{BufRead, BufReader, Read};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::Context;
 use lapin::options::ConfirmSelectOptions;
@@ -15,6 +16,29 @@ use crate::config::Settings;
 
 /// Confirms awaited together; bounds memory for large files.
 const CONFIRM_WINDOW: usize = 1000;
+
+/// The longest wait for one window's confirms: a broker that stops
+/// answering (a node gone without closing the connection) ends the command
+/// instead of holding it for ever.
+const CONFIRM_WAIT: Duration = Duration::from_secs(30);
+
+/// The confirms of a window, within [`CONFIRM_WAIT`].
+async fn confirm_window(
+    pending: &mut Vec<lapin::PublisherConfirm>,
+    sent: usize,
+    confirmed: usize,
+) -> anyhow::Result<usize> {
+    tokio::time::timeout(CONFIRM_WAIT, await_confirms(pending))
+        .await
+        .map_err(|_| {
+            anyhow::anyhow!(
+                "the broker confirmed nothing more within {} s ({confirmed} of {sent} events confirmed); \
+                 the others may or may not have arrived: publishing them again is safe, \
+                 intake stores a refund_id once",
+                CONFIRM_WAIT.as_secs()
+            )
+        })?
+}
 
 pub async fn publish(settings: &Settings, file: Option<&str>) -> anyhow::Result<ExitCode> {
     let input: Box<dyn Read> = match file {
@@ -49,10 +73,10 @@ pub async fn publish(settings: &Settings, file: Option<&str>) -> anyhow::Result<
         pending.push(publish_one(&channel, &topology, &line).await?);
         sent += 1;
         if pending.len() == CONFIRM_WINDOW {
-            confirmed += await_confirms(&mut pending).await?;
+            confirmed += confirm_window(&mut pending, sent, confirmed).await?;
         }
     }
-    confirmed += await_confirms(&mut pending).await?;
+    confirmed += confirm_window(&mut pending, sent, confirmed).await?;
     conn.close(200, "done".into()).await.ok();
     println!("published {sent} events; the broker confirmed {confirmed}");
     Ok(if confirmed == sent {
