@@ -6,12 +6,9 @@
 //! local broker, so the queues are the same, as a cluster's quorum queues
 //! are from any node.
 
-use std::collections::HashMap;
 use std::io::Write;
 use std::process::{Child, Stdio};
 use std::time::Duration;
-
-use lapin::options::{BasicAckOptions, BasicGetOptions};
 
 use crate::cli::worker;
 use crate::gateway::*;
@@ -235,26 +232,7 @@ async fn the_connected_broker_going_away_mid_run_moves_the_worker_to_the_next_lo
         "every event stored once"
     );
     let queue = app.topology.results_queue.clone().unwrap();
-    let mut terminal_of: HashMap<String, usize> = HashMap::new();
-    let mut ids = std::collections::HashSet::new();
-    while let Some(m) = app
-        .channel
-        .basic_get(queue.as_str().into(), BasicGetOptions::default())
-        .await
-        .unwrap()
-    {
-        m.delivery
-            .acker
-            .ack(BasicAckOptions::default())
-            .await
-            .unwrap();
-        let body: serde_json::Value = serde_json::from_slice(&m.delivery.data).unwrap();
-        if ids.insert(body["event_id"].as_str().unwrap().to_owned()) {
-            *terminal_of
-                .entry(body["refund_id"].as_str().unwrap().to_owned())
-                .or_default() += 1;
-        }
-    }
+    let terminal_of = events_per_refund(&app.take_all(&queue).await);
     assert_eq!(terminal_of.len(), N, "a result event for every refund");
     assert!(terminal_of.values().all(|n| *n == 1), "one each");
     let text = std::fs::read_to_string(&log).unwrap();

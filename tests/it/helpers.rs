@@ -202,27 +202,35 @@ impl TestApp {
         q.message_count()
     }
 
+    /// Takes every message now in `queue` off it, acking each.
+    pub async fn take_all(&self, queue: &str) -> Vec<lapin::message::Delivery> {
+        let mut out = Vec::new();
+        while let Some(m) = self
+            .channel
+            .basic_get(queue.into(), BasicGetOptions::default())
+            .await
+            .unwrap()
+        {
+            m.delivery
+                .acker
+                .ack(BasicAckOptions::default())
+                .await
+                .unwrap();
+            out.push(m.delivery);
+        }
+        out
+    }
+
     /// Takes exactly `n` dead letters off the dead queue (acking them), waiting
     /// for them to arrive; fails if they do not, or if more are there.
     pub async fn take_dead_letters(&self, n: usize) -> Vec<DeadLetter> {
         let mut out = Vec::new();
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
         loop {
-            let queue = self.topology.dead_queue.as_str();
-            while let Some(m) = self
-                .channel
-                .basic_get(queue.into(), BasicGetOptions::default())
-                .await
-                .unwrap()
-            {
-                m.delivery
-                    .acker
-                    .ack(BasicAckOptions::default())
-                    .await
-                    .unwrap();
-                let headers = m.delivery.properties.headers().clone().unwrap_or_default();
+            for d in self.take_all(&self.topology.dead_queue).await {
+                let headers = d.properties.headers().clone().unwrap_or_default();
                 out.push(DeadLetter {
-                    body: m.delivery.data,
+                    body: d.data,
                     headers,
                 });
             }
@@ -322,4 +330,19 @@ pub fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
+}
+
+/// Result events per refund_id, each distinct `event_id` counted once (a
+/// republished copy is not a second event).
+pub fn events_per_refund(deliveries: &[lapin::message::Delivery]) -> HashMap<String, usize> {
+    let mut ids = std::collections::HashSet::new();
+    let mut per: HashMap<String, usize> = HashMap::new();
+    for d in deliveries {
+        let body: serde_json::Value = serde_json::from_slice(&d.data).unwrap();
+        if ids.insert(body["event_id"].as_str().unwrap().to_owned()) {
+            *per.entry(body["refund_id"].as_str().unwrap().to_owned())
+                .or_default() += 1;
+        }
+    }
+    per
 }

@@ -4,10 +4,7 @@
 //! again. It recovers by itself, `/readyz` tells the outage, the stop is
 //! clean (exit 0 within the grace), and the end-to-end invariants hold.
 
-use std::collections::{HashMap, HashSet};
 use std::time::Duration;
-
-use lapin::options::{BasicAckOptions, BasicGetOptions};
 
 use crate::cli::worker;
 use crate::gateway::*;
@@ -200,26 +197,7 @@ async fn outages_and_a_sigterm_lose_nothing_and_double_nothing() {
     );
 
     let queue = app.topology.results_queue.clone().unwrap();
-    let mut ids = HashSet::new();
-    let mut terminal_of: HashMap<String, usize> = HashMap::new();
-    while let Some(m) = app
-        .channel
-        .basic_get(queue.as_str().into(), BasicGetOptions::default())
-        .await
-        .unwrap()
-    {
-        m.delivery
-            .acker
-            .ack(BasicAckOptions::default())
-            .await
-            .unwrap();
-        let body: serde_json::Value = serde_json::from_slice(&m.delivery.data).unwrap();
-        if ids.insert(body["event_id"].as_str().unwrap().to_owned()) {
-            *terminal_of
-                .entry(body["refund_id"].as_str().unwrap().to_owned())
-                .or_default() += 1;
-        }
-    }
+    let terminal_of = events_per_refund(&app.take_all(&queue).await);
     assert_eq!(terminal_of.len(), N, "a terminal event for every refund");
     assert!(
         terminal_of.values().all(|n| *n == 1),

@@ -79,28 +79,14 @@ async fn result_events_are_published_once_confirmed_and_marked() {
 
     let queue = app.topology.results_queue.clone().unwrap();
     let mut seen = 0;
-    while let Some(m) = app
-        .channel
-        .basic_get(queue.as_str().into(), BasicGetOptions::default())
-        .await
-        .unwrap()
-    {
-        m.delivery
-            .acker
-            .ack(BasicAckOptions::default())
-            .await
-            .unwrap();
-        let body: serde_json::Value = serde_json::from_slice(&m.delivery.data).unwrap();
-        assert_eq!(m.delivery.routing_key.as_str(), "refund.failed");
+    for d in app.take_all(&queue).await {
+        let body: serde_json::Value = serde_json::from_slice(&d.data).unwrap();
+        assert_eq!(d.routing_key.as_str(), "refund.failed");
         assert_eq!(
-            m.delivery
-                .properties
-                .message_id()
-                .as_ref()
-                .map(|s| s.as_str()),
+            d.properties.message_id().as_ref().map(|s| s.as_str()),
             body["event_id"].as_str()
         );
-        assert_eq!(*m.delivery.properties.delivery_mode(), Some(2));
+        assert_eq!(*d.properties.delivery_mode(), Some(2));
         assert_eq!(body["amount"], "1.50");
         seen += 1;
     }
