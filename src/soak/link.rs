@@ -1,6 +1,8 @@
 //! The soak's own broker connection (publishing with confirms, inspecting,
 //! collecting), opened again when a real restart (`--restart-every`) or any
-//! other loss closed it.
+//! other loss closed it. Every step is bounded: a call made on a connection
+//! in the instant it dies (a node killed under `--cluster`) can otherwise
+//! wait for ever (see [`crate::amqp::liveness`]), and the run with it.
 
 use std::time::Duration;
 
@@ -11,6 +13,10 @@ use crate::amqp;
 
 /// How long [`Link::reopen`] keeps trying: longer than a broker restart.
 const REOPEN_LIMIT: Duration = Duration::from_secs(120);
+/// The longest one open (connection, channel, confirm mode) may take.
+const OPEN_LIMIT: Duration = Duration::from_secs(20);
+/// The longest closing the old connection may take before it is dropped.
+const CLOSE_LIMIT: Duration = Duration::from_secs(2);
 
 pub struct Link {
     url: String,
@@ -19,8 +25,14 @@ pub struct Link {
 }
 
 impl Link {
-    /// A connection and a channel in confirm mode.
+    /// A connection and a channel in confirm mode, within [`OPEN_LIMIT`].
     pub async fn open(url: &str) -> anyhow::Result<Self> {
+        tokio::time::timeout(OPEN_LIMIT, Self::open_unbounded(url))
+            .await
+            .map_err(|_| anyhow::anyhow!("no broker link within {OPEN_LIMIT:?}"))?
+    }
+
+    async fn open_unbounded(url: &str) -> anyhow::Result<Self> {
         let conn = amqp::connect(url, "refund-worker soak").await?;
         let channel = conn.create_channel().await?;
         channel
@@ -35,7 +47,7 @@ impl Link {
 
     /// Replaces the connection, retrying while the broker is away.
     pub async fn reopen(&mut self) -> anyhow::Result<()> {
-        self.conn.close(200, "soak reopening".into()).await.ok();
+        close_bounded(&self.conn, "soak reopening").await;
         let deadline = tokio::time::Instant::now() + REOPEN_LIMIT;
         loop {
             match Self::open(&self.url).await {
@@ -53,6 +65,12 @@ impl Link {
     }
 
     pub async fn close(self) {
-        self.conn.close(200, "soak done".into()).await.ok();
+        close_bounded(&self.conn, "soak done").await;
     }
+}
+
+/// Closes `conn`, or gives up after [`CLOSE_LIMIT`] (dropping it is then
+/// what a crash would be; nothing unconfirmed is counted as sent).
+async fn close_bounded(conn: &Connection, why: &str) {
+    let _ = tokio::time::timeout(CLOSE_LIMIT, conn.close(200, why.into())).await;
 }

@@ -13,8 +13,21 @@ use crate::amqp::{self, Topology};
 
 /// The longest the run waits for quiescence after the faults stop.
 const QUIET_LIMIT: Duration = Duration::from_secs(300);
-/// The longest faults go on (they stop earlier once nine in ten refunds are done).
-const FAULT_LIMIT: Duration = Duration::from_secs(2 * 3600);
+/// The longest one look at whether it is quiet may take (a broker node
+/// killed a moment before can leave a call unanswered).
+const LOOK_LIMIT: Duration = Duration::from_secs(20);
+/// How often the progress is printed while the faults run.
+const PROGRESS_EVERY: Duration = Duration::from_secs(30);
+
+/// The longest faults go on after `--duration` (they stop earlier once nine
+/// in ten refunds are done): five minutes, or 20 ms a refund when longer
+/// (about four times what the soaks on record took), so a run whose
+/// refunds stopped moving ends in its checks, not in CI's time-out.
+pub(super) fn fault_limit(refunds: usize, duration: Option<Duration>) -> Duration {
+    let per_refund =
+        Duration::from_millis(20).saturating_mul(u32::try_from(refunds).unwrap_or(u32::MAX));
+    duration.unwrap_or_default() + per_refund.max(Duration::from_secs(300))
+}
 
 /// Refunds in a terminal state. Only valid events are ever stored (the
 /// others are dead-lettered, duplicates stored once), so this counts valid
@@ -28,7 +41,7 @@ async fn terminal_count(pool: &PgPool) -> Result<i64, sqlx::Error> {
 
 /// Faults go on while the refunds flow: for the whole duration and until
 /// nine in ten valid refunds are terminal (at least 3 s after the last
-/// event), or [`FAULT_LIMIT`].
+/// event), or [`fault_limit`]. The count is printed every [`PROGRESS_EVERY`].
 pub(super) async fn until_mostly_done(
     pool: &PgPool,
     valid: usize,
@@ -39,9 +52,18 @@ pub(super) async fn until_mostly_done(
     if let Some(d) = args.duration {
         tokio::time::sleep_until((started + d).into()).await;
     }
-    while started.elapsed() < FAULT_LIMIT {
+    let limit = fault_limit(args.refunds, args.duration);
+    let mut printed = Instant::now();
+    while started.elapsed() < limit {
         match terminal_count(pool).await {
             Ok(done) if done as usize * 10 >= valid * 9 => return,
+            Ok(done) if printed.elapsed() >= PROGRESS_EVERY => {
+                printed = Instant::now();
+                eprintln!(
+                    "soak: {done} of {valid} valid refunds terminal after {} s",
+                    started.elapsed().as_secs()
+                );
+            }
             Ok(_) => {}
             // The database restarting: ask again.
             Err(e) => eprintln!("soak: cannot count terminal refunds ({e}); asking again"),
@@ -50,6 +72,9 @@ pub(super) async fn until_mostly_done(
         // a fifth of a core taken from the system.
         tokio::time::sleep(Duration::from_secs(2)).await;
     }
+    eprintln!(
+        "soak: faults stopped at their limit of {limit:?}, before nine in ten refunds were done"
+    );
 }
 
 /// Waits until [`quiet`], or [`QUIET_LIMIT`] (then says what is left and
@@ -62,7 +87,10 @@ pub(super) async fn until_quiet(
 ) -> anyhow::Result<()> {
     let quiet_from = Instant::now();
     loop {
-        match quiet(pool, link, topology, valid).await {
+        let look = tokio::time::timeout(LOOK_LIMIT, quiet(pool, link, topology, valid))
+            .await
+            .unwrap_or_else(|_| Err(anyhow::anyhow!("no answer within {LOOK_LIMIT:?}")));
+        match look {
             Ok(None) => return Ok(()),
             Ok(Some(state)) if quiet_from.elapsed() > QUIET_LIMIT => {
                 eprintln!("soak: not quiet after {QUIET_LIMIT:?}: {state}");
@@ -72,9 +100,7 @@ pub(super) async fn until_quiet(
             // A restart shortly before the faults stopped: ask again.
             Err(e) => {
                 eprintln!("soak: cannot tell whether it is quiet ({e:#}); asking again");
-                if !link.channel.status().connected() {
-                    link.reopen().await?;
-                }
+                link.reopen().await?;
             }
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
@@ -102,4 +128,20 @@ async fn quiet(
             "{done} of {valid} valid refunds terminal, {unpublished} events unpublished, {unread} events not yet read"
         )
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_fault_limit_is_five_minutes_or_20_ms_a_refund_after_the_duration() {
+        assert_eq!(fault_limit(4000, None), Duration::from_secs(300));
+        assert_eq!(fault_limit(100_000, None), Duration::from_secs(2000));
+        assert_eq!(
+            fault_limit(1000, Some(Duration::from_secs(600))),
+            Duration::from_secs(900)
+        );
+        assert!(fault_limit(usize::MAX, None) >= Duration::from_secs(300));
+    }
 }
