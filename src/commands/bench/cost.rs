@@ -57,6 +57,10 @@ pub struct Cost {
     /// `pg_walinspect`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub wal_by_relation: Vec<super::wal::RelationWal>,
+    /// The database's time by statement, longest first (`statements.rs`;
+    /// empty without `pg_stat_statements`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub statements: Vec<super::statements::StatementTime>,
 }
 
 impl Snapshot {
@@ -111,6 +115,7 @@ pub fn between(before: &Snapshot, after: &Snapshot, worker_cpu_ms: u64, n: usize
         rows_deleted_per_1000: per_1000(before.rows.deleted, after.rows.deleted),
         wal_bytes_per_refund: (after.wal_bytes - before.wal_bytes).max(0) as u64 / n,
         wal_by_relation: Vec::new(),
+        statements: Vec::new(),
     }
 }
 

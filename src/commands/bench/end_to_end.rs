@@ -261,6 +261,17 @@ fn print_cost(c: &super::cost::Cost) {
             );
         }
     }
+    if !c.statements.is_empty() {
+        println!(
+            "PostgreSQL time per refund by statement (µs, waits included; calls and rows per 1000):"
+        );
+        for s in &c.statements {
+            println!(
+                "  {:>5} {:>6} {:>6}  {}",
+                s.exec_us_per_refund, s.calls_per_1000, s.rows_per_1000, s.statement
+            );
+        }
+    }
 }
 
 fn print_openapi(oa: &OpenApiFigures) {

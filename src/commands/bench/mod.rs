@@ -16,6 +16,7 @@ mod pipeline;
 mod repeat;
 mod rig;
 mod stages;
+mod statements;
 mod submit;
 mod wal;
 

@@ -29,7 +29,7 @@ use super::cost::{self, Cost};
 use super::load::{Percentiles, percentiles, rate};
 use super::rig::{Lane, Rig, Usage};
 use super::stages::{StageRow, Stages, Timings};
-use super::wal;
+use super::{statements, wal};
 use crate::amqp::Topology;
 use crate::amqp::topology::APPROVED_KEY;
 use crate::commands::harness::publish::publish_all;
@@ -117,6 +117,7 @@ pub async fn drive_costed(
     n: usize,
     load: Load,
 ) -> anyhow::Result<PipelineRun> {
+    let tracked = statements::reset(&rig.pool).await;
     let before = cost::Snapshot::take(&rig.pool).await?;
     let from = wal::position(&rig.pool).await?;
     let mut run = drive(rig, conn, n, load).await?;
@@ -124,6 +125,9 @@ pub async fn drive_costed(
     let after = cost::Snapshot::take(&rig.pool).await?;
     let to = wal::position(&rig.pool).await?;
     run.cost = cost::between(&before, &after, usage.cpu_ms, n);
+    if tracked {
+        run.cost.statements = statements::top(&rig.pool, n, 10).await;
+    }
     run.cost.wal_by_relation = wal::by_relation(&rig.pool, &from, &to, n).await;
     Ok(run)
 }
