@@ -41,3 +41,15 @@ pub async fn unless_lost<T>(
         gone = lost(conn) => Err(gone),
     }
 }
+
+/// The longest closing a connection may take before it is dropped.
+pub const CLOSE_LIMIT: Duration = Duration::from_secs(2);
+
+/// Closes `conn`, or drops it after [`CLOSE_LIMIT`]: a close sent on a
+/// connection that died in the instant can wait for ever, like any other
+/// call, and a role (or a command) going on matters more than a clean
+/// goodbye. Dropping it is what a crash would be: whatever was unacked, the
+/// broker delivers again.
+pub async fn close(conn: &Connection, why: &str) {
+    let _ = tokio::time::timeout(CLOSE_LIMIT, conn.close(200, why.into())).await;
+}

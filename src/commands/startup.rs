@@ -93,7 +93,7 @@ async fn declare(settings: &Settings, topology: &Topology) -> anyhow::Result<()>
         .declare(&channel)
         .await
         .context("while declaring the topology")?;
-    conn.close(200, "declared".into()).await.ok();
+    amqp::liveness::close(&conn, "declared").await;
     Ok(())
 }
 

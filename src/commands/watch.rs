@@ -110,8 +110,9 @@ pub async fn watch(settings: &Settings, w: Watch) -> anyhow::Result<ExitCode> {
             terminal += 1;
         }
     }
-    channel.close(200, "done".into()).await.ok();
-    conn.close(200, "done".into()).await.ok();
+    // Closing the connection closes its channel (and cancels the consumer).
+    drop(channel);
+    amqp::liveness::close(&conn, "done").await;
     if w.terminal.is_some() && !done(terminal) {
         eprintln!(
             "{terminal} terminal events arrived, {} expected, before {:?} passed quietly",

@@ -62,7 +62,7 @@ impl Intake {
             .await
             .context("while connecting to RabbitMQ (AMQP_URL)")?;
         let result = amqp::liveness::unless_lost(&conn, self.consume(&conn, shutdown)).await;
-        conn.close(200, "intake stopping".into()).await.ok();
+        amqp::liveness::close(&conn, "intake stopping").await;
         result
     }
 

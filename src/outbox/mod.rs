@@ -208,7 +208,7 @@ impl Role for Relaying {
 
     async fn finish(&mut self) {
         if let Some(session) = self.session.take() {
-            session.conn.close(200, "relay stopping".into()).await.ok();
+            amqp::liveness::close(&session.conn, "relay stopping").await;
         }
     }
 }

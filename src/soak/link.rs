@@ -15,8 +15,6 @@ use crate::amqp;
 const REOPEN_LIMIT: Duration = Duration::from_secs(120);
 /// The longest one open (connection, channel, confirm mode) may take.
 const OPEN_LIMIT: Duration = Duration::from_secs(20);
-/// The longest closing the old connection may take before it is dropped.
-const CLOSE_LIMIT: Duration = Duration::from_secs(2);
 
 pub struct Link {
     url: String,
@@ -47,7 +45,7 @@ impl Link {
 
     /// Replaces the connection, retrying while the broker is away.
     pub async fn reopen(&mut self) -> anyhow::Result<()> {
-        close_bounded(&self.conn, "soak reopening").await;
+        amqp::liveness::close(&self.conn, "soak reopening").await;
         let deadline = tokio::time::Instant::now() + REOPEN_LIMIT;
         loop {
             match Self::open(&self.url).await {
@@ -65,12 +63,6 @@ impl Link {
     }
 
     pub async fn close(self) {
-        close_bounded(&self.conn, "soak done").await;
+        amqp::liveness::close(&self.conn, "soak done").await;
     }
-}
-
-/// Closes `conn`, or gives up after [`CLOSE_LIMIT`] (dropping it is then
-/// what a crash would be; nothing unconfirmed is counted as sent).
-async fn close_bounded(conn: &Connection, why: &str) {
-    let _ = tokio::time::timeout(CLOSE_LIMIT, conn.close(200, why.into())).await;
 }

@@ -40,7 +40,7 @@ pub async fn delete_topology(settings: &Settings, prefix: &str) {
     if let Ok(channel) = conn.create_channel().await {
         Topology::new(prefix, true).delete(&channel).await;
     }
-    conn.close(200, "cleaned".into()).await.ok();
+    crate::amqp::liveness::close(&conn, "cleaned").await;
 }
 
 #[cfg(test)]
