@@ -5,7 +5,7 @@ pub(crate) mod bench;
 pub(crate) mod dlq;
 pub(crate) mod harness;
 pub(crate) mod prune;
-mod publish;
+pub mod publish;
 pub(crate) mod refund;
 pub(crate) mod run;
 pub(crate) mod sandbox;

@@ -1,4 +1,4 @@
-//! A TCP proxy that can be cut and restored: the broker or the database
+//! A TCP proxy that can be cut and restored, or hold its connections: the broker or the database
 //! "going away" for the processes behind it only, so a soak or a test that
 //! needs an outage leaves the shared services to everyone else; and a
 //! service's URL rewritten to go through one.
@@ -17,6 +17,7 @@ pub struct Proxy {
     refused: Arc<AtomicUsize>,
     carried: Arc<AtomicUsize>,
     cuts: watch::Sender<u64>,
+    holds: watch::Sender<u64>,
 }
 
 impl Proxy {
@@ -28,8 +29,10 @@ impl Proxy {
         let refused = Arc::new(AtomicUsize::new(0));
         let carried = Arc::new(AtomicUsize::new(0));
         let (cuts, _) = watch::channel(0u64);
+        let (holds, _) = watch::channel(0u64);
         let target = target.to_owned();
         let (up2, refused2, cuts2) = (up.clone(), refused.clone(), cuts.clone());
+        let holds2 = holds.clone();
         let carried2 = carried.clone();
         tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
@@ -39,6 +42,7 @@ impl Proxy {
                     continue;
                 }
                 let mut cut = cuts2.subscribe();
+                let mut held = holds2.subscribe();
                 let target = target.clone();
                 let carried = carried2.clone();
                 tokio::spawn(async move {
@@ -50,6 +54,8 @@ impl Proxy {
                     tokio::select! {
                         _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
                         _ = cut.changed() => {}
+                        // Held: both sockets stay open, carrying nothing, until cut.
+                        _ = held.changed() => { let _ = cut.changed().await; }
                     }
                 });
             }
@@ -60,6 +66,7 @@ impl Proxy {
             refused,
             carried,
             cuts,
+            holds,
         })
     }
 
@@ -67,6 +74,13 @@ impl Proxy {
     pub fn cut(&self) {
         self.up.store(false, Ordering::SeqCst);
         self.cuts.send_modify(|n| *n += 1);
+    }
+
+    /// Stops carrying anything on the connections open now, without
+    /// closing them: a peer gone without a word (a host lost, packets
+    /// dropped), which only a time-out notices. New connections still pass.
+    pub fn hold(&self) {
+        self.holds.send_modify(|n| *n += 1);
     }
 
     /// Lets connections through again.

@@ -244,3 +244,64 @@ async fn the_connected_broker_going_away_mid_run_moves_the_worker_to_the_next_lo
     std::fs::remove_file(&log).ok();
     app.cleanup().await;
 }
+
+/// A broker that stops answering without closing the connection (a node
+/// lost with its host) ends `publish` with an error saying how far it got,
+/// after its wait for confirms, rather than holding it for ever.
+#[tokio::test]
+async fn publish_gives_up_on_a_broker_that_holds_the_connection_without_answering() {
+    use lapin::options::ConfirmSelectOptions;
+    use refund_worker::commands::publish::publish_lines;
+
+    let app = TestApp::without_intake(&[]).await;
+    let proxy = Proxy::start("127.0.0.1:5672").await.unwrap();
+    let url = format!("amqp://guest:guest@{}/%2f", proxy.addr);
+    let conn = refund_worker::amqp::connect(&url, "test publish")
+        .await
+        .unwrap();
+    let channel = conn.create_channel().await.unwrap();
+    channel
+        .confirm_select(ConfirmSelectOptions::default())
+        .await
+        .unwrap();
+    // First through: confirmed.
+    let one = [event("H-0", &trade(0), r#""0.50""#), b"\n".to_vec()].concat();
+    let (sent, confirmed) = publish_lines(
+        &channel,
+        &app.topology,
+        std::io::Cursor::new(one),
+        Duration::from_secs(20),
+    )
+    .await
+    .unwrap();
+    assert_eq!((sent, confirmed), (1, 1));
+
+    proxy.hold();
+    let lines: Vec<u8> = (1..4)
+        .flat_map(|i| {
+            [
+                event(&format!("H-{i}"), &trade(i), r#""0.50""#),
+                b"\n".to_vec(),
+            ]
+            .concat()
+        })
+        .collect();
+    let wait = Duration::from_millis(500);
+    let started = std::time::Instant::now();
+    let err = publish_lines(&channel, &app.topology, std::io::Cursor::new(lines), wait)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with("the broker confirmed nothing more within 0.5 s (0 of 3 events confirmed)"),
+        "{err}"
+    );
+    assert!(err.contains("publishing them again is safe"), "{err}");
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+    // Closing a held connection is bounded too.
+    refund_worker::amqp::liveness::close(&conn, "done").await;
+}
