@@ -33,10 +33,14 @@ pub struct NodeFaults {
     pub leader_kills: usize,
     /// Kills after which the approved queue had another leader.
     pub leader_changes: usize,
-    /// The longest time no new refund was stored, before the last one was.
+    /// The longest time no new refund was stored, between the first and the last.
     pub longest_intake_pause_ms: u64,
-    /// The longest time no result event was published, before the last one was.
+    /// When it began, ms after the sampling (and the faults) began; the
+    /// soak's log says when by the clock.
+    pub longest_intake_pause_from_ms: u64,
+    /// The longest time no result event was published, between the first and the last.
     pub longest_publish_pause_ms: u64,
+    pub longest_publish_pause_from_ms: u64,
 }
 
 /// The cluster script and the queue whose leader is preferred.
@@ -55,6 +59,7 @@ pub async fn run(
     pool: &PgPool,
     stop: CancellationToken,
 ) -> anyhow::Result<NodeFaults> {
+    let started_at = chrono::Utc::now();
     let (killed, samples) = tokio::join!(
         kill_nodes(target, every, seed, stop.clone()),
         sample(pool, stop)
@@ -62,8 +67,19 @@ pub async fn run(
     let mut faults = killed?;
     let intake: Vec<(u64, i64)> = samples.iter().map(|s| (s.0, s.1)).collect();
     let published: Vec<(u64, i64)> = samples.iter().map(|s| (s.0, s.2)).collect();
-    faults.longest_intake_pause_ms = longest_pause(&intake);
-    faults.longest_publish_pause_ms = longest_pause(&published);
+    let (i, p) = (longest_pause(&intake), longest_pause(&published));
+    for (what, pause) in [("intake", i), ("publishing", p)] {
+        let at = started_at + chrono::Duration::milliseconds(pause.from_ms as i64);
+        eprintln!(
+            "soak: the longest {what} pause, {} ms, began at {} (to match the workers' logs)",
+            pause.ms,
+            at.format("%H:%M:%S%.3f UTC")
+        );
+    }
+    faults.longest_intake_pause_ms = i.ms;
+    faults.longest_intake_pause_from_ms = i.from_ms;
+    faults.longest_publish_pause_ms = p.ms;
+    faults.longest_publish_pause_from_ms = p.from_ms;
     Ok(faults)
 }
 
@@ -131,24 +147,40 @@ async fn sample(pool: &PgPool, stop: CancellationToken) -> Vec<(u64, i64, i64)> 
     out
 }
 
-/// The longest stretch between two samples at which the value grew, up to
-/// the sample where it reached its last value (after that it is done, not
+/// A stretch in which a sampled count did not grow.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pause {
+    /// When it began, ms since the sampling started.
+    pub from_ms: u64,
+    pub ms: u64,
+}
+
+/// The longest stretch between two samples at which the value grew, from
+/// its first growth (before it the workers may still be starting) up to the
+/// sample where it reached its last value (after that it is done, not
 /// paused). Samples are (ms, value), in time order.
-pub fn longest_pause(samples: &[(u64, i64)]) -> u64 {
+pub fn longest_pause(samples: &[(u64, i64)]) -> Pause {
     let Some(last) = samples.last().map(|s| s.1) else {
-        return 0;
+        return Pause::default();
     };
-    let mut longest = 0;
-    let mut since = samples[0].0;
+    let mut longest = Pause::default();
+    let mut since: Option<u64> = None;
     let mut value = samples[0].1;
     for &(at, v) in &samples[1..] {
-        if v > value {
-            longest = longest.max(at - since);
-            since = at;
-            value = v;
-        }
         if value >= last {
             break;
+        }
+        if v > value {
+            if let Some(from) = since
+                && at - from > longest.ms
+            {
+                longest = Pause {
+                    from_ms: from,
+                    ms: at - from,
+                };
+            }
+            since = Some(at);
+            value = v;
         }
     }
     longest
@@ -206,9 +238,24 @@ mod tests {
             (9000, 30),
         ];
         // 250 → 1000 stood still; after 1250 it was done, not paused.
-        assert_eq!(longest_pause(&samples), 750);
-        assert_eq!(longest_pause(&[]), 0);
-        assert_eq!(longest_pause(&[(0, 5)]), 0);
+        assert_eq!(
+            longest_pause(&samples),
+            Pause {
+                from_ms: 250,
+                ms: 750
+            }
+        );
+        assert_eq!(longest_pause(&[]), Pause::default());
+        assert_eq!(longest_pause(&[(0, 5)]), Pause::default());
+        // Before the first growth the workers may be starting: not a pause.
+        let late_start = [(0, 0), (8000, 0), (8250, 5), (8500, 9), (9500, 12)];
+        assert_eq!(
+            longest_pause(&late_start),
+            Pause {
+                from_ms: 8500,
+                ms: 1000
+            }
+        );
     }
 
     #[test]
