@@ -42,6 +42,18 @@ async fn dead(app: &TestApp) -> u32 {
     app.ready(&app.topology.dead_queue).await
 }
 
+/// Waits until at least `n` dead letters are ready.
+async fn wait_dead_at_least(app: &TestApp, n: u32) {
+    let deadline = tokio::time::Instant::now() + LONG;
+    while dead(app).await < n {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {n} dead letters"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// Waits until exactly `n` dead letters are ready.
 async fn wait_dead(app: &TestApp, n: u32) {
     wait_for_count("dead letters", i64::from(n), LONG, || async {
@@ -227,23 +239,37 @@ async fn two_hundred_dead_letters_are_listed_left_alone_and_replayed_by_code() {
     assert!(lines[0].contains(&format!("-> exchange {}", app.topology.refunds_exchange)));
     // Back to 200 ready only once intake has dead-lettered all 80 again (a
     // cheap count to wait on: each listing takes and hands back every letter).
-    wait_dead(&app, 200).await;
+    // Dead-lettering is at least once: a letter the broker nacks is
+    // published again, and on a loaded machine (one CI run in four, on
+    // 2026-12-07) a few came twice. Copies are allowed, and must be exact
+    // copies of the 80; the 200 distinct letters are checked as before.
+    wait_dead_at_least(&app, 200).await;
     let listing = dlq::list(&target(&app), &Filter::default()).await.unwrap();
-    assert_eq!(listing.letters.len(), 200);
-    let replayed = listing
-        .letters
-        .iter()
-        .filter(|l| l.replay_count == 1)
-        .count();
-    assert_eq!(replayed, 80);
+    let mut distinct: BTreeMap<(String, u64), &[u8]> = BTreeMap::new();
+    for l in &listing.letters {
+        let key = (l.message_id.clone().unwrap_or_default(), l.replay_count);
+        let first = *distinct.entry(key).or_insert(&l.body);
+        assert_eq!(first, &l.body[..], "a copy differs from its letter");
+    }
+    assert_eq!(distinct.len(), 200);
+    assert_eq!(distinct.keys().filter(|(_, n)| *n == 1).count(), 80);
+    let copies = listing.letters.len() - 200;
+    if copies > 0 {
+        eprintln!("dead letters: {copies} replayed letters were dead-lettered twice");
+    }
     let after = parse_json_lines(&dlq_cli(&app, &["list", "--json"]).await);
-    assert_eq!(after.len(), 200);
+    assert_eq!(after.len(), 200 + copies);
     assert_eq!(ids_of(&after, "invalid_amount", 1), amount_ids);
     for code in ["missing_field", "invalid_json", "conflicting_duplicate"] {
         assert_eq!(ids_of(&after, code, 0), ids_of(&before, code, 0), "{code}");
     }
+    assert_eq!(
+        after.iter().filter(|v| v["replay_count"] == 0).count(),
+        120,
+        "only replayed letters may come twice"
+    );
     assert_eq!(app.refund_count().await, 30);
-    let letters = app.take_dead_letters(200).await;
+    let letters = app.take_dead_letters(200 + copies).await;
     for l in letters {
         let replayed = l.header(CODE_HEADER).as_deref() == Some("invalid_amount");
         let count = l.header("x-replay-count");
