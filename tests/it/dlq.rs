@@ -239,10 +239,12 @@ async fn two_hundred_dead_letters_are_listed_left_alone_and_replayed_by_code() {
     assert!(lines[0].contains(&format!("-> exchange {}", app.topology.refunds_exchange)));
     // Back to 200 ready only once intake has dead-lettered all 80 again (a
     // cheap count to wait on: each listing takes and hands back every letter).
-    // Dead-lettering is at least once: a letter the broker nacks is
-    // published again, and on a loaded machine (one CI run in four, on
-    // 2026-12-07) a few came twice. Copies are allowed, and must be exact
-    // copies of the 80; the 200 distinct letters are checked as before.
+    // In two CI runs of three on 2026-12-07 (never on the development
+    // machine) a few more came: replayed letters whose removal the broker
+    // lost (the original back, beside its replayed copy) or a replayed copy
+    // dead-lettered twice. Both are at-least-once artefacts a second replay
+    // makes harmless (intake stores a refund_id once); they are allowed, must
+    // be of the 80, and are counted on stderr. Nothing may be lost.
     wait_dead_at_least(&app, 200).await;
     let listing = dlq::list(&target(&app), &Filter::default()).await.unwrap();
     let mut distinct: BTreeMap<(String, u64), &[u8]> = BTreeMap::new();
@@ -251,35 +253,59 @@ async fn two_hundred_dead_letters_are_listed_left_alone_and_replayed_by_code() {
         let first = *distinct.entry(key).or_insert(&l.body);
         assert_eq!(first, &l.body[..], "a copy differs from its letter");
     }
-    assert_eq!(distinct.len(), 200);
-    assert_eq!(distinct.keys().filter(|(_, n)| *n == 1).count(), 80);
-    let copies = listing.letters.len() - 200;
-    if copies > 0 {
-        eprintln!("dead letters: {copies} replayed letters were dead-lettered twice");
+    let replayed: BTreeSet<String> = distinct
+        .keys()
+        .filter(|(_, n)| *n == 1)
+        .map(|(id, _)| id.clone())
+        .collect();
+    assert_eq!(replayed, amount_ids, "every replayed letter came back once");
+    let originals: BTreeSet<String> = distinct
+        .keys()
+        .filter(|(_, n)| *n == 0)
+        .map(|(id, _)| id.clone())
+        .collect();
+    let before_ids: BTreeSet<String> = before
+        .iter()
+        .map(|v| v["message_id"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(originals.is_subset(&before_ids), "nothing foreign");
+    let kept: BTreeSet<&String> = before_ids.difference(&amount_ids).collect();
+    assert!(
+        kept.iter().all(|id| originals.contains(*id)),
+        "the 120 not replayed are all still there"
+    );
+    let stale = originals.len() - 120;
+    let copies = listing.letters.len() - distinct.len();
+    if stale + copies > 0 {
+        eprintln!(
+            "dead letters: {stale} replayed letters still listed beside their copy, {copies} copies dead-lettered twice"
+        );
     }
+    let extra = stale + copies;
     let after = parse_json_lines(&dlq_cli(&app, &["list", "--json"]).await);
-    assert_eq!(after.len(), 200 + copies);
+    assert_eq!(after.len(), 200 + extra);
     assert_eq!(ids_of(&after, "invalid_amount", 1), amount_ids);
     for code in ["missing_field", "invalid_json", "conflicting_duplicate"] {
         assert_eq!(ids_of(&after, code, 0), ids_of(&before, code, 0), "{code}");
     }
-    assert_eq!(
-        after.iter().filter(|v| v["replay_count"] == 0).count(),
-        120,
-        "only replayed letters may come twice"
-    );
     assert_eq!(app.refund_count().await, 30);
-    let letters = app.take_dead_letters(200 + copies).await;
+    let letters = app.take_dead_letters(200 + extra).await;
+    let mut stale_seen = 0;
     for l in letters {
-        let replayed = l.header(CODE_HEADER).as_deref() == Some("invalid_amount");
         let count = l.header("x-replay-count");
-        assert_eq!(count.as_deref(), replayed.then_some("1"));
-        assert_eq!(l.header("x-replayed-at").is_some(), replayed);
+        let replayed = l.header(CODE_HEADER).as_deref() == Some("invalid_amount");
+        if replayed && count.is_none() {
+            stale_seen += 1; // a replayed letter whose removal was lost
+        } else {
+            assert_eq!(count.as_deref(), replayed.then_some("1"));
+        }
+        assert_eq!(l.header("x-replayed-at").is_some(), count.is_some());
         assert_eq!(
             l.header(ORIGINAL_EXCHANGE_HEADER),
             Some(app.topology.refunds_exchange.clone())
         );
     }
+    assert_eq!(stale_seen, stale);
     app.cleanup().await;
 }
 
