@@ -40,10 +40,18 @@ pub async fn replay(settings: &Settings, id: &str) -> Result<String, String> {
         return Err("no such dead letter (already replayed or purged?)".into());
     }
     match outcomes.first().map(|o| &o.action) {
-        Some(Action::Replayed(origin)) => Ok(format!(
-            "{id} replayed to {} with key {}",
-            origin.exchange, origin.routing_key
-        )),
+        Some(Action::Replayed(origin)) => {
+            let mut said = format!(
+                "{id} replayed to {} with key {}",
+                origin.exchange, origin.routing_key
+            );
+            if tally.recheck.left > 0 {
+                said.push_str("; the broker handed it back and it is listed still: replaying it again is harmless");
+            } else if let Some(why) = &tally.recheck_failed {
+                said.push_str(&format!("; could not check that it left the queue ({why})"));
+            }
+            Ok(said)
+        }
         Some(Action::Left(why)) => Err(why.clone()),
         other => Err(format!("unexpected outcome {other:?}")),
     }

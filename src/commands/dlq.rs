@@ -180,6 +180,23 @@ fn finish(summary: &str, tally: &Tally) -> ExitCode {
             "only part of the dead-letter queue was read ({why}): what is above is done; run it again for the rest"
         );
     }
+    if tally.recheck.again > 0 {
+        eprintln!(
+            "{} removed letters came back to the queue (the broker lost their acks) and were removed again",
+            tally.recheck.again
+        );
+    }
+    if tally.recheck.left > 0 {
+        eprintln!(
+            "{} removed letters are back in the queue after three tries to remove them again: list the queue and run it again (replaying one twice is harmless)",
+            tally.recheck.left
+        );
+    }
+    if let Some(why) = &tally.recheck_failed {
+        eprintln!(
+            "could not read the queue again to check that the removed letters stayed removed ({why}): list it to see"
+        );
+    }
     if tally.all_handled() {
         ExitCode::SUCCESS
     } else {

@@ -8,6 +8,7 @@
 //! - `save`: `purge --save` files.
 //! - `snapshot`: reading the whole queue while leaving it there.
 //! - `replay`, `purge`: the two commands that move or remove messages.
+//! - `recheck`: after them, removing again what the broker handed back.
 //!
 //! The rule throughout: a dead letter leaves `refunds.dead` only by an ack,
 //! and that ack is sent only after its replayed copy is confirmed (replay) or
@@ -15,6 +16,7 @@
 
 pub(crate) mod letter;
 pub(crate) mod purge;
+pub(crate) mod recheck;
 pub(crate) mod render;
 pub(crate) mod replay;
 pub(crate) mod republish;
@@ -28,6 +30,7 @@ use crate::amqp::Topology;
 use crate::config::Settings;
 pub use letter::Letter;
 pub use purge::{PurgeMode, purge};
+pub use recheck::Recheck;
 pub use render::{Action, Outcome};
 pub use replay::replay;
 pub use select::{Age, Filter, Selection, parse_age};
@@ -72,6 +75,10 @@ pub struct Tally {
     /// Why the command saw only part of the queue (its window), if it did:
     /// what it did is done, the rest is for another run (exit 1).
     pub incomplete: Option<String>,
+    /// Removed letters the broker handed back, and what became of them.
+    pub recheck: Recheck,
+    /// Why the queue could not be read again after removing, if it could not.
+    pub recheck_failed: Option<String>,
 }
 
 impl Tally {
@@ -86,7 +93,47 @@ impl Tally {
 
     /// Whether everything asked for was handled (exit code 0).
     pub fn all_handled(&self) -> bool {
-        self.failed == 0 && self.unknown_ids.is_empty() && self.incomplete.is_none()
+        self.failed == 0
+            && self.unknown_ids.is_empty()
+            && self.incomplete.is_none()
+            && self.recheck.left == 0
+            && self.recheck_failed.is_none()
+    }
+
+    /// Releases the snapshot, then reads the queue again for letters it
+    /// removed that the broker handed back ([`recheck`]).
+    async fn release_and_recheck(&mut self, target: &Target, snap: Snapshot) {
+        let removed = snap.removed_letters();
+        let letters = snap.release().await;
+        let gone: std::collections::HashSet<usize> = removed.iter().map(|r| r.position).collect();
+        let held: Vec<Letter> = letters
+            .into_iter()
+            .filter(|l| !gone.contains(&l.position))
+            .collect();
+        match recheck::remove_again(target, &removed, &held).await {
+            Ok(r) => self.recheck = r,
+            Err(e) => self.recheck_failed = Some(format!("{e:#}")),
+        }
+    }
+}
+
+/// The end of a command that may have removed letters: the snapshot
+/// released and, when the command went through, its removals checked.
+async fn conclude(
+    target: &Target,
+    snap: Snapshot,
+    result: anyhow::Result<Tally>,
+) -> anyhow::Result<Tally> {
+    match result {
+        Ok(mut tally) => {
+            tally.incomplete = snap.incomplete.clone();
+            tally.release_and_recheck(target, snap).await;
+            Ok(tally)
+        }
+        Err(e) => {
+            snap.release().await;
+            Err(e)
+        }
     }
 }
 

@@ -11,7 +11,7 @@ use super::render::{Action, Outcome};
 use super::save;
 use super::select::Selection;
 use super::snapshot::Snapshot;
-use super::{Tally, Target};
+use super::{Tally, Target, conclude};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PurgeMode {
@@ -29,12 +29,7 @@ pub async fn purge(
 ) -> anyhow::Result<Tally> {
     let snap = Snapshot::take(target, "purge").await?;
     let result = purge_held(target, &snap, selection, mode, report).await;
-    let result = result.map(|mut tally| {
-        tally.incomplete = snap.incomplete.clone();
-        tally
-    });
-    snap.release().await;
-    result
+    conclude(target, snap, result).await
 }
 
 async fn purge_held(

@@ -22,7 +22,7 @@ use super::render::{Action, Outcome};
 use super::republish::replay_properties;
 use super::select::Selection;
 use super::snapshot::{BROKER_TIMEOUT, Snapshot, bounded};
-use super::{Tally, Target};
+use super::{Tally, Target, conclude};
 
 /// Copies published before their confirms are awaited.
 const WINDOW: usize = 64;
@@ -37,12 +37,7 @@ pub async fn replay(
 ) -> anyhow::Result<Tally> {
     let snap = Snapshot::take(target, "replay").await?;
     let result = replay_held(target, &snap, selection, dry_run, report).await;
-    let result = result.map(|mut tally| {
-        tally.incomplete = snap.incomplete.clone();
-        tally
-    });
-    snap.release().await;
-    result
+    conclude(target, snap, result).await
 }
 
 /// Where a dead letter can be sent back to, or why it cannot.

@@ -27,7 +27,7 @@
 //! when the connection drops, lapin can leave an ack or a close pending for
 //! ever, and an on-call tool must end and say so rather than hang.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -91,8 +91,8 @@ pub struct Snapshot {
     queue: String,
     pub letters: Vec<Letter>,
     ackers: Vec<Acker>,
-    /// How many letters [`Snapshot::remove`] took out for good.
-    removed: AtomicUsize,
+    /// The letters [`Snapshot::remove`] took out for good, by index.
+    removed: Mutex<Vec<usize>>,
     /// What the broker said was ready before reading.
     pub expected: u32,
     /// Why the letters read are not the whole queue, if they are not.
@@ -124,7 +124,7 @@ impl Snapshot {
             queue: target.dead_queue.clone(),
             letters: Vec::new(),
             ackers: Vec::new(),
-            removed: AtomicUsize::new(0),
+            removed: Mutex::new(Vec::new()),
             expected: 0,
             incomplete: None,
         };
@@ -156,10 +156,7 @@ impl Snapshot {
             .await;
         match declared {
             Ok(_) => Ok(()),
-            Err(e) if locked(&e) => anyhow::bail!(
-                "another reader holds the dead-letter queue {} right now (the operator page or another dlq command); nothing was done: try again in a moment",
-                self.queue
-            ),
+            Err(e) if locked(&e) => Err(Locked(self.queue.clone()).into()),
             Err(e) => Err(e).context("while taking the dead-letter reader's lock"),
         }
     }
@@ -220,33 +217,37 @@ impl Snapshot {
             acker.ack(lapin::options::BasicAckOptions::default()),
         )
         .await?;
-        self.removed.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut removed) = self.removed.lock() {
+            removed.push(index);
+        }
         Ok(())
     }
 
-    /// Hands back every letter not removed (channel close), then disconnects.
-    /// The close waits for the broker's answer, so removals sent before it
-    /// have been processed when it returns; the letters handed back are
-    /// waited for until the queue shows them ready.
+    /// Copies of the letters removed so far, for [`super::recheck`].
+    pub fn removed_letters(&self) -> Vec<Letter> {
+        self.removed.lock().map_or_else(
+            |_| Vec::new(),
+            |removed| removed.iter().map(|&i| self.letters[i].clone()).collect(),
+        )
+    }
+
+    fn removed_count(&self) -> usize {
+        self.removed.lock().map_or(0, |r| r.len())
+    }
+
+    /// Hands back every letter not removed (channel close), then disconnects;
+    /// the letters handed back are waited for until the queue shows them
+    /// ready. A quorum queue may drop acks sent just before the close and
+    /// hand those letters back too (rabbitmq-server#10327, seen here with no
+    /// round trip and with one): [`super::recheck`] finds and removes them.
     pub async fn release(self) -> Vec<Letter> {
-        if self.removed.load(Ordering::Relaxed) > 0 {
-            // A round trip on the channel the acks went out on: the broker
-            // answers it only after it has taken them. Closing at once after
-            // them let a few removed letters come back to the queue in CI.
-            bounded(
-                "waiting for the removals to be taken",
-                amqp::inspect(&self.channel, &self.queue),
-            )
-            .await
-            .ok();
-        }
         let closed = bounded(
             "closing the channel",
             self.channel.close(200, "dlq done".into()),
         )
         .await
         .is_ok();
-        let held = self.letters.len() - self.removed.load(Ordering::Relaxed);
+        let held = self.letters.len() - self.removed_count();
         if closed && held > 0 {
             self.wait_returned(held).await;
         }
@@ -294,6 +295,13 @@ impl Snapshot {
             .ok();
     }
 }
+
+/// Another reader holds the dead-letter queue.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "another reader holds the dead-letter queue {0} right now (the operator page or another dlq command); nothing was done: try again in a moment"
+)]
+pub struct Locked(pub String);
 
 /// Whether a declare failed because another connection holds the queue.
 fn locked(e: &lapin::Error) -> bool {
