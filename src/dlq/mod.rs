@@ -103,13 +103,7 @@ impl Tally {
     /// Releases the snapshot, then reads the queue again for letters it
     /// removed that the broker handed back ([`recheck`]).
     async fn release_and_recheck(&mut self, target: &Target, snap: Snapshot) {
-        let removed = snap.removed_letters();
-        let letters = snap.release().await;
-        let gone: std::collections::HashSet<usize> = removed.iter().map(|r| r.position).collect();
-        let held: Vec<Letter> = letters
-            .into_iter()
-            .filter(|l| !gone.contains(&l.position))
-            .collect();
+        let (removed, held) = snap.release_parted().await;
         match recheck::remove_again(target, &removed, &held).await {
             Ok(r) => self.recheck = r,
             Err(e) => self.recheck_failed = Some(format!("{e:#}")),

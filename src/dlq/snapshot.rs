@@ -223,16 +223,27 @@ impl Snapshot {
         Ok(())
     }
 
-    /// Copies of the letters removed so far, for [`super::recheck`].
-    pub fn removed_letters(&self) -> Vec<Letter> {
-        self.removed.lock().map_or_else(
-            |_| Vec::new(),
-            |removed| removed.iter().map(|&i| self.letters[i].clone()).collect(),
-        )
-    }
-
     fn removed_count(&self) -> usize {
         self.removed.lock().map_or(0, |r| r.len())
+    }
+
+    /// [`Snapshot::release`], the letters parted: those removed, and those
+    /// handed back (for [`super::recheck`]).
+    pub async fn release_parted(self) -> (Vec<Letter>, Vec<Letter>) {
+        let mut gone = vec![false; self.letters.len()];
+        if let Ok(removed) = self.removed.lock() {
+            for &i in removed.iter() {
+                gone[i] = true;
+            }
+        }
+        let (removed, held): (Vec<_>, Vec<_>) = self
+            .release()
+            .await
+            .into_iter()
+            .zip(gone)
+            .partition(|(_, gone)| *gone);
+        let letters = |v: Vec<(Letter, bool)>| v.into_iter().map(|(l, _)| l).collect();
+        (letters(removed), letters(held))
     }
 
     /// Hands back every letter not removed (channel close), then disconnects;
