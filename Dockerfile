@@ -8,6 +8,7 @@
 FROM rust:1.95-trixie AS build
 WORKDIR /src
 COPY Cargo.toml Cargo.lock build.rs ./
+COPY vendor ./vendor
 COPY src ./src
 COPY migrations ./migrations
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
