@@ -38,7 +38,11 @@ pub async fn ping(pool: &PgPool) -> Result<(), sqlx::Error> {
 
 pub async fn gauges(pool: &PgPool) -> Result<Gauges, sqlx::Error> {
     let refunds_by_status = sqlx::query_as(
-        "SELECT status, count(*) FROM refunds WHERE status IN ('pending', 'batched', 'submitted') GROUP BY status",
+        // A `batched` refund of an accepted batch is `submitted` (migration 30).
+        "SELECT CASE WHEN r.status = 'batched' AND b.accepted_at IS NOT NULL THEN 'submitted'
+                     ELSE r.status END AS status, count(*)
+         FROM refunds r LEFT JOIN batches b ON b.batch_no = r.batch_no AND r.status = 'batched'
+         WHERE r.status IN ('pending', 'batched', 'submitted') GROUP BY 1",
     )
     .fetch_all(pool)
     .await?;

@@ -105,9 +105,14 @@ async fn pool_with(opts: PgConnectOptions, pool_size: u32) -> anyhow::Result<PgP
         .context("while connecting to PostgreSQL (DATABASE_URL)")
 }
 
+/// Every connection says it reads a stored `batched` through its batch
+/// (migration 30): the schema refuses writes from any that does not.
+pub const ACCEPTED_BY_BATCH: (&str, &str) = ("refund_worker.accepted_by_batch", "on");
+
 fn options(url: &str) -> anyhow::Result<PgConnectOptions> {
     // The error text of a bad URL could repeat its password: say only that it is bad.
     PgConnectOptions::from_str(url)
+        .map(|o| o.options([ACCEPTED_BY_BATCH]))
         .map_err(|_| anyhow::anyhow!("DATABASE_URL is not a valid PostgreSQL URL"))
 }
 

@@ -76,7 +76,7 @@ pub struct EventEntry {
 /// The refund, or `None` when the id is unknown.
 pub async fn find(pool: &PgPool, refund_id: &str) -> Result<Option<RefundView>, sqlx::Error> {
     let Some(row) = sqlx::query(
-        "SELECT refund_id, status, partner, trade_no, amount_fen, reason, currency, trade_amount_fen,
+        "SELECT refund_id, refund_status(status, batch_no) AS status, partner, trade_no, amount_fen, reason, currency, trade_amount_fen,
                 metadata, batch_no, result_code, result_message, result_source, received_at,
                 updated_at, finished_at, item_retries, not_before, channel, out_request_no,
                 (SELECT q.held_reason FROM openapi_requests q WHERE q.refund_id = r.refund_id

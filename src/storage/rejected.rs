@@ -73,7 +73,8 @@ pub async fn reopen(
     .await?;
     // Each item's refund where it stands now, and the batch it is in.
     let rows: Vec<ItemState> = sqlx::query_as(
-        "SELECT r.refund_id, bi.trade_no, r.status, r.batch_no AS current, o.status AS other_status,
+        "SELECT r.refund_id, bi.trade_no, refund_status(r.status, r.batch_no) AS status,
+                r.batch_no AS current, o.status AS other_status,
                 o.attempts AS other_attempts
          FROM batch_items bi JOIN refunds r ON r.refund_id = bi.refund_id
          LEFT JOIN batches o ON o.batch_no = r.batch_no AND r.batch_no <> $1
@@ -104,17 +105,29 @@ pub async fn reopen(
                 .find(|r| r.trade_no == trade_no)
                 .map(|r| r.code.as_str()),
         };
-        match fate(&standing) {
+        let mut what = fate(&standing);
+        if what == Fate::PullFromUnsent {
+            let other = current.as_deref().unwrap_or_default();
+            if !retire_unsent(conn, other, &refund_id, actor).await? {
+                // Its batch was claimed for sending since it was read:
+                // Alipay may hold the refund there too.
+                what = fate(&Standing {
+                    in_unsent_batch: false,
+                    ..standing
+                });
+            }
+        }
+        match what {
             Fate::TakeBack => {
                 let from = RefundStatus::Pending;
-                transitions::take_back(conn, batch_no, &refund_id, from, actor).await?;
+                transitions::take_back(conn, batch_no, &refund_id, from, None, actor).await?;
                 alarm.pulled_back.push(refund_id);
             }
             Fate::PullFromUnsent => {
-                let other = current.clone().unwrap_or_default();
-                retire_unsent(conn, &other, &refund_id, actor).await?;
                 let from = RefundStatus::Batched;
-                transitions::take_back(conn, batch_no, &refund_id, from, actor).await?;
+                let other = current.clone().unwrap_or_default();
+                transitions::take_back(conn, batch_no, &refund_id, from, Some(&other), actor)
+                    .await?;
                 alarm.retired.push(other);
                 alarm.pulled_back.push(refund_id);
             }
@@ -171,22 +184,28 @@ impl Suspect<'_> {
 
 /// A batch never sent loses one refund to the batch Alipay holds: it is
 /// retired and its other refunds go back to pending (its items never change).
+/// `false`, changing nothing, when the batch is no longer unsent (a
+/// submitter claimed it since it was read).
 async fn retire_unsent(
     conn: &mut PgConnection,
     other: &str,
     refund_id: &str,
     actor: &Actor,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
+) -> Result<bool, sqlx::Error> {
+    let retired = sqlx::query(
         "UPDATE batches SET status = 'rejected', last_code = 'PULLED_BACK', completed_at = now(),
                 updated_at = now()
          WHERE batch_no = $1 AND status = 'created' AND attempts = 0",
     )
     .bind(other)
     .execute(&mut *conn)
-    .await?;
+    .await?
+    .rows_affected();
+    if retired == 0 {
+        return Ok(false);
+    }
     let note =
         "batch retired unsent: one of its refunds was found held by Alipay in an earlier batch";
     transitions::batch_to_pending(conn, other, Some(refund_id), None, actor, note).await?;
-    Ok(())
+    Ok(true)
 }

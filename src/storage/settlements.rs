@@ -48,7 +48,7 @@ pub async fn settle(
 ) -> Result<Settled, sqlx::Error> {
     let mut tx = pool.begin().await?;
     let row: Option<(String, Option<String>)> =
-        sqlx::query_as("SELECT status, batch_no FROM refunds WHERE refund_id = $1 FOR UPDATE")
+        sqlx::query_as("SELECT refund_status(status, batch_no), batch_no FROM refunds WHERE refund_id = $1 FOR UPDATE")
             .bind(refund_id)
             .fetch_optional(&mut *tx)
             .await?;

@@ -14,7 +14,15 @@
 //! Invariant (fencing, 5a): a refund moves only from the status it is in
 //! and, where a batch is named, only while that batch is its current one; a
 //! write that finds it elsewhere changes nothing, and the count returned says
-//! so. Sets, never loops: a batch of a thousand is one statement. A
+//! so.
+//!
+//! Alipay's acceptance is written once, on the batch (migration 30): a
+//! refund stored `batched` whose current batch has `accepted_at` is
+//! `submitted` ([`in_status!`] is that reading, `refund_status()` in SQL the
+//! readers'). So a move from `batched` first locks the batch (`FOR SHARE`,
+//! which waits out an acceptance being written) and moves nothing once it is
+//! accepted: a refund Alipay holds never goes back to pending; a move from
+//! `submitted` takes both stored forms. Sets, never loops: a batch of a thousand is one statement. A
 //! batch's refunds are found through its items (`batch_items`' key), not
 //! an index of `refunds` on `batch_no`, which every status change would
 //! have to write; as `refund_id = ANY (ARRAY(…))`, an array computed once,
@@ -25,7 +33,7 @@
 //! | from | to | function |
 //! |---|---|---|
 //! | pending, batched (split) | batched | [`into_batch`] |
-//! | batched | submitted | [`accept_batch`] |
+//! | batched | submitted (written on the batch) | [`accept_batch`] |
 //! | pending, batched elsewhere | submitted | [`take_back`] |
 //! | pending (OpenAPI) | submitted | [`start_call`] |
 //! | batched | pending | [`batch_to_pending`] |
@@ -37,6 +45,50 @@
 use sqlx::PgConnection;
 
 use super::result_event::{self, insert_result_events};
+
+/// SQL: refund `r` is in status `$from` (a text parameter or literal) as
+/// every reader sees it, and, for `batched` and `submitted`, in the batch
+/// `$batch` (a mapi refund's status is only ever judged against the batch
+/// that is its current one). `batched` needs a batch: without one it
+/// matches nothing.
+macro_rules! in_status {
+    ($from:literal, $batch:literal) => {
+        concat!(
+            "CASE ",
+            $from,
+            "::text
+                 WHEN 'submitted' THEN r.status = 'submitted' OR (r.status = 'batched'
+                     AND r.batch_no = ",
+            $batch,
+            "::text
+                     AND EXISTS (SELECT 1 FROM batches b WHERE b.batch_no = ",
+            $batch,
+            "::text
+                                 AND b.accepted_at IS NOT NULL))
+                 WHEN 'batched' THEN r.status = 'batched' AND r.batch_no = ",
+            $batch,
+            "::text
+                     AND COALESCE((SELECT b.accepted_at IS NULL FROM batches b
+                                   WHERE b.batch_no = ",
+            $batch,
+            "::text FOR SHARE), false)
+                 ELSE r.status = ",
+            $from,
+            "::text
+             END"
+        )
+    };
+}
+
+/// A move from `batched` must name the batch (see [`in_status!`]).
+fn batch_named(from: RefundStatus, batch_no: Option<&str>) -> Result<(), sqlx::Error> {
+    if from == RefundStatus::Batched && batch_no.is_none() {
+        return Err(sqlx::Error::Protocol(
+            "a move from batched must name the refund's batch".into(),
+        ));
+    }
+    Ok(())
+}
 use crate::domain::RefundStatus;
 use crate::domain::actor::{Actor, Source};
 
@@ -50,18 +102,20 @@ pub async fn into_batch(
     from_batch: Option<&str>,
     actor: &Actor,
 ) -> Result<u64, sqlx::Error> {
-    let moved: i64 = sqlx::query_scalar(
+    batch_named(from, from_batch)?;
+    let moved: i64 = sqlx::query_scalar(concat!(
         "WITH moved AS (
              UPDATE refunds r SET status = 'batched', batch_no = $1, updated_at = now()
              WHERE r.refund_id = ANY($2::text[])
-               AND r.status = $3 AND ($4::text IS NULL OR r.batch_no = $4)
-             RETURNING r.refund_id
+               AND ($4::text IS NULL OR r.batch_no = $4) AND ",
+        in_status!("$3", "$4"),
+        " RETURNING r.refund_id
          ), sets AS (
              INSERT INTO refund_history_sets (batch_no, refund_ids, from_status, to_status, actor)
              SELECT $1, array_agg(refund_id), $3, 'batched', $5 FROM moved HAVING count(*) > 0
          )
-         SELECT count(*) FROM moved",
-    )
+         SELECT count(*) FROM moved"
+    ))
     .bind(batch_no)
     .bind(refund_ids)
     .bind(from.as_str())
@@ -102,7 +156,10 @@ pub async fn start_call(
     Ok(moved.rows_affected())
 }
 
-/// Alipay holds the batch: its `batched` refunds become `submitted`.
+/// Alipay holds the batch, whose `accepted_at` the caller has just written
+/// in this transaction: its `batched` refunds are `submitted` from now on
+/// without a write of their own (see the module's notes). Writes the move's
+/// history, once per batch, and returns how many refunds it names.
 pub async fn accept_batch(
     conn: &mut PgConnection,
     batch_no: &str,
@@ -110,50 +167,66 @@ pub async fn accept_batch(
     actor: &Actor,
     note: Option<&str>,
 ) -> Result<u64, sqlx::Error> {
-    move_batch(
-        conn,
-        batch_no,
-        RefundStatus::Batched,
-        RefundStatus::Submitted,
-        code,
-        actor,
-        note,
+    let moved: i64 = sqlx::query_scalar(
+        "WITH held AS (
+             SELECT array_agg(refund_id) AS ids FROM refunds
+             WHERE refund_id = ANY (ARRAY(SELECT refund_id FROM batch_items WHERE batch_no = $1))
+               AND batch_no = $1 AND status = 'batched'
+               AND EXISTS (SELECT 1 FROM batches WHERE batch_no = $1 AND accepted_at IS NOT NULL)
+               AND NOT EXISTS (SELECT 1 FROM refund_history_sets
+                               WHERE batch_no = $1 AND from_status = 'batched' AND to_status = 'submitted')
+         ), sets AS (
+             INSERT INTO refund_history_sets (batch_no, refund_ids, from_status, to_status, code, actor, note)
+             SELECT $1, ids, 'batched', 'submitted', $2, $3, $4 FROM held WHERE ids IS NOT NULL
+         )
+         SELECT COALESCE(cardinality(ids), 0)::int8 FROM held",
     )
-    .await
+    .bind(batch_no)
+    .bind(code)
+    .bind(actor.to_string())
+    .bind(note)
+    .fetch_one(conn)
+    .await?;
+    Ok(moved.max(0) as u64)
 }
 
 /// A rejected batch turned out held by Alipay: a refund of it that was not
-/// sent again (`pending`, or `batched` in a batch never sent, which the
-/// caller retires) goes back into it, `submitted`.
+/// sent again (`pending`, or `batched` in `from_batch`, a batch never sent,
+/// which the caller retires) goes back into it, `submitted`.
 pub async fn take_back(
     conn: &mut PgConnection,
     batch_no: &str,
     refund_id: &str,
     from: RefundStatus,
+    from_batch: Option<&str>,
     actor: &Actor,
 ) -> Result<u64, sqlx::Error> {
-    let moved = sqlx::query(
+    batch_named(from, from_batch)?;
+    let moved = sqlx::query(concat!(
         "WITH moved AS (
-             UPDATE refunds SET status = 'submitted', batch_no = $1, not_before = NULL, updated_at = now()
-             WHERE refund_id = $2 AND status = $3
-             RETURNING refund_id
+             UPDATE refunds r SET status = 'submitted', batch_no = $1, not_before = NULL, updated_at = now()
+             WHERE r.refund_id = $2 AND ",
+        in_status!("$3", "$5"),
+        " RETURNING r.refund_id
          )
          INSERT INTO refund_history (refund_id, from_status, to_status, batch_no, actor, note)
          SELECT refund_id, $3, 'submitted', $1, $4,
                 'Alipay holds this batch after all (it had been rejected); taken back into it'
-         FROM moved",
-    )
+         FROM moved"
+    ))
     .bind(batch_no)
     .bind(refund_id)
     .bind(from.as_str())
     .bind(actor.to_string())
+    .bind(from_batch)
     .execute(conn)
     .await?;
     Ok(moved.rows_affected())
 }
 
 /// The batch was not accepted (or is released, or retired unsent): its
-/// `batched` refunds, but `except`, go back to pending for a new batch.
+/// `batched` refunds, but `except`, go back to pending for a new batch;
+/// none does once the batch is accepted (their status is then `submitted`).
 pub async fn batch_to_pending(
     conn: &mut PgConnection,
     batch_no: &str,
@@ -162,18 +235,19 @@ pub async fn batch_to_pending(
     actor: &Actor,
     note: &str,
 ) -> Result<u64, sqlx::Error> {
-    let moved: i64 = sqlx::query_scalar(
+    let moved: i64 = sqlx::query_scalar(concat!(
         "WITH moved AS (
-             UPDATE refunds SET status = 'pending', updated_at = now()
-             WHERE refund_id = ANY (ARRAY(SELECT refund_id FROM batch_items WHERE batch_no = $1))
-               AND batch_no = $1 AND status = 'batched' AND ($2::text IS NULL OR refund_id <> $2)
-             RETURNING refund_id
+             UPDATE refunds r SET status = 'pending', updated_at = now()
+             WHERE r.refund_id = ANY (ARRAY(SELECT refund_id FROM batch_items WHERE batch_no = $1))
+               AND ($2::text IS NULL OR r.refund_id <> $2) AND ",
+        in_status!("'batched'", "$1"),
+        " RETURNING r.refund_id
          ), sets AS (
              INSERT INTO refund_history_sets (batch_no, refund_ids, from_status, to_status, code, actor, note)
              SELECT $1, array_agg(refund_id), 'batched', 'pending', $3, $4, $5 FROM moved HAVING count(*) > 0
          )
-         SELECT count(*) FROM moved",
-    )
+         SELECT count(*) FROM moved"
+    ))
     .bind(batch_no)
     .bind(except)
     .bind(code)
@@ -207,24 +281,26 @@ pub async fn pending_later(
     if items.is_empty() {
         return Ok(0);
     }
+    batch_named(from, batch_no)?;
     let ids: Vec<&str> = items.iter().map(|l| l.refund_id).collect();
     let codes: Vec<&str> = items.iter().map(|l| l.code).collect();
     let waits: Vec<f64> = items.iter().map(|l| l.wait.as_secs_f64()).collect();
-    let moved = sqlx::query(
+    let moved = sqlx::query(concat!(
         "WITH moved AS (
              UPDATE refunds r SET status = 'pending', item_retries = r.item_retries + 1,
                     not_before = now() + make_interval(secs => i.wait), updated_at = now()
              FROM unnest($1::text[], $2::text[], $3::float8[]) AS i(refund_id, code, wait)
-             WHERE r.refund_id = i.refund_id AND r.status = $5
-               AND ($4::text IS NULL OR r.batch_no = $4)
-             RETURNING r.refund_id, i.code, r.not_before
+             WHERE r.refund_id = i.refund_id
+               AND ($4::text IS NULL OR r.batch_no = $4) AND ",
+        in_status!("$5", "$4"),
+        " RETURNING r.refund_id, i.code, r.not_before
          )
          INSERT INTO refund_history (refund_id, from_status, to_status, batch_no, code, actor, note)
          SELECT refund_id, $5, 'pending', $4, code, $6,
                 COALESCE($7, 'a new batch may pass; not before '
                     || to_char(not_before AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'))
-         FROM moved",
-    )
+         FROM moved"
+    ))
     .bind(&ids)
     .bind(&codes)
     .bind(&waits)
@@ -281,11 +357,12 @@ pub async fn succeed(
     }
     let done = sqlx::query(concat!(
         "WITH done AS (
-             UPDATE refunds SET status = 'succeeded', result_code = 'SUCCESS', result_message = 'refunded',
+             UPDATE refunds r SET status = 'succeeded', result_code = 'SUCCESS', result_message = 'refunded',
                     result_source = $2, finished_at = now(), updated_at = now(), not_before = NULL
-             WHERE refund_id = ANY($1::text[]) AND status = 'submitted'
-               AND ($3::text IS NULL OR batch_no = $3)
-             RETURNING *
+             WHERE r.refund_id = ANY($1::text[])
+               AND ($3::text IS NULL OR r.batch_no = $3) AND ",
+        in_status!("'submitted'", "$3"),
+        " RETURNING *
          ), history AS (
              INSERT INTO refund_history (refund_id, from_status, to_status, batch_no, code, actor, note)
              SELECT refund_id, 'submitted', 'succeeded', batch_no, 'SUCCESS', $4, $5
@@ -331,13 +408,15 @@ pub async fn fail(conn: &mut PgConnection, f: &Failure<'_>) -> Result<u64, sqlx:
     if f.refund_ids.is_empty() {
         return Ok(0);
     }
+    batch_named(f.from, f.batch_no)?;
     let rows = sqlx::query(concat!(
         "WITH failed AS (
-             UPDATE refunds SET status = 'failed', result_code = $3, result_message = $4,
+             UPDATE refunds r SET status = 'failed', result_code = $3, result_message = $4,
                     result_source = $5, finished_at = now(), updated_at = now()
-             WHERE refund_id = ANY($1::text[]) AND status = $2
-               AND ($7::text IS NULL OR batch_no = $7)
-             RETURNING *
+             WHERE r.refund_id = ANY($1::text[])
+               AND ($7::text IS NULL OR r.batch_no = $7) AND ",
+        in_status!("$2", "$7"),
+        " RETURNING *
          ), history AS (
              INSERT INTO refund_history (refund_id, from_status, to_status, batch_no, code, actor, note)
              SELECT refund_id, $2, 'failed', batch_no, $3, $6, $4 FROM failed WHERE batch_no IS NULL
@@ -364,37 +443,4 @@ pub async fn fail(conn: &mut PgConnection, f: &Failure<'_>) -> Result<u64, sqlx:
     .execute(conn)
     .await?;
     Ok(rows.rows_affected())
-}
-
-/// Moves the batch's refunds in state `from` to `to`, with history.
-async fn move_batch(
-    conn: &mut PgConnection,
-    batch_no: &str,
-    from: RefundStatus,
-    to: RefundStatus,
-    code: Option<&str>,
-    actor: &Actor,
-    note: Option<&str>,
-) -> Result<u64, sqlx::Error> {
-    let moved: i64 = sqlx::query_scalar(
-        "WITH moved AS (
-             UPDATE refunds SET status = $3, updated_at = now()
-             WHERE refund_id = ANY (ARRAY(SELECT refund_id FROM batch_items WHERE batch_no = $1))
-               AND batch_no = $1 AND status = $2
-             RETURNING refund_id
-         ), sets AS (
-             INSERT INTO refund_history_sets (batch_no, refund_ids, from_status, to_status, code, actor, note)
-             SELECT $1, array_agg(refund_id), $2, $3, $4, $5, $6 FROM moved HAVING count(*) > 0
-         )
-         SELECT count(*) FROM moved",
-    )
-    .bind(batch_no)
-    .bind(from.as_str())
-    .bind(to.as_str())
-    .bind(code)
-    .bind(actor.to_string())
-    .bind(note)
-    .fetch_one(conn)
-    .await?;
-    Ok(moved.max(0) as u64)
 }

@@ -172,11 +172,13 @@ impl TestApp {
     }
 
     pub async fn status_of(&self, refund_id: &str) -> String {
-        sqlx::query_scalar("SELECT status FROM refunds WHERE refund_id = $1")
-            .bind(refund_id)
-            .fetch_one(&self.pool)
-            .await
-            .unwrap()
+        sqlx::query_scalar(
+            "SELECT refund_status(status, batch_no) FROM refunds WHERE refund_id = $1",
+        )
+        .bind(refund_id)
+        .fetch_one(&self.pool)
+        .await
+        .unwrap()
     }
 
     pub async fn refund_count(&self) -> i64 {

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod absence;
+mod acceptance;
 mod admin;
 mod batching;
 mod bench;

@@ -362,11 +362,12 @@ async fn a_notification_during_a_database_outage_is_answered_503_and_applied_on_
     let pool = sqlx::postgres::PgPoolOptions::new()
         .max_connections(2)
         .acquire_timeout(Duration::from_secs(2))
-        .connect(&format!(
-            "postgres://postgres@{}/{}",
-            proxy.addr,
-            app.db_name()
-        ))
+        .connect_with(
+            format!("postgres://postgres@{}/{}", proxy.addr, app.db_name())
+                .parse::<sqlx::postgres::PgConnectOptions>()
+                .unwrap()
+                .options([refund_worker::storage::ACCEPTED_BY_BATCH]),
+        )
         .await
         .unwrap();
     let base = serve_callback_on(pool, &app, &gw.url, true, &stop).await;

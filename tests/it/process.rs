@@ -123,10 +123,12 @@ async fn three_processes_killed_and_restarted_pay_every_refund_exactly_once() {
     let mut children = KillOnDrop((0..3).map(|_| spawn()).collect());
     let children = &mut children.0;
     let submitted = || async {
-        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM refunds WHERE status = 'submitted'")
-            .fetch_one(&app.pool)
-            .await
-            .unwrap()
+        sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM refunds WHERE refund_status(status, batch_no) = 'submitted'",
+        )
+        .fetch_one(&app.pool)
+        .await
+        .unwrap()
     };
     let mut kills = 0;
     let mut seen = 0;

@@ -549,11 +549,12 @@ async fn three_poisoned_items_in_a_batch_of_1000_fail_alone_in_few_requests() {
         .fetch_one(&app.pool)
         .await
         .unwrap();
-    let submitted: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM refunds WHERE status = 'submitted'")
-            .fetch_one(&app.pool)
-            .await
-            .unwrap();
+    let submitted: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM refunds WHERE refund_status(status, batch_no) = 'submitted'",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
     assert_eq!((failed, submitted), (3, 997));
     for i in [100, 500, 999] {
         assert_eq!(app.status_of(&format!("K-{i}")).await, "failed");

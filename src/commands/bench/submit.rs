@@ -140,7 +140,8 @@ async fn phase(
     }
     loop {
         let done: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM refunds WHERE status = 'submitted' AND refund_id LIKE $1",
+            "SELECT count(*) FROM refunds WHERE refund_status(status, batch_no) = 'submitted'
+             AND refund_id LIKE $1",
         )
         .bind(format!("{prefix}%"))
         .fetch_one(pool)
