@@ -22,7 +22,9 @@
 //! readers'). So a move from `batched` first locks the batch (`FOR SHARE`,
 //! which waits out an acceptance being written) and moves nothing once it is
 //! accepted: a refund Alipay holds never goes back to pending; a move from
-//! `submitted` takes both stored forms. Sets, never loops: a batch of a thousand is one statement. A
+//! `submitted` takes both stored forms.
+//!
+//! Sets, never loops: a batch of a thousand is one statement. A
 //! batch's refunds are found through its items (`batch_items`' key), not
 //! an index of `refunds` on `batch_no`, which every status change would
 //! have to write; as `refund_id = ANY (ARRAY(…))`, an array computed once,
@@ -45,6 +47,8 @@
 use sqlx::PgConnection;
 
 use super::result_event::{self, insert_result_events};
+use crate::domain::RefundStatus;
+use crate::domain::actor::{Actor, Source};
 
 /// SQL: refund `r` is in status `$from` (a text parameter or literal) as
 /// every reader sees it, and, for `batched` and `submitted`, in the batch
@@ -89,8 +93,6 @@ fn batch_named(from: RefundStatus, batch_no: Option<&str>) -> Result<(), sqlx::E
     }
     Ok(())
 }
-use crate::domain::RefundStatus;
-use crate::domain::actor::{Actor, Source};
 
 /// Moves refunds into `batch_no` (written just before, with its items) from
 /// `from` (and, for a split or a renumbered form, from the batch `from_batch`).
