@@ -12,6 +12,7 @@ use sqlx::{Connection, PgConnection};
 
 use crate::gateway::form_batch;
 use crate::helpers::*;
+use crate::notifications::count;
 
 /// Two refunds in one batch, not yet sent.
 async fn two_in_a_batch(app: &TestApp) -> String {
@@ -133,11 +134,7 @@ async fn an_accepted_batch_s_refunds_read_submitted_without_a_write_each_and_nev
     assert_eq!(transitions::fail(&mut conn, &failed).await.unwrap(), 1);
     assert_eq!(app.status_of("A-1").await, "succeeded");
     assert_eq!(app.status_of("A-2").await, "failed");
-    let events: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox")
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
-    assert_eq!(events, 2);
+    assert_eq!(count(&app, "SELECT count(*) FROM outbox").await, 2);
     drop(conn);
     app.cleanup().await;
 }
