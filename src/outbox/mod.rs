@@ -2,7 +2,8 @@
 //! `refunds.results` exchange (contract §4).
 //!
 //! A step claims a window of unpublished rows (`FOR UPDATE SKIP LOCKED`, so
-//! relays in other processes take other rows), publishes them persistent, with
+//! relays in other processes take other rows), writes each event's JSON
+//! from its stored facts ([`body`]), publishes them persistent, with
 //! `mandatory`, `message_id` = `event_id`, `type` = the routing key,
 //! `correlation_id` = `refund_id`, `app_id`, `timestamp`, and `metadata`
 //! exactly as upstream sent it (`payload`), awaits the confirms together and
@@ -12,6 +13,7 @@
 //! publishes the window again: delivery is at least once, and consumers
 //! deduplicate on `event_id`. `LISTEN outbox` wakes the relay; a poll backs it up.
 
+mod body;
 mod payload;
 
 use std::time::Duration;
@@ -59,15 +61,13 @@ impl Relay {
         }
         let mut confirms = Vec::with_capacity(rows.len());
         let now = u64::try_from(chrono::Utc::now().timestamp()).unwrap_or_default();
-        for DueEvent {
-            event_id,
-            refund_id,
-            routing_key,
-            body,
-            metadata,
-            ..
-        } in &rows
-        {
+        for row in &rows {
+            let DueEvent {
+                event_id,
+                refund_id,
+                routing_key,
+                ..
+            } = row;
             let props = BasicProperties::default()
                 .with_delivery_mode(2)
                 .with_content_type("application/json".into())
@@ -76,7 +76,7 @@ impl Relay {
                 .with_correlation_id(refund_id.as_str().into())
                 .with_app_id(APP_ID.into())
                 .with_timestamp(now);
-            let payload = payload::payload(body, metadata)?;
+            let payload = wire_bytes(row)?;
             let confirm = channel
                 .basic_publish(
                     self.topology.results_exchange.as_str().into(),
@@ -132,6 +132,30 @@ impl Relay {
             session: None,
         };
         role_loop::run(relaying, shutdown).await
+    }
+}
+
+/// A refund's result events, oldest first, published or not: each routing
+/// key and the JSON the relay sends (or sent) for it. For tests and tools,
+/// which must check what goes out, not what is stored.
+pub async fn events_of(
+    pool: &PgPool,
+    refund_id: &str,
+) -> anyhow::Result<Vec<(String, serde_json::Value)>> {
+    let mut events = Vec::new();
+    for row in store::events_of(pool, refund_id).await? {
+        let json = serde_json::from_slice(&wire_bytes(&row)?)?;
+        events.push((row.routing_key, json));
+    }
+    Ok(events)
+}
+
+/// The bytes an event goes out as: the JSON written from its facts, or the
+/// JSON stored for an event written before migration 32.
+fn wire_bytes(row: &DueEvent) -> serde_json::Result<Vec<u8>> {
+    match &row.legacy_body {
+        Some(stored) => payload::payload(stored, &row.metadata),
+        None => payload::payload(&body::body(row), &row.metadata),
     }
 }
 

@@ -1,5 +1,6 @@
-//! The bytes of a result event on the wire: the stored body (built in SQL)
-//! with `metadata` spliced in as the exact text upstream sent, so key order
+//! The bytes of a result event on the wire: its body ([`super::body`], or
+//! the JSON stored for an event written before migration 32) with
+//! `metadata` spliced in as the exact text upstream sent, so key order
 //! and number text come back unchanged (JSONB and `serde_json::Value` would
 //! reorder keys and pass numbers through f64). Pure.
 
@@ -7,7 +8,10 @@ use serde_json::value::RawValue;
 
 /// `body` (an object without `metadata`) with `"metadata": <metadata>` last.
 /// Text that is not a JSON object (intake never stores such) becomes `{}`.
-pub fn payload(body: &serde_json::Value, metadata: &str) -> serde_json::Result<Vec<u8>> {
+pub fn payload<B: serde::Serialize + ?Sized>(
+    body: &B,
+    metadata: &str,
+) -> serde_json::Result<Vec<u8>> {
     let metadata = match serde_json::from_str::<&RawValue>(metadata) {
         Ok(raw) if raw.get().trim_start().starts_with('{') => raw.get(),
         _ => "{}",

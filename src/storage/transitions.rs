@@ -364,7 +364,7 @@ pub async fn succeed(
              WHERE r.refund_id = ANY($1::text[])
                AND ($3::text IS NULL OR r.batch_no = $3) AND ",
         in_status!("'submitted'", "$3"),
-        " RETURNING *
+        " RETURNING r.refund_id, r.batch_no, r.operator_retries, r.channel, r.out_request_no
          ), history AS (
              INSERT INTO refund_history (refund_id, from_status, to_status, batch_no, code, actor, note)
              SELECT refund_id, 'submitted', 'succeeded', batch_no, 'SUCCESS', $4, $5
@@ -374,8 +374,8 @@ pub async fn succeed(
              SELECT batch_no, array_agg(refund_id), 'submitted', 'succeeded', 'SUCCESS', $4, $5
              FROM done WHERE batch_no IS NOT NULL GROUP BY batch_no
          ), ev AS (
-             SELECT d.refund_id, d.trade_no, d.amount_fen, d.partner, d.batch_no, d.metadata,
-                    d.operator_retries, d.channel, d.out_request_no, $6::text AS event, 'succeeded'::text AS status,
+             SELECT d.refund_id, d.batch_no, d.operator_retries, d.channel, d.out_request_no,
+                    $6::text AS event, 'succeeded'::text AS status,
                     'SUCCESS'::text AS code, 'refunded'::text AS message, $2::text AS source
              FROM done d
          ) ",
@@ -418,7 +418,7 @@ pub async fn fail(conn: &mut PgConnection, f: &Failure<'_>) -> Result<u64, sqlx:
              WHERE r.refund_id = ANY($1::text[])
                AND ($7::text IS NULL OR r.batch_no = $7) AND ",
         in_status!("$2", "$7"),
-        " RETURNING *
+        " RETURNING r.refund_id, r.batch_no, r.operator_retries, r.channel, r.out_request_no
          ), history AS (
              INSERT INTO refund_history (refund_id, from_status, to_status, batch_no, code, actor, note)
              SELECT refund_id, $2, 'failed', batch_no, $3, $6, $4 FROM failed WHERE batch_no IS NULL
@@ -427,8 +427,8 @@ pub async fn fail(conn: &mut PgConnection, f: &Failure<'_>) -> Result<u64, sqlx:
              SELECT batch_no, array_agg(refund_id), $2, 'failed', $3, $6, $4
              FROM failed WHERE batch_no IS NOT NULL GROUP BY batch_no
          ), ev AS (
-             SELECT f.refund_id, f.trade_no, f.amount_fen, f.partner, f.batch_no, f.metadata,
-                    f.operator_retries, f.channel, f.out_request_no, $8::text AS event, 'failed'::text AS status,
+             SELECT f.refund_id, f.batch_no, f.operator_retries, f.channel, f.out_request_no,
+                    $8::text AS event, 'failed'::text AS status,
                     $3::text AS code, $4::text AS message, $5::text AS source
              FROM failed f
          ) ",

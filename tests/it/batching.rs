@@ -176,12 +176,7 @@ async fn a_trades_100th_refund_fails_without_asking_alipay() {
         Step::FailedOnly { failed: 1 }
     );
     assert_eq!(app.status_of("R-100").await, "failed");
-    let body: serde_json::Value = sqlx::query_scalar(
-        "SELECT body FROM outbox WHERE refund_id = 'R-100' AND routing_key = 'refund.failed'",
-    )
-    .fetch_one(&app.pool)
-    .await
-    .unwrap();
+    let body = app.event_of("R-100", |key| key == "refund.failed").await;
     assert_eq!(body["event"], "refund.failed");
     assert_eq!(body["status"], "failed");
     assert_eq!(body["code"], "REFUND_COUNT_EXCEEDED");

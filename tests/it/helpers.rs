@@ -181,6 +181,26 @@ impl TestApp {
         .unwrap()
     }
 
+    /// A refund's result events as the relay sends them (routing key and
+    /// JSON), oldest first, published or not.
+    pub async fn events_of(&self, refund_id: &str) -> Vec<(String, serde_json::Value)> {
+        refund_worker::outbox::events_of(&self.pool, refund_id)
+            .await
+            .unwrap()
+    }
+
+    /// The one result event of `refund_id` whose routing key `which` takes.
+    pub async fn event_of(&self, refund_id: &str, which: fn(&str) -> bool) -> serde_json::Value {
+        let mut found: Vec<_> = self
+            .events_of(refund_id)
+            .await
+            .into_iter()
+            .filter(|(key, _)| which(key))
+            .collect();
+        assert_eq!(found.len(), 1, "one such event of {refund_id}: {found:?}");
+        found.remove(0).1
+    }
+
     pub async fn refund_count(&self) -> i64 {
         sqlx::query_scalar("SELECT count(*) FROM refunds")
             .fetch_one(&self.pool)

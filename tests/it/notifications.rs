@@ -215,12 +215,9 @@ async fn a_bank_return_becomes_one_event_and_its_resend_changes_nothing() {
         },
     )
     .await;
-    let body: serde_json::Value = sqlx::query_scalar(
-        "SELECT body FROM outbox WHERE refund_id = 'B-2' AND routing_key = 'refund.bank_returned'",
-    )
-    .fetch_one(&app.pool)
-    .await
-    .unwrap();
+    let body = app
+        .event_of("B-2", |key| key == "refund.bank_returned")
+        .await;
     assert_eq!(body["event"], "refund.bank_returned");
     assert_eq!(body["status"], "bank_succeeded");
     assert_eq!(body["code"], "S");

@@ -134,13 +134,10 @@ impl Channel {
     }
 
     async fn event(&self, refund_id: &str) -> serde_json::Value {
-        let body: serde_json::Value = sqlx::query_scalar(
-            "SELECT body FROM outbox WHERE refund_id = $1 AND routing_key <> 'refund.bank_returned'",
-        )
-        .bind(refund_id)
-        .fetch_one(&self.app.pool)
-        .await
-        .unwrap();
+        let body = self
+            .app
+            .event_of(refund_id, |key| key != "refund.bank_returned")
+            .await;
         crate::contract::assert_result_event(&body);
         body
     }
@@ -435,11 +432,16 @@ async fn a_depositback_push_becomes_bank_returned_and_forged_or_unknown_pushes_c
         assert_eq!(r.text().await.unwrap(), "success");
     }
     assert_eq!(c.count(bank_events).await, 1);
-    let body: serde_json::Value =
-        sqlx::query_scalar("SELECT body FROM outbox WHERE routing_key = 'refund.bank_returned'")
-            .fetch_one(&c.app.pool)
-            .await
-            .unwrap();
+    let holder: String = sqlx::query_scalar(
+        "SELECT refund_id FROM outbox WHERE routing_key = 'refund.bank_returned'",
+    )
+    .fetch_one(&c.app.pool)
+    .await
+    .unwrap();
+    let body = c
+        .app
+        .event_of(&holder, |key| key == "refund.bank_returned")
+        .await;
     assert_eq!(body["status"], "bank_succeeded");
     assert_eq!(body["channel"], "openapi");
     assert_eq!(body["source"], "notify");
@@ -524,12 +526,7 @@ async fn a_held_request_waits_for_a_person_and_a_retried_refund_gets_a_new_numbe
     assert_eq!(c.app.status_of("R-1").await, "succeeded");
     assert_eq!(c.times_paid(&t2, "R-1"), 0);
     assert_eq!(c.times_paid(&t2, "R-1~1"), 1);
-    let body: serde_json::Value = sqlx::query_scalar(
-        "SELECT body FROM outbox WHERE refund_id = 'R-1' AND routing_key = 'refund.succeeded'",
-    )
-    .fetch_one(&c.app.pool)
-    .await
-    .unwrap();
+    let body = c.app.event_of("R-1", |key| key == "refund.succeeded").await;
     assert_eq!(
         (body["out_request_no"].as_str(), body["retry"].as_i64()),
         (Some("R-1~1"), Some(1))

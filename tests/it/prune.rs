@@ -42,7 +42,7 @@ async fn fixtures(pool: &PgPool) {
              INSERT INTO refund_history (refund_id, to_status, actor, at)
              VALUES ('{id}', 'pending', 'intake', now() - interval '41 days'),
                     ('{id}', '{status}', 'callback', COALESCE({finished}, now() - interval '40 days'));
-             INSERT INTO outbox (event_id, refund_id, routing_key, body, created_at, published_at)
+             INSERT INTO outbox (event_id, refund_id, routing_key, legacy_body, created_at, published_at)
              VALUES (gen_random_uuid(), '{id}', 'refund.bank_returned', '{{}}', now() - interval '40 days',
                      CASE WHEN '{id}' = 'OLD-2' THEN NULL ELSE COALESCE({finished}, now() - interval '40 days') END);\n"
         );

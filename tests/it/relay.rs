@@ -100,6 +100,68 @@ async fn result_events_are_published_once_confirmed_and_marked() {
     app.cleanup().await;
 }
 
+/// Migration 32: an event written since is stored as facts and goes out as
+/// the contract's JSON; one stored as JSON before goes out as it was stored,
+/// with the refund's metadata text spliced in as always.
+#[tokio::test]
+async fn events_stored_as_facts_and_as_json_before_migration_32_both_go_out_whole() {
+    let app = TestApp::without_intake(&[]).await;
+    write_events(&app, 1).await;
+    let old_id = "00000000-0000-4000-8000-0000000000aa";
+    sqlx::query(
+        "INSERT INTO outbox (event_id, refund_id, routing_key, legacy_body)
+         VALUES ($1::uuid, 'E-0', 'refund.bank_returned',
+                 jsonb_build_object('event', 'refund.bank_returned', 'event_id', $1::text,
+                                    'code', 'S', 'metadata', jsonb_build_object('stale', 1)))",
+    )
+    .bind(old_id)
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    let (relay, channel) = relay_for(&app).await;
+    assert_eq!(relay.step(&channel).await.unwrap().published, 2);
+    let queue = app.topology.results_queue.clone().unwrap();
+    let mut bodies: Vec<serde_json::Value> = app
+        .take_all(&queue)
+        .await
+        .iter()
+        .map(|d| serde_json::from_slice(&d.data).unwrap())
+        .collect();
+    bodies.sort_by_key(|b| b["event_id"] == old_id);
+    let [new, old] = &bodies[..] else {
+        panic!("two events: {bodies:?}")
+    };
+    crate::contract::assert_result_event(new);
+    assert_eq!(
+        (
+            &new["event"],
+            &new["refund_id"],
+            &new["amount"],
+            &new["code"]
+        ),
+        (
+            &serde_json::json!("refund.failed"),
+            &serde_json::json!("E-0"),
+            &serde_json::json!("1.50"),
+            &serde_json::json!("REFUND_COUNT_EXCEEDED")
+        )
+    );
+    assert_eq!(new["trade_no"], trade(0));
+    assert_eq!(
+        *old,
+        serde_json::json!({"event": "refund.bank_returned", "event_id": old_id, "code": "S", "metadata": {}})
+    );
+    // What the tests read through `events_of` is what went out.
+    let read: Vec<serde_json::Value> = app
+        .events_of("E-0")
+        .await
+        .into_iter()
+        .map(|e| e.1)
+        .collect();
+    assert!(read.contains(new) && read.contains(old), "{read:?}");
+    app.cleanup().await;
+}
+
 #[tokio::test]
 async fn an_unroutable_event_is_kept_and_retried_later() {
     let app = TestApp::without_intake(&[("AMQP_RESULTS_QUEUE", "false")]).await;

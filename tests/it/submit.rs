@@ -463,11 +463,7 @@ async fn one_bad_trade_is_split_out_until_it_fails_alone() {
         assert_eq!(app.status_of(&format!("S-{i}")).await, "submitted");
     }
     assert_eq!(app.status_of("S-13").await, "failed");
-    let body: serde_json::Value =
-        sqlx::query_scalar("SELECT body FROM outbox WHERE refund_id = 'S-13'")
-            .fetch_one(&app.pool)
-            .await
-            .unwrap();
+    let body = app.event_of("S-13", |_| true).await;
     assert_eq!(
         (body["code"].as_str(), body["source"].as_str()),
         (Some("TRADE_HAS_CLOSED"), Some("submit"))
