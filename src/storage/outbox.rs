@@ -64,7 +64,7 @@ pub async fn claim_due(conn: &mut PgConnection, window: i64) -> Result<Vec<DueSe
         "WITH next AS (
              SELECT id, sum(cardinality(event_ids)) OVER (ORDER BY id) - cardinality(event_ids) AS before
              FROM outbox_sets WHERE published_at IS NULL AND next_attempt_at <= now()
-             ORDER BY id LIMIT 64
+             ORDER BY id LIMIT $1
          )
          SELECT s.id, s.created_at, s.event_ids
          FROM outbox_sets s JOIN next n ON n.id = s.id
