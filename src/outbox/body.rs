@@ -68,6 +68,7 @@ mod tests {
             + chrono::Duration::microseconds(123_987);
         DueEvent {
             event_id: Uuid::nil(),
+            due_at: at,
             occurred_at: at,
             refund_id: "R-1".into(),
             routing_key: "refund.succeeded".into(),

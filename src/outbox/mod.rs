@@ -1,40 +1,35 @@
 //! The outbox relay: result events from the `outbox` table to the
 //! `refunds.results` exchange (contract §4).
 //!
-//! A step claims a window of unpublished sets (`outbox_sets`: the events one
-//! statement wrote; `FOR UPDATE SKIP LOCKED`, so relays in other processes
-//! take other sets), writes each event's JSON from its stored facts
-//! ([`body`]), publishes them persistent, with `mandatory`, `message_id` =
-//! `event_id`, `type` = the routing key, `correlation_id` = `refund_id`,
-//! `app_id`, `timestamp`, and `metadata` exactly as upstream sent it
-//! (`payload`), awaits the confirms together and marks the sets published,
-//! all inside the claim's transaction. An unroutable or refused event stays
-//! unpublished (its set waits, or it moves to a new set that does) and is
-//! retried with a growing delay. A crash after publishing and before the
-//! commit publishes the window again: delivery is at least once, and
-//! consumers deduplicate on `event_id`. `LISTEN outbox` wakes the relay; a
-//! poll backs it up.
+//! A step claims a window of unpublished rows (`FOR UPDATE SKIP LOCKED`, so
+//! relays in other processes take other rows), writes each event's JSON
+//! from its stored facts ([`body`]), publishes them persistent, with
+//! `mandatory`, `message_id` = `event_id`, `type` = the routing key,
+//! `correlation_id` = `refund_id`, `app_id`, `timestamp`, and `metadata`
+//! exactly as upstream sent it (`payload`), awaits the confirms together and
+//! marks the confirmed ones published in one statement, all inside the claim's
+//! transaction. An unroutable or refused event stays unpublished and is retried
+//! with a growing delay. A crash after publishing and before the commit
+//! publishes the window again: delivery is at least once, and consumers
+//! deduplicate on `event_id`. `LISTEN outbox` wakes the relay; a poll backs it up.
 
 mod body;
 mod payload;
 
-use std::collections::HashSet;
 use std::time::Duration;
 
 use crate::amqp::{self, Topology};
 use crate::delays::Delays;
 use crate::role_loop::{self, Pace, Role};
-use crate::storage::outbox::{self as store, DueEvent, DueSet};
+use crate::storage::outbox::{self as store, DueEvent};
 use anyhow::Context;
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::{BasicProperties, Channel, Confirmation};
 use sqlx::PgPool;
 use sqlx::postgres::PgListener;
 use tokio_util::sync::CancellationToken;
-use uuid::Uuid;
 
-/// Events per step: sets are claimed while they fit, and the first always
-/// (a set of a settled batch holds up to 1 000).
+/// Rows per step.
 const WINDOW: i64 = 500;
 /// The AMQP `app_id` of every result event.
 const APP_ID: &str = "refund-worker";
@@ -56,15 +51,14 @@ pub struct Relayed {
 }
 
 impl Relay {
-    /// Publishes one window of due sets on `channel` (confirms enabled).
+    /// Publishes one window of due rows on `channel` (confirms enabled).
     pub async fn step(&self, channel: &Channel) -> anyhow::Result<Relayed> {
         let mut tx = self.pool.begin().await?;
-        let sets = store::claim_due(&mut tx, WINDOW).await?;
-        if sets.is_empty() {
+        let rows = store::claim_due(&mut tx, WINDOW).await?;
+        if rows.is_empty() {
             tx.rollback().await?;
             return Ok(Relayed::default());
         }
-        let rows = store::events_in(&mut tx, &sets).await?;
         let mut confirms = Vec::with_capacity(rows.len());
         let now = u64::try_from(chrono::Utc::now().timestamp()).unwrap_or_default();
         for row in &rows {
@@ -98,30 +92,34 @@ impl Relay {
                 .context("while publishing a result event")?;
             confirms.push(confirm);
         }
-        let mut kept = HashSet::new();
-        for (row, confirm) in rows.iter().zip(confirms) {
+        let (mut published, mut kept) = (Vec::new(), Vec::new());
+        for (
+            DueEvent {
+                event_id,
+                due_at,
+                routing_key,
+                ..
+            },
+            confirm,
+        ) in rows.iter().zip(confirms)
+        {
             match confirm
                 .await
                 .context("while awaiting a result event's confirm")?
             {
-                Confirmation::Ack(None) => {}
+                Confirmation::Ack(None) => published.push((*due_at, *event_id)),
                 other => {
-                    tracing::warn!(event_id = %row.event_id, row.routing_key, ?other, "result event not taken (unroutable or refused); kept for a retry");
-                    kept.insert(row.event_id);
+                    tracing::warn!(%event_id, routing_key, ?other, "result event not taken (unroutable or refused); kept for a retry");
+                    kept.push((*due_at, *event_id));
                 }
             }
         }
-        let settled = settle_sets(&sets, &kept);
-        store::mark_published(&mut tx, &settled.published).await?;
-        store::postpone(&mut tx, &settled.postponed).await?;
-        for (set, kept) in &settled.split {
-            store::split_off(&mut tx, set, kept).await?;
-        }
+        store::mark_published(&mut tx, &published).await?;
+        store::postpone(&mut tx, &kept).await?;
         tx.commit().await?;
-        let published = rows.len() - kept.len();
-        metrics::counter!("refund_worker_events_published_total").increment(published as u64);
+        metrics::counter!("refund_worker_events_published_total").increment(published.len() as u64);
         Ok(Relayed {
-            published,
+            published: published.len(),
             kept: kept.len(),
         })
     }
@@ -159,38 +157,6 @@ fn wire_bytes(row: &DueEvent) -> serde_json::Result<Vec<u8>> {
         Some(stored) => payload::payload(stored, &row.metadata),
         None => payload::payload(&body::body(row), &row.metadata),
     }
-}
-
-/// What becomes of each claimed set once the confirms are in.
-#[derive(Debug, Default)]
-struct SetOutcomes<'s> {
-    /// Every event confirmed.
-    published: Vec<i64>,
-    /// None confirmed: the whole set waits.
-    postponed: Vec<i64>,
-    /// Some confirmed: the set is published without these, which wait.
-    split: Vec<(&'s DueSet, Vec<Uuid>)>,
-}
-
-/// Sorts the claimed sets by the events the broker did not take. Pure.
-fn settle_sets<'s>(sets: &'s [DueSet], kept: &HashSet<Uuid>) -> SetOutcomes<'s> {
-    let mut out = SetOutcomes::default();
-    for set in sets {
-        let left: Vec<Uuid> = set
-            .event_ids
-            .iter()
-            .copied()
-            .filter(|e| kept.contains(e))
-            .collect();
-        if left.is_empty() {
-            out.published.push(set.id);
-        } else if left.len() == set.event_ids.len() {
-            out.postponed.push(set.id);
-        } else {
-            out.split.push((set, left));
-        }
-    }
-    out
 }
 
 /// A broker channel with confirms and a `LISTEN outbox`, held between steps.
@@ -268,33 +234,5 @@ impl Role for Relaying {
         if let Some(session) = self.session.take() {
             amqp::liveness::close(&session.conn, "relay stopping").await;
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn set(id: i64, events: &[u128]) -> DueSet {
-        DueSet {
-            id,
-            created_at: chrono::Utc::now(),
-            event_ids: events.iter().map(|&e| Uuid::from_u128(e)).collect(),
-        }
-    }
-
-    #[test]
-    fn a_set_is_published_postponed_or_split_by_what_the_broker_kept() {
-        let sets = [set(1, &[1, 2]), set(2, &[3, 4, 5]), set(3, &[6])];
-        let kept: HashSet<Uuid> = [4, 6].into_iter().map(Uuid::from_u128).collect();
-        let out = settle_sets(&sets, &kept);
-        assert_eq!(out.published, [1]);
-        assert_eq!(out.postponed, [3]);
-        assert_eq!(out.split.len(), 1);
-        assert_eq!(out.split[0].0.id, 2);
-        assert_eq!(out.split[0].1, [Uuid::from_u128(4)]);
-        let none = settle_sets(&sets, &HashSet::new());
-        assert_eq!(none.published, [1, 2, 3]);
-        assert!(none.postponed.is_empty() && none.split.is_empty());
     }
 }

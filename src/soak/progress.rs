@@ -117,9 +117,7 @@ async fn quiet(
     valid: usize,
 ) -> anyhow::Result<Option<String>> {
     let done = terminal_count(pool).await?;
-    let unpublished: i64 = sqlx::query_scalar(
-        "SELECT COALESCE(sum(cardinality(event_ids)), 0)::int8 FROM outbox_sets WHERE published_at IS NULL",
-    )
+    let unpublished: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox_due")
         .fetch_one(pool)
         .await?;
     let unread = amqp::inspect(&link.channel, &topology.approved_queue)

@@ -47,9 +47,8 @@ pub async fn gauges(pool: &PgPool) -> Result<Gauges, sqlx::Error> {
     .fetch_all(pool)
     .await?;
     let (outbox_backlog, outbox_oldest_seconds): (i64, i64) = sqlx::query_as(
-        "SELECT COALESCE(sum(cardinality(event_ids)), 0)::int8,
-                COALESCE(EXTRACT(EPOCH FROM now() - min(created_at)), 0)::int8
-         FROM outbox_sets WHERE published_at IS NULL",
+        "SELECT count(*), COALESCE(EXTRACT(EPOCH FROM now() - min(created_at)), 0)::int8
+         FROM outbox_due",
     )
     .fetch_one(pool)
     .await?;

@@ -1,9 +1,8 @@
-//! SQL of the outbox relay: claiming due sets of result events
-//! (`outbox_sets`, migration 33: one per statement that wrote events),
-//! reading their events, and marking sets published or postponed, all in
-//! the relay's transaction (the claim's row locks keep relays in other
-//! processes on other sets). An event row is never written after its
-//! insert; whether it went out is its set's `published_at`.
+//! SQL of the outbox relay: claiming a window of due result events, and
+//! marking them published or postponed, all in the relay's transaction (the
+//! claim's row locks keep relays in other processes on other rows). What is
+//! due is `outbox_due` (migration 0020), filled by a trigger as events are
+//! written; the events themselves change only in `published_at`.
 
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
@@ -15,6 +14,8 @@ use uuid::Uuid;
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct DueEvent {
     pub event_id: Uuid,
+    /// Its `outbox_due` key's first half (the event's `created_at`).
+    pub due_at: DateTime<Utc>,
     /// When it was written (`created_at`): the event's `occurred_at`.
     pub occurred_at: DateTime<Utc>,
     pub refund_id: String,
@@ -39,7 +40,10 @@ pub struct DueEvent {
     pub metadata: String,
 }
 
-/// The columns of a [`DueEvent`], for `FROM outbox o JOIN refunds r`.
+/// An `outbox_due` row's key.
+pub type DueKey = (DateTime<Utc>, Uuid);
+
+/// The columns of a [`DueEvent`] but `due_at`, for `FROM outbox o JOIN refunds r`.
 macro_rules! event_columns {
     () => {
         "o.event_id, o.created_at AS occurred_at, o.refund_id, o.routing_key, o.round,
@@ -49,51 +53,19 @@ macro_rules! event_columns {
     };
 }
 
-/// A claimed set: its id, the moment its events were written, and them.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct DueSet {
-    pub id: i64,
-    pub created_at: DateTime<Utc>,
-    pub event_ids: Vec<Uuid>,
-}
-
-/// Due, unpublished sets, oldest first, locked (`SKIP LOCKED`): as many as
-/// fit in `window` events, and always the first (a set is published whole).
-pub async fn claim_due(conn: &mut PgConnection, window: i64) -> Result<Vec<DueSet>, sqlx::Error> {
-    sqlx::query_as(
-        "WITH next AS (
-             SELECT id, sum(cardinality(event_ids)) OVER (ORDER BY id) - cardinality(event_ids) AS before
-             FROM outbox_sets WHERE published_at IS NULL AND next_attempt_at <= now()
-             ORDER BY id LIMIT $1
-         )
-         SELECT s.id, s.created_at, s.event_ids
-         FROM outbox_sets s JOIN next n ON n.id = s.id
-         WHERE n.before < $1
-         ORDER BY s.id FOR UPDATE OF s SKIP LOCKED",
-    )
-    .bind(window)
-    .fetch_all(conn)
-    .await
-}
-
-/// The events of these sets, each set's in one run, in the sets' order.
-pub async fn events_in(
-    conn: &mut PgConnection,
-    sets: &[DueSet],
-) -> Result<Vec<DueEvent>, sqlx::Error> {
-    let ids: Vec<Uuid> = sets
-        .iter()
-        .flat_map(|s| s.event_ids.iter().copied())
-        .collect();
+/// Up to `limit` due, unpublished events, oldest first, their `outbox_due`
+/// rows locked (`SKIP LOCKED`).
+pub async fn claim_due(conn: &mut PgConnection, limit: i64) -> Result<Vec<DueEvent>, sqlx::Error> {
     sqlx::query_as(concat!(
-        "SELECT ",
+        "SELECT d.created_at AS due_at, ",
         event_columns!(),
-        " FROM unnest($1::uuid[]) WITH ORDINALITY AS k(event_id, n)
-         JOIN outbox o ON o.event_id = k.event_id
+        " FROM outbox_due d
+         JOIN outbox o ON o.event_id = d.event_id
          JOIN refunds r ON r.refund_id = o.refund_id
-         ORDER BY k.n"
+         WHERE d.next_attempt_at <= now()
+         ORDER BY d.created_at LIMIT $1 FOR UPDATE OF d SKIP LOCKED"
     ))
-    .bind(&ids)
+    .bind(limit)
     .fetch_all(conn)
     .await
 }
@@ -103,7 +75,7 @@ pub async fn events_in(
 /// sends, not what is stored.
 pub async fn events_of(pool: &PgPool, refund_id: &str) -> Result<Vec<DueEvent>, sqlx::Error> {
     sqlx::query_as(concat!(
-        "SELECT ",
+        "SELECT o.created_at AS due_at, ",
         event_columns!(),
         " FROM outbox o JOIN refunds r ON r.refund_id = o.refund_id
          WHERE o.refund_id = $1 ORDER BY o.created_at, o.event_id"
@@ -113,65 +85,45 @@ pub async fn events_of(pool: &PgPool, refund_id: &str) -> Result<Vec<DueEvent>, 
     .await
 }
 
-/// SQL: the next attempt of a set tried `attempts` times (before this
-/// one): 2^attempts seconds from now, at most five minutes.
-macro_rules! backoff {
-    () => {
-        "now() + make_interval(secs => least(300, power(2, least(attempts, 12))))"
-    };
-}
-
-/// The broker confirmed every event of these sets: published.
-pub async fn mark_published(conn: &mut PgConnection, sets: &[i64]) -> Result<(), sqlx::Error> {
-    if sets.is_empty() {
+/// The broker confirmed these: no longer due, and published (a HOT update
+/// of the event: only `published_at` changes), in one statement.
+pub async fn mark_published(conn: &mut PgConnection, keys: &[DueKey]) -> Result<(), sqlx::Error> {
+    if keys.is_empty() {
         return Ok(());
     }
-    sqlx::query("UPDATE outbox_sets SET published_at = now() WHERE id = ANY($1)")
-        .bind(sets)
-        .execute(conn)
-        .await?;
-    Ok(())
-}
-
-/// The broker took none of a set's events (unroutable or refused): tried
-/// again after a delay that doubles with each attempt, at most five minutes.
-pub async fn postpone(conn: &mut PgConnection, sets: &[i64]) -> Result<(), sqlx::Error> {
-    if sets.is_empty() {
-        return Ok(());
-    }
-    sqlx::query(concat!(
-        "UPDATE outbox_sets SET attempts = attempts + 1, next_attempt_at = ",
-        backoff!(),
-        " WHERE id = ANY($1)"
-    ))
-    .bind(sets)
+    let (at, ids): (Vec<DateTime<Utc>>, Vec<Uuid>) = keys.iter().copied().unzip();
+    sqlx::query(
+        "WITH gone AS (
+             DELETE FROM outbox_due d
+             USING unnest($1::timestamptz[], $2::uuid[]) AS k(created_at, event_id)
+             WHERE d.created_at = k.created_at AND d.event_id = k.event_id
+             RETURNING d.event_id
+         )
+         UPDATE outbox SET published_at = now()
+         WHERE event_id IN (SELECT event_id FROM gone) AND published_at IS NULL",
+    )
+    .bind(&at)
+    .bind(&ids)
     .execute(conn)
     .await?;
     Ok(())
 }
 
-/// The broker took some of a set's events: the set is published without
-/// the others (`kept`), which move to a new set of the same moment, tried
-/// again later like a postponed one.
-pub async fn split_off(
-    conn: &mut PgConnection,
-    set: &DueSet,
-    kept: &[Uuid],
-) -> Result<(), sqlx::Error> {
-    sqlx::query(concat!(
-        "WITH later AS (
-             INSERT INTO outbox_sets (created_at, event_ids, attempts, next_attempt_at)
-             SELECT $2, $3, attempts + 1, ",
-        backoff!(),
-        " FROM outbox_sets WHERE id = $1
-         )
-         UPDATE outbox_sets SET published_at = now(),
-                event_ids = ARRAY(SELECT e FROM unnest(event_ids) AS e WHERE e <> ALL($3))
-         WHERE id = $1"
-    ))
-    .bind(set.id)
-    .bind(set.created_at)
-    .bind(kept)
+/// Unroutable or refused: tried again after a delay that doubles with each
+/// attempt, at most five minutes.
+pub async fn postpone(conn: &mut PgConnection, keys: &[DueKey]) -> Result<(), sqlx::Error> {
+    if keys.is_empty() {
+        return Ok(());
+    }
+    let (at, ids): (Vec<DateTime<Utc>>, Vec<Uuid>) = keys.iter().copied().unzip();
+    sqlx::query(
+        "UPDATE outbox_due d SET attempts = d.attempts + 1,
+                next_attempt_at = now() + make_interval(secs => least(300, power(2, least(d.attempts, 12))))
+         FROM unnest($1::timestamptz[], $2::uuid[]) AS k(created_at, event_id)
+         WHERE d.created_at = k.created_at AND d.event_id = k.event_id",
+    )
+    .bind(&at)
+    .bind(&ids)
     .execute(conn)
     .await?;
     Ok(())

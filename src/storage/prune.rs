@@ -3,8 +3,7 @@
 //! for long and the live fleet never waits on the prune.
 //!
 //! - published outbox rows (their events are on the broker, and consumers
-//!   deduplicate on `event_id`), and then the published sets that named
-//!   them (`outbox_sets`) once none of their events is left;
+//!   deduplicate on `event_id`);
 //! - the raw bodies of ordinary notifications (`applied`, `repeat`) of
 //!   batches that are over (`completed`, `rejected`) or of no batch: the row
 //!   stays, so its `notify_id` still deduplicates, with `raw_pruned_at` set.
@@ -23,7 +22,6 @@ use sqlx::PgPool;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Target {
     PublishedEvents,
-    PublishedEventSets,
     NotificationBodies,
     History,
     HistorySets,
@@ -31,9 +29,8 @@ pub enum Target {
 }
 
 impl Target {
-    pub const ALL: [Target; 6] = [
+    pub const ALL: [Target; 5] = [
         Target::PublishedEvents,
-        Target::PublishedEventSets,
         Target::NotificationBodies,
         Target::History,
         Target::HistorySets,
@@ -43,7 +40,6 @@ impl Target {
     pub fn label(self) -> &'static str {
         match self {
             Target::PublishedEvents => "published outbox events",
-            Target::PublishedEventSets => "published event sets",
             Target::NotificationBodies => "raw notification bodies",
             Target::History => "history rows of terminal refunds",
             Target::HistorySets => "history sets whose refunds are all terminal",
@@ -54,20 +50,9 @@ impl Target {
     /// The rows in scope, for a chunk (`LIMIT $2`) or a count.
     fn scope(self) -> &'static str {
         match self {
-            // Published: before migration 33 marked on the row, since then
-            // on the set that names it (same created_at).
             Target::PublishedEvents => {
-                "SELECT o.event_id AS key FROM outbox o
-                 LEFT JOIN LATERAL (
-                     SELECT s.published_at FROM outbox_sets s
-                     WHERE s.created_at = o.created_at AND o.event_id = ANY(s.event_ids) LIMIT 1
-                 ) s ON true
-                 WHERE o.created_at < $1 AND COALESCE(o.published_at, s.published_at) < $1"
-            }
-            Target::PublishedEventSets => {
-                "SELECT s.id AS key FROM outbox_sets s
-                 WHERE s.created_at < $1 AND s.published_at < $1 AND NOT EXISTS (
-                     SELECT 1 FROM outbox o WHERE o.created_at = s.created_at AND o.event_id = ANY(s.event_ids))"
+                "SELECT event_id AS key FROM outbox
+                 WHERE created_at < $1 AND published_at IS NOT NULL AND published_at < $1"
             }
             Target::NotificationBodies => {
                 "SELECT n.id AS key FROM notifications n
@@ -101,10 +86,7 @@ impl Target {
         let scope = self.scope();
         match self {
             Target::PublishedEvents => format!(
-                "DELETE FROM outbox WHERE event_id IN ({scope} LIMIT $2 FOR UPDATE OF o SKIP LOCKED)"
-            ),
-            Target::PublishedEventSets => format!(
-                "DELETE FROM outbox_sets WHERE id IN ({scope} LIMIT $2 FOR UPDATE OF s SKIP LOCKED)"
+                "DELETE FROM outbox WHERE event_id IN ({scope} LIMIT $2 FOR UPDATE SKIP LOCKED)"
             ),
             Target::NotificationBodies => format!(
                 "UPDATE notifications SET raw_body = ''::bytea, raw_pruned_at = now()

@@ -189,13 +189,7 @@ async fn open_item(pool: &PgPool, refund_id: &str) -> Result<Option<OpenItem>, s
 /// Its result events in the outbox, oldest first.
 async fn events(pool: &PgPool, refund_id: &str) -> Result<Vec<EventEntry>, sqlx::Error> {
     sqlx::query(
-        "SELECT o.event_id, o.routing_key, o.created_at, COALESCE(o.published_at, s.published_at) AS published_at
-         FROM outbox o
-         LEFT JOIN LATERAL (
-             SELECT s.published_at FROM outbox_sets s
-             WHERE s.created_at = o.created_at AND o.event_id = ANY(s.event_ids) LIMIT 1
-         ) s ON true
-         WHERE o.refund_id = $1 ORDER BY o.created_at",
+        "SELECT event_id, routing_key, created_at, published_at FROM outbox WHERE refund_id = $1 ORDER BY created_at",
     )
     .bind(refund_id)
     .fetch_all(pool)

@@ -10,8 +10,7 @@
 //! ([`crate::outbox`]), adding the refund's unchanging fields (`trade_no`,
 //! `amount`, `partner`, `metadata`) and `occurred_at`, the row's
 //! `created_at`, the moment of writing. Each row gets a fresh `event_id`
-//! (downstream dedups on it); the statement's events are queued for the
-//! relay as one `outbox_sets` row (migration 33).
+//! (downstream dedups on it).
 //!
 //! The statement before it provides a CTE named `ev` with these columns:
 //! the refund's `refund_id`, `batch_no`, `operator_retries`, `channel` and
@@ -19,23 +18,15 @@
 //! `code`, `message` and `source`. (Migrations 0002 and 0006 defined the
 //! JSON as the SQL function `refund_event_body`; it is no longer called.)
 
-/// The tail of a statement: `, events AS (…) … INSERT INTO outbox … FROM
-/// events`, with the one `outbox_sets` row that queues them for the relay
-/// (migration 33; the set and its events share `created_at`).
+/// The tail of a statement: `INSERT INTO outbox … SELECT … FROM ev`.
 macro_rules! insert_result_events {
     () => {
-        ", events AS MATERIALIZED (
-             SELECT gen_random_uuid() AS event_id, ev.* FROM ev
-         ), queued AS (
-             INSERT INTO outbox_sets (event_ids)
-             SELECT array_agg(event_id) FROM events HAVING count(*) > 0
-         )
-         INSERT INTO outbox (event_id, refund_id, round, routing_key, status, code, message, source,
+        "INSERT INTO outbox (event_id, refund_id, round, routing_key, status, code, message, source,
                              batch_no, channel, out_request_no)
-         SELECT e.event_id, e.refund_id, e.operator_retries, e.event, e.status, e.code,
-                e.message, e.source, e.batch_no, e.channel,
-                CASE WHEN e.channel = 'openapi' THEN e.out_request_no END
-         FROM events e"
+         SELECT gen_random_uuid(), ev.refund_id, ev.operator_retries, ev.event, ev.status, ev.code,
+                ev.message, ev.source, ev.batch_no, ev.channel,
+                CASE WHEN ev.channel = 'openapi' THEN ev.out_request_no END
+         FROM ev"
     };
 }
 

@@ -214,8 +214,7 @@ async fn the_connected_broker_going_away_mid_run_moves_the_worker_to_the_next_lo
             terminal().await == N as i64
                 && count(
                     &app,
-                    "SELECT COALESCE(sum(cardinality(event_ids)), 0)::int8 FROM outbox_sets
-                     WHERE published_at IS NULL",
+                    "SELECT count(*) FROM outbox WHERE published_at IS NULL",
                 )
                 .await
                     == 0

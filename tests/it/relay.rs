@@ -44,16 +44,6 @@ async fn write_more_events(app: &TestApp, from: usize, n: usize) {
         .unwrap();
 }
 
-/// Events an unpublished set still names.
-async fn unpublished(app: &TestApp) -> i64 {
-    sqlx::query_scalar(
-        "SELECT COALESCE(sum(cardinality(event_ids)), 0)::int8 FROM outbox_sets WHERE published_at IS NULL",
-    )
-    .fetch_one(&app.pool)
-    .await
-    .unwrap()
-}
-
 /// A relay on the test's names and a channel with confirms.
 async fn relay_for(app: &TestApp) -> (Relay, lapin::Channel) {
     let relay = Relay {
@@ -101,7 +91,12 @@ async fn result_events_are_published_once_confirmed_and_marked() {
         seen += 1;
     }
     assert_eq!(seen, 3);
-    assert_eq!(unpublished(&app).await, 0);
+    let unpublished: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(unpublished, 0);
     app.cleanup().await;
 }
 
@@ -118,15 +113,6 @@ async fn events_stored_as_facts_and_as_json_before_migration_32_both_go_out_whol
          VALUES ($1::uuid, 'E-0', 'refund.bank_returned',
                  jsonb_build_object('event', 'refund.bank_returned', 'event_id', $1::text,
                                     'code', 'S', 'metadata', jsonb_build_object('stale', 1)))",
-    )
-    .bind(old_id)
-    .execute(&app.pool)
-    .await
-    .unwrap();
-    // Migration 33 queued every unpublished event in a set of its moment.
-    sqlx::query(
-        "INSERT INTO outbox_sets (created_at, event_ids)
-         SELECT created_at, ARRAY[event_id] FROM outbox WHERE event_id = $1::uuid",
     )
     .bind(old_id)
     .execute(&app.pool)
@@ -189,7 +175,7 @@ async fn an_unroutable_event_is_kept_and_retried_later() {
         }
     );
     let (attempts, waiting): (i32, bool) =
-        sqlx::query_as("SELECT attempts, next_attempt_at > now() FROM outbox_sets")
+        sqlx::query_as("SELECT attempts, next_attempt_at > now() FROM outbox_due")
             .fetch_one(&app.pool)
             .await
             .unwrap();
@@ -220,7 +206,7 @@ async fn an_unroutable_event_is_kept_and_retried_later() {
         )
         .await
         .unwrap();
-    sqlx::query("UPDATE outbox_sets SET next_attempt_at = now()")
+    sqlx::query("UPDATE outbox_due SET next_attempt_at = now()")
         .execute(&app.pool)
         .await
         .unwrap();
@@ -243,95 +229,6 @@ async fn an_unroutable_event_is_kept_and_retried_later() {
     app.cleanup().await;
 }
 
-/// A set the broker takes in part (here one that migration 33 made of
-/// events written together before it, with different routing keys, one of
-/// them bound to no queue): the set is published without the others, which
-/// move to a set of their own, of the same moment, and go out later.
-#[tokio::test]
-async fn a_set_the_broker_takes_in_part_is_split_and_the_rest_goes_out_later() {
-    let app = TestApp::without_intake(&[("AMQP_RESULTS_QUEUE", "false")]).await;
-    write_events(&app, 2).await;
-    sqlx::raw_sql(
-        "INSERT INTO outbox (event_id, refund_id, routing_key, legacy_body, created_at)
-         SELECT gen_random_uuid(), 'E-0', 'refund.bank_returned', '{}', created_at
-         FROM outbox_sets;
-         DELETE FROM outbox_sets;
-         INSERT INTO outbox_sets (created_at, event_ids)
-         SELECT created_at, array_agg(event_id ORDER BY routing_key) FROM outbox GROUP BY created_at",
-    )
-    .execute(&app.pool)
-    .await
-    .unwrap();
-    let (relay, channel) = relay_for(&app).await;
-    let queue = format!("{}.failed-only", app.topology.results_exchange);
-    channel
-        .queue_declare(
-            queue.as_str().into(),
-            QueueDeclareOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
-    let bind = |key: &'static str| {
-        channel.queue_bind(
-            queue.as_str().into(),
-            app.topology.results_exchange.as_str().into(),
-            key.into(),
-            QueueBindOptions::default(),
-            FieldTable::default(),
-        )
-    };
-    bind("refund.failed").await.unwrap();
-    assert_eq!(
-        relay.step(&channel).await.unwrap(),
-        Relayed {
-            published: 2,
-            kept: 1
-        }
-    );
-    let split: Vec<(i32, i32, bool, bool)> = sqlx::query_as(
-        "SELECT cardinality(event_ids), attempts, published_at IS NOT NULL, next_attempt_at > now()
-         FROM outbox_sets ORDER BY id",
-    )
-    .fetch_all(&app.pool)
-    .await
-    .unwrap();
-    assert_eq!(split, [(2, 0, true, false), (1, 1, false, true)]);
-    let same_moment: bool =
-        sqlx::query_scalar("SELECT count(DISTINCT created_at) = 1 FROM outbox_sets")
-            .fetch_one(&app.pool)
-            .await
-            .unwrap();
-    assert!(same_moment, "the kept event's set keeps its moment");
-    assert_eq!(unpublished(&app).await, 1);
-
-    bind("refund.bank_returned").await.unwrap();
-    sqlx::query("UPDATE outbox_sets SET next_attempt_at = now()")
-        .execute(&app.pool)
-        .await
-        .unwrap();
-    assert_eq!(relay.step(&channel).await.unwrap().published, 1);
-    assert_eq!(unpublished(&app).await, 0);
-    let mut keys: Vec<String> = Vec::new();
-    while let Some(m) = channel
-        .basic_get(queue.as_str().into(), BasicGetOptions { no_ack: true })
-        .await
-        .unwrap()
-    {
-        keys.push(m.delivery.routing_key.to_string());
-    }
-    keys.sort();
-    assert_eq!(
-        keys,
-        ["refund.bank_returned", "refund.failed", "refund.failed"]
-    );
-    channel
-        .queue_delete(queue.as_str().into(), Default::default())
-        .await
-        .unwrap();
-    app.cleanup().await;
-}
-
 /// The broker unreachable while events are pending: the relay keeps them,
 /// retries, and publishes every one once the broker is back.
 #[tokio::test]
@@ -347,11 +244,10 @@ async fn events_pending_while_the_broker_is_away_are_all_published_when_it_retur
     let running = tokio::spawn(relay.run(shutdown.clone()));
     write_events(&app, 100).await;
     let published = || async {
-        let all: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox")
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM outbox WHERE published_at IS NOT NULL")
             .fetch_one(&app.pool)
             .await
-            .unwrap();
-        all - unpublished(&app).await
+            .unwrap()
     };
     wait_for_count(
         "the first 100 published",

@@ -160,16 +160,11 @@ pub async fn drive(
         .unwrap_or_default();
     let succeeded = consumed.values().filter(|(_, ok)| *ok).count();
     let rows: Vec<StageRow> = sqlx::query_as(
-        "SELECT r.refund_id, r.received_at, b.created_at, b.accepted_at, r.finished_at,
-                COALESCE(o.published_at, s.published_at) AS published_at
+        "SELECT r.refund_id, r.received_at, b.created_at, b.accepted_at, r.finished_at, o.published_at
          FROM refunds r
          LEFT JOIN batches b ON b.batch_no = r.batch_no
          LEFT JOIN outbox o ON o.refund_id = r.refund_id
-                           AND o.routing_key IN ('refund.succeeded', 'refund.failed')
-         LEFT JOIN LATERAL (
-             SELECT s.published_at FROM outbox_sets s
-             WHERE s.created_at = o.created_at AND o.event_id = ANY(s.event_ids) LIMIT 1
-         ) s ON true",
+                           AND o.routing_key IN ('refund.succeeded', 'refund.failed')",
     )
     .fetch_all(&rig.pool)
     .await?;
