@@ -70,9 +70,9 @@ pub async fn claim_due(conn: &mut PgConnection, limit: i64) -> Result<Vec<DueEve
     .await
 }
 
-/// A refund's events as they are (or were) published, oldest first: for
-/// `refund show`-like reading and for tests, which check what the relay
-/// sends, not what is stored.
+/// A refund's events, published or not, oldest first, read as the relay
+/// reads them (for `outbox::events_of`: tests and tools check what the
+/// relay sends, not what is stored).
 pub async fn events_of(pool: &PgPool, refund_id: &str) -> Result<Vec<DueEvent>, sqlx::Error> {
     sqlx::query_as(concat!(
         "SELECT o.created_at AS due_at, ",

@@ -10,7 +10,9 @@
 //! ([`crate::outbox`]), adding the refund's unchanging fields (`trade_no`,
 //! `amount`, `partner`, `metadata`) and `occurred_at`, the row's
 //! `created_at`, the moment of writing. Each row gets a fresh `event_id`
-//! (downstream dedups on it).
+//! (downstream dedups on it). Which fields an event carries (`retry`,
+//! `out_request_no` on OpenAPI only) is the relay's one rule
+//! (`outbox/body.rs`); the row keeps the facts as they are.
 //!
 //! The statement before it provides a CTE named `ev` with these columns:
 //! the refund's `refund_id`, `batch_no`, `operator_retries`, `channel` and
@@ -24,8 +26,7 @@ macro_rules! insert_result_events {
         "INSERT INTO outbox (event_id, refund_id, round, routing_key, status, code, message, source,
                              batch_no, channel, out_request_no)
          SELECT gen_random_uuid(), ev.refund_id, ev.operator_retries, ev.event, ev.status, ev.code,
-                ev.message, ev.source, ev.batch_no, ev.channel,
-                CASE WHEN ev.channel = 'openapi' THEN ev.out_request_no END
+                ev.message, ev.source, ev.batch_no, ev.channel, ev.out_request_no
          FROM ev"
     };
 }
