@@ -157,7 +157,8 @@ pub enum LogFormat {
 /// How intake gathers deliveries into one database transaction.
 #[derive(Clone, Debug)]
 pub struct IntakeSettings {
-    /// Deliveries per window at most; the prefetch is twice this.
+    /// Deliveries per window at most; the prefetch is four times this (the
+    /// windows in flight and the one filling).
     pub window: u16,
     /// How long a window waits for more deliveries after its first.
     pub window_wait: Duration,

@@ -9,7 +9,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use lapin::BasicProperties;
 use lapin::types::{AMQPValue, FieldTable};
 
-use crate::amqp::headers::get_text;
+use crate::amqp::headers::{get_count, get_text, value_text};
 use crate::intake::dead_letter::{
     CODE_HEADER, DEAD_LETTERED_AT_HEADER, ORIGINAL_EXCHANGE_HEADER, ORIGINAL_ROUTING_KEY_HEADER,
     REASON_HEADER,
@@ -67,10 +67,7 @@ impl Letter {
             .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
             .map(|t| t.to_utc())
             .or_else(|| death.and_then(death_time));
-        let replay_count = headers
-            .and_then(|h| h.inner().get(REPLAY_COUNT_HEADER))
-            .and_then(lenient_count)
-            .unwrap_or(0);
+        let replay_count = get_count(headers, REPLAY_COUNT_HEADER).unwrap_or(0);
         let origin = header_origin(headers).or_else(|| death.and_then(death_origin));
         Self {
             position,
@@ -148,32 +145,6 @@ fn death_origin(death: &FieldTable) -> Option<Origin> {
         exchange,
         routing_key,
     })
-}
-
-fn value_text(value: &AMQPValue) -> Option<String> {
-    match value {
-        AMQPValue::LongString(s) => Some(String::from_utf8_lossy(s.as_bytes()).into_owned()),
-        AMQPValue::ShortString(s) => Some(s.as_str().to_owned()),
-        _ => None,
-    }
-}
-
-/// A count from any integer value or decimal text; negative or unreadable is `None`.
-pub fn lenient_count(value: &AMQPValue) -> Option<u64> {
-    match value {
-        AMQPValue::ShortShortInt(n) => u64::try_from(*n).ok(),
-        AMQPValue::ShortShortUInt(n) => Some(u64::from(*n)),
-        AMQPValue::ShortInt(n) => u64::try_from(*n).ok(),
-        AMQPValue::ShortUInt(n) => Some(u64::from(*n)),
-        AMQPValue::LongInt(n) => u64::try_from(*n).ok(),
-        AMQPValue::LongUInt(n) => Some(u64::from(*n)),
-        AMQPValue::LongLongInt(n) => u64::try_from(*n).ok(),
-        AMQPValue::Timestamp(n) => Some(*n),
-        AMQPValue::LongString(_) | AMQPValue::ShortString(_) => {
-            value_text(value)?.trim().parse().ok()
-        }
-        _ => None,
-    }
 }
 
 #[cfg(test)]
@@ -291,18 +262,6 @@ pub(crate) mod tests {
 
     #[test]
     fn the_replay_count_is_read_leniently() {
-        let cases = [
-            (AMQPValue::LongLongInt(3), Some(3)),
-            (AMQPValue::LongInt(2), Some(2)),
-            (AMQPValue::ShortShortUInt(7), Some(7)),
-            (AMQPValue::LongString(LongString::from(" 4 ")), Some(4)),
-            (AMQPValue::LongInt(-1), None),
-            (AMQPValue::LongString(LongString::from("x")), None),
-            (AMQPValue::Boolean(true), None),
-        ];
-        for (value, want) in cases {
-            assert_eq!(lenient_count(&value), want, "{value:?}");
-        }
         let mut h = FieldTable::default();
         h.insert(
             REPLAY_COUNT_HEADER.into(),

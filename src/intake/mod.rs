@@ -6,12 +6,15 @@
 //! windows are stored at once (each its own transaction) while the next one
 //! fills; they are settled with the broker strictly in delivery order, since a
 //! `multiple` ack covers every earlier delivery. The prefetch fits exactly the
-//! windows in flight plus the one filling.
+//! windows in flight plus the one filling. A window holding a delivery the
+//! broker has taken back twice is cut small ([`at_risk`]), so a crash loop
+//! cannot walk valid events to the delivery limit.
 //!
 //! Cancel safety: deliveries are buffered outside the `select!`, so cutting a
 //! window never drops one (a dropped delivery would later be acked, by a
 //! `multiple` ack, without having been stored).
 
+mod at_risk;
 pub mod dead_letter;
 mod publish;
 mod settle;
@@ -99,6 +102,9 @@ impl Intake {
             shutdown,
         };
         let mut filling: Vec<Delivery> = Vec::with_capacity(window);
+        // The most the window filling may hold: smaller once it holds a
+        // delivery near the delivery limit ([`at_risk`]).
+        let mut cap = window;
         let mut cut_at = Instant::now();
         let mut in_flight = FuturesOrdered::new();
         loop {
@@ -111,21 +117,25 @@ impl Intake {
                         return Ok(());
                     }
                 }
-                next = consumer.next(), if room && filling.len() < window => match next {
+                next = consumer.next(), if room && filling.len() < cap => match next {
                     Some(d) => {
+                        let d = d?;
                         if filling.is_empty() {
                             cut_at = Instant::now() + self.settings.intake.window_wait;
                         }
-                        filling.push(d?);
+                        cap = cap.min(at_risk::window_cap(at_risk::times_returned(&d), window));
+                        filling.push(d);
                     }
                     None => anyhow::bail!("the broker cancelled the consumer"),
                 },
                 _ = tokio::time::sleep_until(cut_at), if room && !filling.is_empty() => {
                     in_flight.push_back(window::process_owned(&cx, std::mem::take(&mut filling)));
+                    cap = window;
                 }
             }
-            if in_flight.len() < IN_FLIGHT && filling.len() >= window {
+            if in_flight.len() < IN_FLIGHT && filling.len() >= cap {
                 in_flight.push_back(window::process_owned(&cx, std::mem::take(&mut filling)));
+                cap = window;
             }
         }
         // Stopping: windows already being stored finish and are settled, in

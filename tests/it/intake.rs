@@ -268,6 +268,51 @@ async fn while_the_database_refuses_connections_nothing_is_acked_or_lost() {
     app.cleanup().await;
 }
 
+#[tokio::test]
+async fn deliveries_the_broker_took_back_twice_are_stored_in_small_windows() {
+    // A window is cut only when full (500) or after 3 s: 200 fresh events
+    // would go in one. RabbitMQ before 4.3 (the one deploy/services.sh
+    // installs) counts a delivery each time a closed channel hands it back.
+    let mut app =
+        TestApp::without_intake(&[("INTAKE_WINDOW", "500"), ("INTAKE_WINDOW_MS", "3000")]).await;
+    let admin = admin_pool().await;
+    let db = app.db_name();
+    set_connections(&admin, &db, false).await;
+    let bodies: Vec<Vec<u8>> = (0..200)
+        .map(|i| event(&format!("K-{i}"), &trade(i), "1.00"))
+        .collect();
+    app.publish(&bodies).await;
+    let queue = app.topology.approved_queue.clone();
+    for round in 1..=2 {
+        app.start_intake();
+        wait_until("intake to hold every delivery", LONG, || async {
+            app.ready(&queue).await == 0
+        })
+        .await;
+        app.stop_intake().await;
+        wait_until(&format!("all 200 handed back ({round})"), LONG, || async {
+            app.ready(&queue).await == 200
+        })
+        .await;
+    }
+
+    set_connections(&admin, &db, true).await;
+    app.start_intake();
+    wait_for_count("every refund", 200, LONG, || app.refund_count()).await;
+    app.stop_intake().await;
+    // One window is one transaction: its refunds share `received_at`.
+    let windows: Vec<i64> =
+        sqlx::query_scalar("SELECT count(*) FROM refunds GROUP BY received_at ORDER BY 1")
+            .fetch_all(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(windows.iter().sum::<i64>(), 200);
+    assert!(windows.iter().all(|&n| n <= 50), "windows {windows:?}");
+    assert_eq!(app.ready(&queue).await, 0);
+    assert_eq!(app.ready(&app.topology.dead_queue).await, 0);
+    app.cleanup().await;
+}
+
 /// Makes a database refuse (or accept again) new connections and ends the
 /// ones it has, the way an outage looks to the worker.
 async fn set_connections(admin: &sqlx::PgPool, db: &str, allow: bool) {
