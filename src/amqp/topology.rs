@@ -17,6 +17,8 @@ pub const APPROVED_KEY: &str = "refund.approved";
 /// Deliveries of one message before the broker dead-letters it (a poison message
 /// that keeps killing its consumer).
 pub const DELIVERY_LIMIT: i32 = 5;
+/// The header a quorum queue raises each time it takes a delivery back.
+pub const DELIVERY_COUNT_HEADER: &str = "x-delivery-count";
 /// The default results queue's length limit when the settings give none:
 /// about 100 MiB of result events, far from a broker's disk.
 pub const RESULTS_MAX_LENGTH: u32 = 100_000;

@@ -22,9 +22,8 @@ use lapin::types::FieldTable;
 use super::Target;
 use super::letter::Letter;
 use super::snapshot::{Locked, Snapshot};
+use crate::amqp::topology::DELIVERY_COUNT_HEADER;
 
-/// The header the broker adds, or raises, each time it hands a message back.
-const DELIVERY_COUNT_HEADER: &str = "x-delivery-count";
 /// Reads of the queue after the command's own (each removes what it finds).
 const ROUNDS: usize = 3;
 /// Tries to take the reader's lock, which the command's own connection

@@ -17,6 +17,7 @@ use lapin::types::{AMQPValue, FieldTable};
 
 use super::letter::{Letter, REPLAY_COUNT_HEADER, REPLAYED_AT_HEADER, X_DEATH_HEADER};
 use crate::amqp::headers::set_text;
+use crate::amqp::topology::DELIVERY_COUNT_HEADER;
 use crate::intake::dead_letter::{
     CODE_HEADER, DEAD_LETTERED_AT_HEADER, ORIGINAL_EXCHANGE_HEADER, ORIGINAL_ROUTING_KEY_HEADER,
     REASON_HEADER,
@@ -36,7 +37,7 @@ pub const STRIPPED: [&str; 14] = [
     "x-last-death-exchange",
     "x-last-death-queue",
     "x-last-death-reason",
-    "x-delivery-count",
+    DELIVERY_COUNT_HEADER,
     REPLAY_COUNT_HEADER,
 ];
 

@@ -15,14 +15,11 @@
 //! Pure: reads the delivery's header and redelivery flag only.
 
 use lapin::message::Delivery;
-
 use lapin::types::FieldTable;
 
 use crate::amqp::headers::get_count;
-use crate::amqp::topology::DELIVERY_LIMIT;
+use crate::amqp::topology::{DELIVERY_COUNT_HEADER, DELIVERY_LIMIT};
 
-/// The header the broker raises each time it takes a delivery back.
-pub const DELIVERY_COUNT_HEADER: &str = "x-delivery-count";
 /// Handed back this many times, a delivery is at risk (the limit is
 /// [`crate::amqp::topology::DELIVERY_LIMIT`]): from the first, so it has
 /// four more deliveries to be stored in.

@@ -7,8 +7,8 @@
 //! fills; they are settled with the broker strictly in delivery order, since a
 //! `multiple` ack covers every earlier delivery. The prefetch fits exactly the
 //! windows in flight plus the one filling. A window holding a delivery the
-//! broker has taken back twice is cut small ([`at_risk`]), so a crash loop
-//! cannot walk valid events to the delivery limit.
+//! broker has handed back is cut small ([`at_risk`]), so a crash loop cannot
+//! walk valid events to the delivery limit.
 //!
 //! Cancel safety: deliveries are buffered outside the `select!`, so cutting a
 //! window never drops one (a dropped delivery would later be acked, by a
