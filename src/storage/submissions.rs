@@ -71,26 +71,56 @@ pub async fn claim_due(
     .transpose()
 }
 
-/// Invariant 5a: whether this process still holds its claim on the batch
-/// (still `submitting`, at the attempt it claimed). Locks the row for the
-/// caller's transaction, so nobody can take the claim over until it commits;
-/// `false` means another process took it over and nothing may be written.
-pub async fn still_claimed(
+/// Whether an attempt may still record what followed it (invariant 5a).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// Still `submitting`, at the attempt it claimed: record.
+    Held,
+    /// Another attempt claimed the batch after this one's lease ran out.
+    TakenOver,
+    /// At this attempt still, but moved on meanwhile (to `status`), by what
+    /// Alipay reported of the batch (its notification can arrive before the
+    /// answer to the request that sent it is recorded) or by an operator.
+    MovedOn { status: String },
+}
+
+impl Claim {
+    /// The batch row as it is now (`status`, `attempts`, whether an attempt
+    /// is open), judged for `attempt`. A batch that is gone counts as taken
+    /// over: nothing may be written.
+    pub fn judge(row: Option<(&str, i32, bool)>, attempt: i32) -> Self {
+        match row {
+            Some(("submitting", a, true)) if a == attempt => Claim::Held,
+            Some((status, a, _)) if a == attempt && !matches!(status, "created" | "submitting") => {
+                Claim::MovedOn {
+                    status: status.to_owned(),
+                }
+            }
+            _ => Claim::TakenOver,
+        }
+    }
+}
+
+/// Invariant 5a: whether this process still holds its claim on the batch.
+/// Locks the row for the caller's transaction, so nobody can take the claim
+/// over until it commits; anything but [`Claim::Held`] means nothing may be
+/// written.
+pub async fn claim(
     conn: &mut PgConnection,
     batch_no: &str,
     attempt: i32,
-) -> Result<bool, sqlx::Error> {
-    let held: Option<i32> = sqlx::query_scalar(
-        "SELECT attempts FROM batches
-         WHERE batch_no = $1 AND status = 'submitting' AND attempts = $2
-           AND attempt_started_at IS NOT NULL
-         FOR UPDATE",
+) -> Result<Claim, sqlx::Error> {
+    let row: Option<(String, i32, bool)> = sqlx::query_as(
+        "SELECT status, attempts, attempt_started_at IS NOT NULL FROM batches
+         WHERE batch_no = $1 FOR UPDATE",
     )
     .bind(batch_no)
-    .bind(attempt)
     .fetch_optional(conn)
     .await?;
-    Ok(held.is_some())
+    Ok(Claim::judge(
+        row.as_ref().map(|(s, a, open)| (s.as_str(), *a, *open)),
+        attempt,
+    ))
 }
 
 /// This attempt sent the batch at `at`: the send that absence is measured from.
@@ -372,4 +402,39 @@ pub async fn retire(
     code: Option<&str>,
 ) -> Result<(), sqlx::Error> {
     set_batch_status(conn, batch_no, BatchStatus::Rejected, code).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Claim;
+
+    #[test]
+    fn an_open_attempt_at_its_own_number_holds_the_claim() {
+        assert_eq!(Claim::judge(Some(("submitting", 3, true)), 3), Claim::Held);
+    }
+
+    #[test]
+    fn a_later_attempt_or_a_closed_one_has_taken_it_over() {
+        for row in [
+            ("submitting", 4, true),
+            ("submitting", 3, false),
+            ("created", 3, false),
+            ("submitted", 4, true),
+        ] {
+            assert_eq!(Claim::judge(Some(row), 3), Claim::TakenOver, "{row:?}");
+        }
+        assert_eq!(Claim::judge(None, 3), Claim::TakenOver);
+    }
+
+    #[test]
+    fn a_batch_a_report_moved_on_at_this_attempt_is_not_taken_over() {
+        for status in ["submitted", "completed", "awaiting_operator", "rejected"] {
+            assert_eq!(
+                Claim::judge(Some((status, 3, true)), 3),
+                Claim::MovedOn {
+                    status: status.into()
+                }
+            );
+        }
+    }
 }

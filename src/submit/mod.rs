@@ -27,7 +27,7 @@ use crate::alipay::wire::request::{NopwdRequest, QueryBy};
 use crate::config::{Partner, SubmitSettings};
 use crate::domain::item_outcome::ItemRetry;
 use crate::storage::notifications::{self as notification_store, Received};
-use crate::storage::submissions as store;
+use crate::storage::submissions::{self as store, Claim};
 use decide::{Action, Backoff, ClaimedBatch, Next, action, after_query, after_send};
 
 /// How long a held batch (our bug) waits before it is looked at again.
@@ -255,16 +255,41 @@ impl Submitter {
         sent: Option<DateTime<Utc>>,
     ) -> anyhow::Result<()> {
         let mut tx = self.pool.begin().await?;
-        if !store::still_claimed(&mut tx, &b.batch_no, b.attempts).await? {
-            tx.rollback().await?;
-            metrics::counter!("refund_worker_stale_claims_total").increment(1);
-            tracing::warn!(
-                attempt = b.attempts,
-                ?next,
-                code,
-                "the claim on this batch was taken over (this process stalled past its lease); not recording what followed"
-            );
-            return Ok(());
+        match store::claim(&mut tx, &b.batch_no, b.attempts).await? {
+            Claim::Held => {}
+            Claim::TakenOver => {
+                tx.rollback().await?;
+                metrics::counter!("refund_worker_stale_claims_total").increment(1);
+                tracing::warn!(
+                    attempt = b.attempts,
+                    ?next,
+                    code,
+                    "the claim on this batch was taken over (this process stalled past its lease); not recording what followed"
+                );
+                return Ok(());
+            }
+            // Alipay's report of the batch, which proves it holds it, came
+            // first: it stands, whatever this answer says.
+            Claim::MovedOn { status } if matches!(next, Next::Submitted) => {
+                tx.rollback().await?;
+                tracing::info!(
+                    attempt = b.attempts,
+                    status,
+                    "the batch moved on (Alipay's report came before this answer was recorded); the answer agrees, nothing left to record"
+                );
+                return Ok(());
+            }
+            Claim::MovedOn { status } => {
+                tx.rollback().await?;
+                tracing::warn!(
+                    attempt = b.attempts,
+                    status,
+                    ?next,
+                    code,
+                    "the batch moved on while this attempt was in flight (Alipay's report or an operator); this answer is not applied"
+                );
+                return Ok(());
+            }
         }
         if let Some(at) = sent {
             store::sent_at(&mut tx, &b.batch_no, at).await?;
