@@ -123,6 +123,13 @@ fn the_intake_profile_reports_its_ratio_to_the_ceiling() {
     assert_eq!(r["profile"], "intake");
     assert_eq!(r["phases"][1]["events"], 500);
     assert!(r["intake_ratio_permille"].as_u64().is_some());
+    // What the events cost: a row each (and no more than a few others in
+    // all), and the database's CPU and WAL.
+    let cost = &r["cost"];
+    let rows = cost["rows_inserted_per_1000"].as_u64().unwrap();
+    assert!((1000..=1020).contains(&rows), "{rows} rows per 1000 events");
+    assert!(cost["wal_bytes_per_refund"].as_u64().unwrap() > 0);
+    assert!(cost["postgres_cpu_ms_per_1000"].as_u64().is_some());
 }
 
 /// `--workers 2`: the pipeline again with two worker processes on the one

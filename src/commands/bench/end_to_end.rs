@@ -231,13 +231,13 @@ fn print_end_to_end(r: &EndToEndReport) {
         run.worker_cpu_ms_per_1000,
         "refunds",
     );
-    print_cost(&run.cost);
+    print_cost(&run.cost, "refunds");
 }
 
-/// Where each refund's cost went.
-fn print_cost(c: &super::cost::Cost) {
+/// Where each refund's (or intake event's: `what`) cost went.
+pub(super) fn print_cost(c: &super::cost::Cost, what: &str) {
     println!(
-        "CPU per 1000 refunds: PostgreSQL {} ms, RabbitMQ {} ms, worker {} ms, bench {} ms",
+        "CPU per 1000 {what}: PostgreSQL {} ms, RabbitMQ {} ms, worker {} ms, bench {} ms",
         c.postgres_cpu_ms_per_1000,
         c.rabbitmq_cpu_ms_per_1000,
         c.worker_cpu_ms_per_1000,
@@ -245,7 +245,8 @@ fn print_cost(c: &super::cost::Cost) {
     );
     let per = |v: u64| format!("{}.{:03}", v / 1000, v % 1000);
     println!(
-        "PostgreSQL per refund: {} rows inserted, {} updated ({} HOT), {} deleted; {} WAL bytes",
+        "PostgreSQL per {}: {} rows inserted, {} updated ({} HOT), {} deleted; {} WAL bytes",
+        what.trim_end_matches('s'),
         per(c.rows_inserted_per_1000),
         per(c.rows_updated_per_1000),
         per(c.rows_hot_updated_per_1000),

@@ -1,6 +1,7 @@
 //! The intake phase: a child `refund-worker run --roles intake` on a fresh
 //! database and fresh names; N refund events published with confirms while it
-//! runs; done when the database holds all N.
+//! runs; done when the database holds all N. What the events cost each
+//! process is measured around it, as for the pipeline (`cost.rs`).
 
 use std::process::Child;
 use std::time::{Duration, Instant};
@@ -11,6 +12,7 @@ use lapin::options::ConfirmSelectOptions;
 use sqlx::PgPool;
 
 use super::Phase;
+use super::cost::{self, Cost};
 use super::load::percentiles;
 use crate::amqp::Topology;
 use crate::amqp::topology::APPROVED_KEY;
@@ -24,13 +26,21 @@ use crate::storage;
 /// The longest the worker may take to store everything before the run fails.
 const LIMIT: Duration = Duration::from_secs(900);
 
-/// Returns the phase, the worker's (peak RSS bytes, CPU ms) and PostgreSQL's version.
+/// What one intake run measured.
+pub struct Measured {
+    pub phase: Phase,
+    /// The worker's peak RSS (bytes) and CPU time (ms).
+    pub usage: (u64, u64),
+    pub cost: Cost,
+    pub postgresql: String,
+}
+
 pub async fn measure(
     settings: &Settings,
     conn: &Connection,
     id: &str,
     n: usize,
-) -> anyhow::Result<(Phase, (u64, u64), String)> {
+) -> anyhow::Result<Measured> {
     let prefix = format!("bench-{id}.");
     let db_url = with_database(&settings.database_url, &format!("refund_worker_bench_{id}"));
     let pool = storage::connect_and_migrate(&db_url, 2).await?;
@@ -47,12 +57,53 @@ pub async fn measure(
     let mut child = spawn_worker(&db_url, &prefix, "intake", &[])?;
     let result = run(&pool, &channel, &topology, &mut child, n).await;
     let usage = process_usage(child.id()).unwrap_or((0, 0));
+    // Stopped before the second snapshot, so its backends have flushed
+    // their statistics; the latencies are read after it.
     stop(&mut child);
+    let measured = match result {
+        Ok(stored) => finish(&pool, stored, usage, n).await,
+        Err(e) => Err(e),
+    };
 
     delete_topology(settings, &prefix).await;
     pool.close().await;
     drop_database(&settings.database_url, &format!("refund_worker_bench_{id}")).await;
-    Ok((result?, usage, version))
+    measured.map(|(phase, cost)| Measured {
+        phase,
+        usage,
+        cost,
+        postgresql: version,
+    })
+}
+
+/// What [`run`] leaves for [`finish`].
+struct Stored {
+    took: Duration,
+    sent_at: Vec<DateTime<Utc>>,
+    before: cost::Snapshot,
+}
+
+async fn finish(
+    pool: &PgPool,
+    stored: Stored,
+    usage: (u64, u64),
+    n: usize,
+) -> anyhow::Result<(Phase, Cost)> {
+    let after = cost::Snapshot::take(pool).await?;
+    let cost = cost::between(&stored.before, &after, usage.1, n);
+    let rows: Vec<(String, DateTime<Utc>)> =
+        sqlx::query_as("SELECT refund_id, received_at FROM refunds")
+            .fetch_all(pool)
+            .await?;
+    let latencies = rows
+        .iter()
+        .filter_map(|(id, at)| {
+            let i: usize = id.strip_prefix("B-")?.parse().ok()?;
+            (*at - *stored.sent_at.get(i)?).to_std().ok()
+        })
+        .collect();
+    let phase = Phase::new("intake", n, stored.took, percentiles(latencies));
+    Ok((phase, cost))
 }
 
 async fn run(
@@ -61,8 +112,9 @@ async fn run(
     topology: &Topology,
     child: &mut Child,
     n: usize,
-) -> anyhow::Result<Phase> {
+) -> anyhow::Result<Stored> {
     wait_for_consumer(channel, &topology.approved_queue, child).await?;
+    let before = cost::Snapshot::take(pool).await?;
     let start = Instant::now();
     let mut sent_at: Vec<DateTime<Utc>> = Vec::with_capacity(n);
     let bodies = (0..n).map(|i| {
@@ -92,17 +144,9 @@ async fn run(
     };
     let (published, took) = tokio::try_join!(publishing, counting)?;
     anyhow::ensure!(published == n, "the broker confirmed {published} of {n}");
-
-    let rows: Vec<(String, DateTime<Utc>)> =
-        sqlx::query_as("SELECT refund_id, received_at FROM refunds")
-            .fetch_all(pool)
-            .await?;
-    let latencies = rows
-        .iter()
-        .filter_map(|(id, at)| {
-            let i: usize = id.strip_prefix("B-")?.parse().ok()?;
-            (*at - *sent_at.get(i)?).to_std().ok()
-        })
-        .collect();
-    Ok(Phase::new("intake", n, took, percentiles(latencies)))
+    Ok(Stored {
+        took,
+        sent_at,
+        before,
+    })
 }

@@ -70,6 +70,8 @@ pub struct Report {
     pub intake_ratio_permille: u64,
     pub worker_peak_rss_bytes: u64,
     pub worker_cpu_ms_per_1000: u64,
+    /// What the intake phase cost each process, per 1 000 events.
+    pub cost: cost::Cost,
 }
 
 #[derive(Debug, Serialize)]
@@ -139,16 +141,18 @@ pub async fn bench(
     eprintln!("bench {id}: ceiling, {n} messages …");
     let ceiling = ceiling::measure(&conn, &format!("bench-{id}."), n).await?;
     eprintln!("bench {id}: intake, {n} events …");
-    let (intake, usage, postgresql) = intake::measure(settings, &conn, &id, n).await?;
+    let measured = intake::measure(settings, &conn, &id, n).await?;
     conn.close(200, "bench done".into()).await.ok();
 
+    let intake = measured.phase;
     let report = Report {
         profile: "intake",
         date: chrono::Utc::now().format("%Y-%m-%d").to_string(),
-        machine: machine(postgresql),
+        machine: machine(measured.postgresql),
         intake_ratio_permille: intake.events_per_second * 1000 / ceiling.events_per_second.max(1),
-        worker_peak_rss_bytes: usage.0,
-        worker_cpu_ms_per_1000: usage.1 * 1000 / n as u64,
+        worker_peak_rss_bytes: measured.usage.0,
+        worker_cpu_ms_per_1000: measured.usage.1 * 1000 / n as u64,
+        cost: measured.cost,
         phases: vec![ceiling, intake],
     };
     if json {
@@ -181,6 +185,7 @@ fn print_table(r: &Report) {
         r.intake_ratio_permille % 1000
     );
     print_worker(r.worker_peak_rss_bytes, r.worker_cpu_ms_per_1000, "events");
+    end_to_end::print_cost(&r.cost, "events");
 }
 
 /// The first line of every profile's table.
