@@ -401,3 +401,68 @@ async fn a_dead_letter_the_broker_refuses_is_published_again_while_the_window_is
     assert_eq!(app.refund_count().await, 2);
     app.cleanup().await;
 }
+
+/// A window goes in as one `COPY`: every byte of its texts is kept. One that
+/// holds a refund already stored is stored again the other way, with each
+/// event's own outcome.
+#[tokio::test]
+async fn a_window_keeps_every_byte_and_one_already_stored_is_judged_per_event() {
+    use refund_worker::storage::intake::{NewRefund, StoreOutcome, store_window};
+    let app = TestApp::without_intake(&[]).await;
+    // A reason may not hold control characters (Alipay's detail_data);
+    // the metadata's own text may, between its tokens.
+    let reason = "say \"two\", \\. 退款";
+    let metadata = "{\"note\":\"a \\\"b\\\", c\\\\d\\n\",\r\n \"n\":1.50,\n\"e\":\"\"}";
+    let hostile = body(&format!(
+        r#"{{"refund_id":"K-1","trade_no":"{}","amount":"1.00","reason":{},"metadata":{metadata}}}"#,
+        trade(1),
+        serde_json::to_string(reason).unwrap()
+    ));
+    app.store_events(&[hostile.clone(), event("K-2", &trade(2), r#""2.00""#)])
+        .await;
+    let (stored_reason, stored_text, note): (String, Option<String>, Option<String>) =
+        sqlx::query_as(
+            "SELECT reason, metadata_text, metadata->>'note' FROM refunds WHERE refund_id = 'K-1'",
+        )
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(stored_reason, reason);
+    assert_eq!(stored_text.as_deref(), Some(metadata));
+    assert_eq!(note.as_deref(), Some("a \"b\", c\\d\n"));
+    let plain: (Option<String>, serde_json::Value) =
+        sqlx::query_as("SELECT metadata_text, metadata FROM refunds WHERE refund_id = 'K-2'")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(plain, (None, serde_json::json!({})));
+
+    // New, the same again, and another refund under a stored id.
+    let bodies = [
+        event("K-3", &trade(3), r#""3.00""#),
+        hostile,
+        event("K-2", &trade(4), r#""4.00""#),
+    ];
+    let parsed: Vec<_> = bodies
+        .iter()
+        .map(|b| refund_worker::domain::refund_request::parse(b, &app.settings.alipay).unwrap())
+        .collect();
+    let news: Vec<_> = parsed
+        .iter()
+        .map(|request| NewRefund {
+            request,
+            message_id: None,
+        })
+        .collect();
+    let outcomes = store_window(&app.pool, &news).await.unwrap();
+    assert_eq!(outcomes[0], StoreOutcome::Stored);
+    assert_eq!(outcomes[1], StoreOutcome::Duplicate);
+    assert!(
+        matches!(&outcomes[2], StoreOutcome::Conflict { stored } if stored.amount_fen == 200),
+        "{:?}",
+        outcomes[2]
+    );
+    assert_eq!(app.refund_count().await, 3);
+    assert_eq!(app.amount_of("K-2").await, Some(200));
+    app.cleanup().await;
+}
