@@ -64,6 +64,36 @@ pub struct Submitter {
     pub item_retry: ItemRetry,
 }
 
+/// Says why an attempt's answer was not recorded ([`Claim`] not held).
+fn not_recorded(claim: &Claim, attempt: i32, next: &Next, code: Option<&str>) {
+    match claim {
+        Claim::Held => {}
+        Claim::TakenOver => {
+            metrics::counter!("refund_worker_stale_claims_total").increment(1);
+            tracing::warn!(
+                attempt,
+                ?next,
+                code,
+                "the claim on this batch was taken over (this process stalled past its lease); not recording what followed"
+            );
+        }
+        // Alipay's report of the batch, which proves it holds it, came
+        // first: it stands, whatever this answer says.
+        Claim::MovedOn { status } if matches!(next, Next::Submitted) => tracing::info!(
+            attempt,
+            status,
+            "the batch moved on (Alipay's report came before this answer was recorded); the answer agrees, nothing left to record"
+        ),
+        Claim::MovedOn { status } => tracing::warn!(
+            attempt,
+            status,
+            ?next,
+            code,
+            "the batch moved on while this attempt was in flight (Alipay's report or an operator); this answer is not applied"
+        ),
+    }
+}
+
 impl Submitter {
     fn backoff(&self) -> Backoff {
         Backoff {
@@ -255,41 +285,11 @@ impl Submitter {
         sent: Option<DateTime<Utc>>,
     ) -> anyhow::Result<()> {
         let mut tx = self.pool.begin().await?;
-        match store::claim(&mut tx, &b.batch_no, b.attempts).await? {
-            Claim::Held => {}
-            Claim::TakenOver => {
-                tx.rollback().await?;
-                metrics::counter!("refund_worker_stale_claims_total").increment(1);
-                tracing::warn!(
-                    attempt = b.attempts,
-                    ?next,
-                    code,
-                    "the claim on this batch was taken over (this process stalled past its lease); not recording what followed"
-                );
-                return Ok(());
-            }
-            // Alipay's report of the batch, which proves it holds it, came
-            // first: it stands, whatever this answer says.
-            Claim::MovedOn { status } if matches!(next, Next::Submitted) => {
-                tx.rollback().await?;
-                tracing::info!(
-                    attempt = b.attempts,
-                    status,
-                    "the batch moved on (Alipay's report came before this answer was recorded); the answer agrees, nothing left to record"
-                );
-                return Ok(());
-            }
-            Claim::MovedOn { status } => {
-                tx.rollback().await?;
-                tracing::warn!(
-                    attempt = b.attempts,
-                    status,
-                    ?next,
-                    code,
-                    "the batch moved on while this attempt was in flight (Alipay's report or an operator); this answer is not applied"
-                );
-                return Ok(());
-            }
+        let claim = store::claim(&mut tx, &b.batch_no, b.attempts).await?;
+        if claim != Claim::Held {
+            tx.rollback().await?;
+            not_recorded(&claim, b.attempts, next, code);
+            return Ok(());
         }
         if let Some(at) = sent {
             store::sent_at(&mut tx, &b.batch_no, at).await?;
