@@ -6,8 +6,6 @@
 //! missing value is an empty unquoted field, which CSV reads as NULL; numbers
 //! are bare. Rows end with `\n`.
 
-use std::fmt::Write;
-
 use crate::domain::RefundRequest;
 
 /// The columns each row gives, in order.
@@ -23,12 +21,12 @@ pub fn push_row(out: &mut String, r: &RefundRequest, message_id: Option<&str>) {
     out.push(',');
     push_text(out, Some(&r.trade_no));
     out.push(',');
-    push_fen(out, r.amount.fen());
+    out.push_str(&r.amount.fen().to_string());
     out.push(',');
     push_text(out, Some(&r.reason));
     out.push(',');
     if let Some(total) = r.trade_amount {
-        push_fen(out, total.fen());
+        out.push_str(&total.fen().to_string());
     }
     out.push(',');
     push_text(out, Some(r.metadata.as_deref().unwrap_or("{}")));
@@ -39,22 +37,16 @@ pub fn push_row(out: &mut String, r: &RefundRequest, message_id: Option<&str>) {
     out.push('\n');
 }
 
-/// An integer as its digits, straight into the row (no string of its own).
-fn push_fen(out: &mut String, fen: i64) {
-    // Writing to a String cannot fail.
-    let _ = write!(out, "{fen}");
-}
-
 fn push_text(out: &mut String, value: Option<&str>) {
     let Some(v) = value else {
         return;
     };
     out.push('"');
-    for (i, part) in v.split('"').enumerate() {
-        if i > 0 {
-            out.push_str("\"\"");
+    for c in v.chars() {
+        if c == '"' {
+            out.push('"');
         }
-        out.push_str(part);
+        out.push(c);
     }
     out.push('"');
 }
