@@ -1,24 +1,14 @@
 //! Storing a window of refund-approved events in one transaction.
 //!
-//! The common window (no `trade_amount`) is first one `COPY` of its new
-//! refunds (`copy_rows.rs`): the statement costs the database about half
-//! what an `INSERT … SELECT FROM unnest(…) ON CONFLICT` of the same rows
-//! does, and writes a fifth less WAL. `COPY` has no `ON CONFLICT`: if any
-//! refund_id is already stored (a redelivery, an upstream resend), it stops
-//! at that row, the transaction is rolled back and the window is stored
-//! again as one `INSERT … ON CONFLICT DO NOTHING`, where only refund_ids
-//! already stored cost a second look-up. A window that carries
-//! `trade_amount` first locks its trades (advisory locks, in key order so two
-//! workers cannot deadlock) and sums what is already stored for them, so the
-//! check counts every committed refund. Both ways insert in the byte order
-//! of refund_id, so two windows holding the same ids wait for each other
-//! instead of deadlocking.
+//! The common window (no `trade_amount`) is one `INSERT … ON CONFLICT DO NOTHING`; only refund_ids already stored
+//! cost a second look-up. A window that carries `trade_amount` first locks its
+//! trades (advisory locks, in key order so two workers cannot deadlock) and sums
+//! what is already stored for them, so the check counts every committed refund.
 
 use std::collections::{HashMap, HashSet};
 
 use sqlx::{PgPool, Postgres, Transaction};
 
-use super::copy_rows;
 use crate::domain::RefundRequest;
 
 /// What storing did with one event of the window.
@@ -60,27 +50,20 @@ pub async fn store_window(
     pool: &PgPool,
     items: &[NewRefund<'_>],
 ) -> Result<Vec<StoreOutcome>, sqlx::Error> {
-    let mut races = 0;
-    let mut copy = true;
+    let mut attempt = 0;
     loop {
+        attempt += 1;
         let mut tx = pool.begin().await?;
-        match try_store(&mut tx, items, copy).await? {
-            Tried::Stored(outcomes) => {
+        match try_store(&mut tx, items).await? {
+            Some(outcomes) => {
                 tx.commit().await?;
                 return Ok(outcomes);
             }
-            Tried::SomeAlreadyStored => {
-                tx.rollback().await?;
-                copy = false;
-            }
-            Tried::Raced => {
-                races += 1;
-                if races >= RACE_RETRIES {
-                    return Err(sqlx::Error::Protocol(
-                        "intake window kept racing another worker".into(),
-                    ));
-                }
-                tx.rollback().await?;
+            None if attempt < RACE_RETRIES => tx.rollback().await?,
+            None => {
+                return Err(sqlx::Error::Protocol(
+                    "intake window kept racing another worker".into(),
+                ));
             }
         }
     }
@@ -88,20 +71,11 @@ pub async fn store_window(
 
 type TradeKey = (String, String);
 
-/// What one try at a window came to.
-enum Tried {
-    Stored(Vec<StoreOutcome>),
-    /// The `COPY` met a refund_id already stored: redo without it.
-    SomeAlreadyStored,
-    /// A concurrent insert got in between: redo the window.
-    Raced,
-}
-
+/// `None` when a concurrent insert got in between and the window must be redone.
 async fn try_store(
     tx: &mut Transaction<'_, Postgres>,
     items: &[NewRefund<'_>],
-    copy: bool,
-) -> Result<Tried, sqlx::Error> {
+) -> Result<Option<Vec<StoreOutcome>>, sqlx::Error> {
     // The first occurrence of each refund_id speaks for the window.
     let mut first: HashMap<&str, usize> = HashMap::new();
     for (i, item) in items.iter().enumerate() {
@@ -125,14 +99,7 @@ async fn try_store(
             !exceeds.contains_key(i) && !existing.contains_key(&items[*i].request.refund_id)
         })
         .collect();
-    let inserted = if copy && !checked {
-        match copy_in(tx, items, &to_insert).await? {
-            Some(inserted) => inserted,
-            None => return Ok(Tried::SomeAlreadyStored),
-        }
-    } else {
-        insert(tx, items, &to_insert).await?
-    };
+    let inserted = insert(tx, items, &to_insert).await?;
     let missed: Vec<&str> = to_insert
         .iter()
         .map(|&i| items[i].request.refund_id.as_str())
@@ -141,7 +108,7 @@ async fn try_store(
     if !missed.is_empty() {
         if checked {
             // Stored by someone else after our look-up: its trade sum is stale.
-            return Ok(Tried::Raced);
+            return Ok(None);
         }
         existing = stored_keys(tx, &missed).await?;
     }
@@ -154,8 +121,7 @@ async fn try_store(
     };
     // `None` from any item: neither inserted nor found, so a concurrent writer
     // rolled back under us. Redo the window rather than guess.
-    let outcomes: Option<Vec<StoreOutcome>> = (0..items.len()).map(|i| window.outcome(i)).collect();
-    Ok(outcomes.map_or(Tried::Raced, Tried::Stored))
+    Ok((0..items.len()).map(|i| window.outcome(i)).collect())
 }
 
 /// For a window that carries `trade_amount`: the refund_ids already stored,
@@ -302,40 +268,6 @@ async fn lock_and_sum_trades<'r>(
     Ok(rows.into_iter().map(|(p, t, sum)| ((p, t), sum)).collect())
 }
 
-/// One `COPY` of the refunds, in the byte order of their ids; `None` when
-/// one of them is already stored (the transaction is then aborted).
-async fn copy_in(
-    tx: &mut Transaction<'_, Postgres>,
-    items: &[NewRefund<'_>],
-    which: &[usize],
-) -> Result<Option<HashSet<String>>, sqlx::Error> {
-    if which.is_empty() {
-        return Ok(Some(HashSet::new()));
-    }
-    let mut order = which.to_vec();
-    order.sort_unstable_by(|&a, &b| items[a].request.refund_id.cmp(&items[b].request.refund_id));
-    let mut data = String::with_capacity(order.len() * 192);
-    for &i in &order {
-        copy_rows::push_row(&mut data, items[i].request, items[i].message_id);
-    }
-    let mut copy = (**tx).copy_in_raw(copy_rows::COPY_REFUNDS).await?;
-    copy.send(data.into_bytes()).await?;
-    match copy.finish().await {
-        Ok(n) if n == order.len() as u64 => Ok(Some(
-            order
-                .iter()
-                .map(|&i| items[i].request.refund_id.clone())
-                .collect(),
-        )),
-        Ok(n) => Err(sqlx::Error::Protocol(format!(
-            "COPY stored {n} of the window's {} refunds",
-            order.len()
-        ))),
-        Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("23505") => Ok(None),
-        Err(e) => Err(e),
-    }
-}
-
 /// One statement: the refunds, `ON CONFLICT DO NOTHING`. Arrival is not written
 /// to `refund_history` (the row's `received_at` is that record; history holds
 /// the changes after it), which halves the rows intake writes. Returns the
@@ -375,10 +307,9 @@ async fn insert(
                                   metadata, metadata_text, message_id)
              SELECT refund_id, partner, trade_no, amount_fen, reason, trade_amount_fen,
                     COALESCE(metadata::jsonb, '{}'::jsonb), metadata, message_id
-             -- One order for every writer (COPY's too: bytes, as Rust
-             -- sorts), so two windows holding the same ids wait for each
-             -- other instead of deadlocking.
-             FROM input ORDER BY refund_id COLLATE \"C\"
+             -- One order for every writer, so two windows holding the same
+             -- ids wait for each other instead of deadlocking.
+             FROM input ORDER BY refund_id
              ON CONFLICT (refund_id) DO NOTHING
              RETURNING refund_id
          )

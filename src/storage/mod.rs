@@ -17,7 +17,6 @@ pub(crate) mod attention;
 pub(crate) mod bank_returns;
 pub(crate) mod batch_view;
 pub mod batches;
-pub(crate) mod copy_rows;
 pub(crate) mod health;
 pub mod intake;
 pub(crate) mod notifications;
